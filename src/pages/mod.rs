@@ -1,0 +1,5 @@
+//! The pages: each a model, its text table and its template.
+
+pub(crate) mod heapdump;
+pub(crate) mod overview;
+pub(crate) mod profiling;

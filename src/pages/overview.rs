@@ -1,0 +1,187 @@
+//! `GET /_debug/`: jemalloc's figures, RSS, the state of heap profiling and
+//! links to every page.
+
+use bytes::Bytes;
+use http::Response;
+use serde::Serialize;
+
+use crate::allocator::{AllocatorStats, ProfilingState};
+use crate::error::PageError;
+use crate::process::resident_set_size;
+use crate::query::Query;
+use crate::render::{Chrome, Page, profiling_hint, profiling_summary, respond};
+use crate::routes::PageRequest;
+use crate::text::{Align, TextTable, human_bytes};
+
+#[derive(Serialize)]
+pub(crate) struct Overview {
+    allocated: u64,
+    active: u64,
+    resident: u64,
+    mapped: u64,
+    retained: u64,
+    metadata: u64,
+    /// Resident set size of the whole process; `null` without procfs.
+    rss: Option<u64>,
+    profiling: ProfilingJson,
+    /// What to change, where jemalloc or heap profiling is off.
+    hint: Option<&'static str>,
+    pages: Vec<PageLink>,
+}
+
+#[derive(Serialize)]
+struct ProfilingJson {
+    enabled: bool,
+    active: bool,
+    lg_sample: Option<u32>,
+    sample_interval: Option<u64>,
+    jemalloc_is_global: bool,
+    summary: String,
+}
+
+#[derive(Serialize)]
+struct PageLink {
+    path: String,
+    title: &'static str,
+    about: &'static str,
+}
+
+/// One figure of the overview, with what it means.
+struct Figure {
+    name: &'static str,
+    bytes: Option<u64>,
+    about: &'static str,
+}
+
+impl Overview {
+    fn build(prefix: &str) -> Self {
+        let stats = AllocatorStats::read();
+        let state = ProfilingState::read();
+        let link = |path: &str, title, about| PageLink {
+            path: format!("{prefix}{path}"),
+            title,
+            about,
+        };
+        Self {
+            allocated: stats.allocated,
+            active: stats.active,
+            resident: stats.resident,
+            mapped: stats.mapped,
+            retained: stats.retained,
+            metadata: stats.metadata,
+            rss: resident_set_size(),
+            profiling: ProfilingJson {
+                enabled: state.enabled,
+                active: state.active,
+                lg_sample: state.lg_sample,
+                sample_interval: state.sample_interval(),
+                jemalloc_is_global: state.jemalloc_is_global,
+                summary: profiling_summary(&state),
+            },
+            hint: profiling_hint(&state),
+            pages: vec![link(
+                "/heapdump?group=size",
+                "Heap by size class",
+                "live objects in each jemalloc size class; exact, needs no profiling",
+            )],
+        }
+    }
+
+    fn figures(&self) -> Vec<Figure> {
+        let figure = |name, bytes, about| Figure { name, bytes, about };
+        vec![
+            figure(
+                "allocated",
+                Some(self.allocated),
+                "bytes in live allocations (under-reported while heap profiling samples: compare resident)",
+            ),
+            figure(
+                "active",
+                Some(self.active),
+                "bytes in pages holding live allocations",
+            ),
+            figure(
+                "resident",
+                Some(self.resident),
+                "allocator pages in physical memory, metadata included",
+            ),
+            figure(
+                "mapped",
+                Some(self.mapped),
+                "bytes in extents the allocator has mapped and in use",
+            ),
+            figure(
+                "retained",
+                Some(self.retained),
+                "virtual memory kept for reuse rather than returned to the system",
+            ),
+            figure(
+                "metadata",
+                Some(self.metadata),
+                "the allocator's own bookkeeping",
+            ),
+            figure(
+                "rss",
+                self.rss,
+                "the whole process in physical memory, as the system sees it",
+            ),
+        ]
+    }
+}
+
+impl Page for Overview {
+    fn text(&self) -> String {
+        let mut table = TextTable::new(&[
+            ("figure", Align::Left),
+            ("bytes", Align::Right),
+            ("size", Align::Right),
+            ("meaning", Align::Left),
+        ]);
+        for figure in self.figures() {
+            table.row(vec![
+                figure.name.to_owned(),
+                figure.bytes.map_or("unknown".to_owned(), |b| b.to_string()),
+                figure.bytes.map_or(String::new(), human_bytes),
+                figure.about.to_owned(),
+            ]);
+        }
+        let mut out = table.render();
+        out.push_str(&format!("\n{}\n", self.profiling.summary));
+        if let Some(hint) = self.hint {
+            out.push_str(&format!("To change: {hint}\n"));
+        }
+        out.push('\n');
+        for page in &self.pages {
+            out.push_str(&format!("{}  {}: {}\n", page.path, page.title, page.about));
+        }
+        out
+    }
+
+    fn html(&self, chrome: &Chrome) -> askama::Result<String> {
+        askama::Template::render(&OverviewTemplate {
+            chrome,
+            page: self,
+            figures: self.figures(),
+        })
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "overview.html")]
+struct OverviewTemplate<'a> {
+    chrome: &'a Chrome,
+    page: &'a Overview,
+    figures: Vec<Figure>,
+}
+
+impl OverviewTemplate<'_> {
+    fn size(&self, bytes: &Option<u64>) -> String {
+        bytes.map_or("unknown".to_owned(), human_bytes)
+    }
+}
+
+pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
+    Query::parse(request.raw_query(), &[])?;
+    let overview = Overview::build(&request.shared.config.prefix);
+    Ok(respond(&overview, request.format, request.chrome))
+}

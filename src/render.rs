@@ -1,0 +1,153 @@
+//! One model, three forms: every page is a serializable model that also
+//! knows its text table and its askama template.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
+use http::{HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use crate::allocator::{NOT_GLOBAL_HINT, PROFILING_OFF_HINT, ProfilingState};
+use crate::error::PageError;
+use crate::format::Format;
+
+/// A page's model.
+pub(crate) trait Page: Serialize {
+    /// The aligned plain-text form.
+    fn text(&self) -> String;
+    /// The HTML form, in the common frame.
+    fn html(&self, chrome: &Chrome) -> askama::Result<String>;
+}
+
+/// What every HTML page shows around its content: the links, and the state
+/// of heap profiling with what to change when it is off.
+#[derive(Debug, Clone)]
+pub(crate) struct Chrome {
+    pub(crate) prefix: String,
+    pub(crate) profiling: ProfilingState,
+}
+
+impl Chrome {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            profiling: ProfilingState::read(),
+        }
+    }
+
+    /// A sentence on the state of heap profiling.
+    pub(crate) fn profiling_summary(&self) -> String {
+        profiling_summary(&self.profiling)
+    }
+
+    /// What to change, where something is off.
+    pub(crate) fn profiling_hint(&self) -> Option<&'static str> {
+        profiling_hint(&self.profiling)
+    }
+}
+
+pub(crate) fn profiling_summary(state: &ProfilingState) -> String {
+    match (state.jemalloc_is_global, state.enabled, state.active) {
+        (false, _, _) => "jemalloc is not the global allocator".to_owned(),
+        (true, false, _) => "heap profiling off".to_owned(),
+        (true, true, active) => format!(
+            "heap profiling {}, one sample per {} allocated",
+            if active { "active" } else { "paused" },
+            crate::text::human_bytes(state.sample_interval().unwrap_or(0))
+        ),
+    }
+}
+
+pub(crate) fn profiling_hint(state: &ProfilingState) -> Option<&'static str> {
+    if !state.jemalloc_is_global {
+        Some(NOT_GLOBAL_HINT)
+    } else if !state.enabled {
+        Some(PROFILING_OFF_HINT)
+    } else {
+        None
+    }
+}
+
+/// Renders `page` in `format` as a 200.
+pub(crate) fn respond<P: Page>(page: &P, format: Format, chrome: &Chrome) -> Response<Bytes> {
+    let body = match format {
+        Format::Json => serde_json::to_vec_pretty(page)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string()),
+        Format::Text => Ok(Bytes::from(page.text())),
+        Format::Html => page
+            .html(chrome)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string()),
+    };
+    match body {
+        Ok(body) => response(StatusCode::OK, format, body),
+        Err(error) => respond_error(
+            &PageError::internal(format!("rendering the page failed: {error}")),
+            Format::Text,
+            chrome,
+        ),
+    }
+}
+
+/// Renders an error in `format`, with its status and headers.
+pub(crate) fn respond_error(error: &PageError, format: Format, chrome: &Chrome) -> Response<Bytes> {
+    let page = ErrorPage {
+        status: error.status().as_u16(),
+        reason: error.status().canonical_reason().unwrap_or(""),
+        error: error.message(),
+    };
+    let body = match format {
+        Format::Json => serde_json::to_vec_pretty(&page).map(Bytes::from).ok(),
+        Format::Html => page.html(chrome).map(Bytes::from).ok(),
+        Format::Text => None,
+    };
+    let (format, body) = match body {
+        Some(body) => (format, body),
+        None => (Format::Text, Bytes::from(page.text())),
+    };
+    let mut response = response(error.status(), format, body);
+    for (name, value) in error.headers() {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().append(name.clone(), value);
+        }
+    }
+    response
+}
+
+fn response(status: StatusCode, format: Format, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(VARY, HeaderValue::from_static("Accept"));
+    // Every figure is live: a cached page would show an old heap.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Serialize)]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    error: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    chrome: &'a Chrome,
+    page: &'a ErrorPage<'a>,
+}
+
+impl Page for ErrorPage<'_> {
+    fn text(&self) -> String {
+        format!("{} {}: {}\n", self.status, self.reason, self.error)
+    }
+
+    fn html(&self, chrome: &Chrome) -> askama::Result<String> {
+        askama::Template::render(&ErrorTemplate { chrome, page: self })
+    }
+}

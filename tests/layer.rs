@@ -1,0 +1,249 @@
+//! The layer wraps an axum Router and a plain hyper service, answers under
+//! its prefix, and leaves every other request to the inner service.
+
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use bytes::Bytes;
+use common::{get as http_get, serve};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use memscope::{DebugLayer, PeerAddr};
+use tokio::net::TcpListener;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+
+fn app() -> Router {
+    Router::new()
+        .route(
+            "/hello",
+            get(|| async {
+                (
+                    StatusCode::IM_A_TEAPOT,
+                    [("x-app", "yes"), ("content-type", "text/x-app")],
+                    "hello from the app",
+                )
+            }),
+        )
+        .route("/_debugger", get(|| async { "not memscope's" }))
+        .layer(DebugLayer::new())
+}
+
+#[tokio::test]
+async fn axum_routes_pass_through_untouched() {
+    let addr = serve(app()).await;
+    let answer = http_get(addr, "/hello").await;
+    assert_eq!(answer.status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(answer.header("x-app"), "yes");
+    assert_eq!(answer.header("content-type"), "text/x-app");
+    assert_eq!(
+        answer.header("vary"),
+        "",
+        "the app's answer gained a header"
+    );
+    assert_eq!(answer.body, "hello from the app");
+
+    // A path that only starts like the prefix belongs to the app.
+    let answer = http_get(addr, "/_debugger").await;
+    assert_eq!(answer.body, "not memscope's");
+    // The app's own 404 stays the app's.
+    let answer = http_get(addr, "/missing").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.body, "");
+}
+
+#[tokio::test]
+async fn axum_router_serves_the_pages_under_the_prefix() {
+    let addr = serve(app()).await;
+    let overview = http_get(addr, "/_debug/").await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.body.contains("allocated"), "{}", overview.body);
+    // The prefix without its slash is the overview too.
+    assert_eq!(http_get(addr, "/_debug").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_custom_prefix_moves_the_pages() {
+    let app = Router::new()
+        .route("/", get(|| async { "root" }))
+        .layer(DebugLayer::new().prefix("/ops/memory/"));
+    let addr = serve(app).await;
+    assert_eq!(http_get(addr, "/ops/memory/").await.status, StatusCode::OK);
+    assert_eq!(
+        http_get(addr, "/ops/memory/heapdump?group=size")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        http_get(addr, "/_debug/").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(http_get(addr, "/").await.body, "root");
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_forwarded_chunk_by_chunk() {
+    // The second chunk is only produced after the client has read the
+    // first: a layer that buffered the body would never finish.
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let release_rx = Arc::new(tokio::sync::Mutex::new(Some(release_rx)));
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(move || {
+                let release_rx = release_rx.clone();
+                async move {
+                    let receiver = release_rx.lock().await.take().unwrap();
+                    let chunks = futures_util::stream::unfold(
+                        (0, Some(receiver)),
+                        |(index, receiver)| async move {
+                            match index {
+                                0 => Some((
+                                    Ok::<_, Infallible>(Bytes::from("first;")),
+                                    (1, receiver),
+                                )),
+                                1 => {
+                                    receiver.unwrap().await.ok()?;
+                                    Some((Ok(Bytes::from("second")), (2, None)))
+                                }
+                                _ => None,
+                            }
+                        },
+                    );
+                    Body::from_stream(chunks)
+                }
+            }),
+        )
+        .layer(DebugLayer::new());
+    let addr = serve(app).await;
+
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let response = client
+        .get(format!("http://{addr}/stream").parse().unwrap())
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("the first chunk did not arrive before the body ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.into_data().unwrap(), "first;");
+    release_tx.send(()).unwrap();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "second");
+}
+
+/// A service that is not ready until told so.
+#[derive(Clone)]
+struct Gate {
+    open: Arc<AtomicBool>,
+}
+
+impl Service<Request<Full<Bytes>>> for Gate {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        if self.open.load(Ordering::SeqCst) {
+            Poll::Ready(Ok(()))
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        std::future::ready(Ok(Response::new(Full::new(Bytes::from(
+            "through the gate",
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn poll_ready_is_forwarded() {
+    let open = Arc::new(AtomicBool::new(false));
+    let mut service = DebugLayer::new().layer(Gate { open: open.clone() });
+    let not_ready = tokio::time::timeout(Duration::from_millis(50), service.ready()).await;
+    assert!(
+        not_ready.is_err(),
+        "ready although the inner service is not"
+    );
+    open.store(true, Ordering::SeqCst);
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(Request::new(Full::new(Bytes::new())))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "through the gate");
+}
+
+/// A plain hyper server: memscope's layer over a `service_fn`, the peer
+/// inserted as `PeerAddr`.
+async fn serve_plain_hyper() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, remote) = listener.accept().await.unwrap();
+            let service = ServiceBuilder::new()
+                .map_request(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(remote));
+                    request
+                })
+                .layer(DebugLayer::new())
+                .service(tower::service_fn(|request: Request<Incoming>| async move {
+                    let body = format!("plain hyper saw {}", request.uri().path());
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .status(StatusCode::CREATED)
+                            .header("x-plain", "1")
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap(),
+                    )
+                }));
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn plain_hyper_service_is_wrapped_too() {
+    let addr = serve_plain_hyper().await;
+    let answer = http_get(addr, "/anything").await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(answer.header("x-plain"), "1");
+    assert_eq!(answer.body, "plain hyper saw /anything");
+
+    let overview = http_get(addr, "/_debug/?format=json").await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.json()["allocated"].as_u64().unwrap() > 0);
+    let sizes = http_get(addr, "/_debug/heapdump?group=size").await;
+    assert_eq!(sizes.status, StatusCode::OK);
+    assert!(sizes.body.contains("# objects"), "{}", sizes.body);
+}

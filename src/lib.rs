@@ -8,6 +8,7 @@ mod body;
 mod error;
 mod format;
 mod future;
+mod heap;
 mod layer;
 mod pages;
 mod process;

@@ -89,6 +89,17 @@ impl Query {
             .choice(name, &["true", "false"])?
             .map(|value| value == "true"))
     }
+
+    /// Free text, such as a filter; empty counts as absent.
+    pub(crate) fn text(&self, name: &str, max_len: usize) -> Result<Option<String>, PageError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(value) if value.len() > max_len => Err(PageError::bad_request(format!(
+                "invalid value for `{name}`: at most {max_len} bytes"
+            ))),
+            Some(value) => Ok(Some(value.to_owned())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,18 @@ pub(crate) fn respond_error(error: &PageError, format: Format, chrome: &Chrome) 
     response
 }
 
+/// A 303 to `location`: where a browser goes after a form's POST.
+pub(crate) fn see_other(location: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    response
+}
+
 fn response(status: StatusCode, format: Format, body: Bytes) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;

@@ -67,9 +67,21 @@ async fn route(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> 
             require(is_read, "GET, HEAD")?;
             pages::heapdump::page(request).await
         }
+        "/memory/diff" | "/memory/diff/" => {
+            require(is_read, "GET, HEAD")?;
+            pages::diff::page(request).await
+        }
+        "/memory/diff/baseline" => {
+            require(method == Method::POST, "POST")?;
+            pages::diff::reset_baseline(request).await
+        }
         "/profiling" => {
             require(method == Method::POST, "POST")?;
             pages::profiling::page(request)
+        }
+        _ if path.starts_with("/heapdump/") => {
+            require(is_read, "GET, HEAD")?;
+            pages::site::page(request, &path["/heapdump/".len()..]).await
         }
         _ => Err(PageError::not_found(format!(
             "no page at {}{path}; the overview at {}/ links to every page",

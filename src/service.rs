@@ -48,6 +48,7 @@ where
             let (parts, _body) = request.into_parts();
             return ResponseFuture::answered(routes::answer(self.shared.clone(), parts));
         }
+        self.shared.count_request();
         ResponseFuture::inner(self.inner.call(request))
     }
 }

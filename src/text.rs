@@ -92,6 +92,12 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
     human_bytes_f64(bytes as f64)
 }
 
+/// As [`human_bytes`], signed: `+1.50 KiB`, `-512 B`.
+pub(crate) fn human_bytes_signed(bytes: i64) -> String {
+    let sign = if bytes < 0 { "-" } else { "+" };
+    format!("{sign}{}", human_bytes(bytes.unsigned_abs()))
+}
+
 pub(crate) fn human_bytes_f64(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes;
@@ -120,6 +126,12 @@ pub(crate) fn grouped(number: u64) -> String {
     out
 }
 
+/// As [`grouped`], signed.
+pub(crate) fn grouped_signed(number: i64) -> String {
+    let sign = if number < 0 { "-" } else { "+" };
+    format!("{sign}{}", grouped(number.unsigned_abs()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +142,8 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.50 KiB");
         assert_eq!(human_bytes(100 * 1024 * 1024), "100.00 MiB");
+        assert_eq!(human_bytes_signed(-512), "-512 B");
+        assert_eq!(grouped_signed(-1000), "-1,000");
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(999), "999");
     }

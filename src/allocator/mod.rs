@@ -8,7 +8,7 @@ mod size_classes;
 
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
-pub(crate) use size_classes::size_classes;
+pub(crate) use size_classes::{SizeClass, size_classes};
 
 use std::sync::OnceLock;
 

@@ -22,6 +22,12 @@ impl SizeClass {
     pub(crate) fn bytes(&self) -> u64 {
         self.size * self.objects
     }
+
+    /// `448 B (small)`.
+    pub(crate) fn name(&self) -> String {
+        let kind = if self.small { "small" } else { "large" };
+        format!("{} ({kind})", crate::text::human_bytes(self.size))
+    }
 }
 
 /// The size classes that hold at least one live object. The caller advances

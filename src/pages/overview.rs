@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::allocator::{AllocatorStats, ProfilingState};
 use crate::error::PageError;
+use crate::heap::SYMBOLIZER;
 use crate::process::resident_set_size;
 use crate::query::Query;
 use crate::render::{Chrome, Page, profiling_hint, profiling_summary, respond};
@@ -26,6 +27,9 @@ pub(crate) struct Overview {
     profiling: ProfilingJson,
     /// What to change, where jemalloc or heap profiling is off.
     hint: Option<&'static str>,
+    /// Return addresses the symbolizer holds resolved; the cache and its
+    /// debug info are given back after a minute unused.
+    symbolizer_cached_addresses: usize,
     pages: Vec<PageLink>,
 }
 
@@ -79,11 +83,24 @@ impl Overview {
                 summary: profiling_summary(&state),
             },
             hint: profiling_hint(&state),
-            pages: vec![link(
-                "/heapdump?group=size",
-                "Heap by size class",
-                "live objects in each jemalloc size class; exact, needs no profiling",
-            )],
+            symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
+            pages: vec![
+                link(
+                    "/heapdump",
+                    "Heap by allocation site",
+                    "where the live heap was allocated: the application's own function, and the library it went through",
+                ),
+                link(
+                    "/memory/diff",
+                    "Memory diff",
+                    "what grew since the baseline, by site, with bytes per request",
+                ),
+                link(
+                    "/heapdump?group=size",
+                    "Heap by size class",
+                    "live objects in each jemalloc size class; exact, needs no profiling",
+                ),
+            ],
         }
     }
 
@@ -150,6 +167,10 @@ impl Page for Overview {
         if let Some(hint) = self.hint {
             out.push_str(&format!("To change: {hint}\n"));
         }
+        out.push_str(&format!(
+            "Symbolizer: {} addresses cached (given back after a minute unused)\n",
+            self.symbolizer_cached_addresses
+        ));
         out.push('\n');
         for page in &self.pages {
             out.push_str(&format!("{}  {}: {}\n", page.path, page.title, page.about));

@@ -2,15 +2,14 @@
 //! sampling without a restart.
 
 use bytes::Bytes;
-use http::header::LOCATION;
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use serde::Serialize;
 
 use crate::allocator::{ProfilingState, set_profiling_active};
 use crate::error::PageError;
 use crate::format::Format;
 use crate::query::Query;
-use crate::render::{Chrome, Page, profiling_summary, respond};
+use crate::render::{Chrome, Page, profiling_summary, respond, see_other};
 use crate::routes::PageRequest;
 
 #[derive(Serialize)]
@@ -46,13 +45,7 @@ pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageErr
         .map_err(|message| PageError::new(StatusCode::CONFLICT, message))?;
     if request.format == Format::Html {
         // A form's POST: back to the overview, which shows the new state.
-        let mut response = Response::new(Bytes::new());
-        *response.status_mut() = StatusCode::SEE_OTHER;
-        let location = format!("{}/", request.shared.config.prefix);
-        if let Ok(location) = HeaderValue::from_str(&location) {
-            response.headers_mut().insert(LOCATION, location);
-        }
-        return Ok(response);
+        return Ok(see_other(&format!("{}/", request.shared.config.prefix)));
     }
     let state = ProfilingState::read();
     let switched = ProfilingSwitched {

@@ -1,0 +1,119 @@
+//! Heap profiles: a dump from jemalloc, parsed, symbolized, ready to group.
+
+mod dump;
+mod frames;
+mod group;
+mod symbolize;
+
+pub(crate) use group::{GroupedHeap, Grouping, SiteId, key_of};
+pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use http::StatusCode;
+
+use crate::allocator::{AllocatorStats, ProfilingState, SizeClass, size_classes};
+use crate::error::PageError;
+use crate::process::resident_set_size;
+use crate::render::profiling_hint;
+
+/// One stack of a heap profile, symbolized.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    /// Frames per address, leaf first; inlined frames innermost first.
+    pub(crate) addresses: Vec<AddressFrames>,
+    /// Estimated live objects and bytes.
+    pub(crate) objects: f64,
+    pub(crate) bytes: f64,
+}
+
+impl Stack {
+    /// Every frame, innermost first.
+    pub(crate) fn frames(&self) -> impl Iterator<Item = &Frame> {
+        self.addresses.iter().flat_map(|frames| frames.iter())
+    }
+}
+
+/// The heap at one moment: jemalloc's sampled profile and its exact figures.
+#[derive(Debug)]
+pub(crate) struct HeapSnapshot {
+    pub(crate) taken_at: SystemTime,
+    pub(crate) instant: Instant,
+    pub(crate) sample_interval: u64,
+    pub(crate) stacks: Vec<Stack>,
+    pub(crate) stats: AllocatorStats,
+    pub(crate) rss: Option<u64>,
+    pub(crate) size_classes: Vec<SizeClass>,
+    /// Sampling was paused when the dump was taken: the profile holds only
+    /// what was sampled while it ran.
+    pub(crate) paused: bool,
+}
+
+/// The last snapshot, behind the lock that lets one dump run at a time.
+static LAST_SNAPSHOT: Mutex<Option<Arc<HeapSnapshot>>> = Mutex::new(None);
+
+/// Takes a heap snapshot. Blocking. Callers that arrive while a dump runs
+/// wait for it; if it began after they asked, they share it rather than
+/// take another.
+pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, PageError> {
+    let asked = Instant::now();
+    let mut last = LAST_SNAPSHOT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(snapshot) = last.as_ref()
+        && snapshot.instant >= asked
+    {
+        return Ok(snapshot.clone());
+    }
+    let state = ProfilingState::read();
+    if let Some(hint) = profiling_hint(&state) {
+        return Err(PageError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "no heap profile to read: {hint} Meanwhile `group=size` works without profiling."
+            ),
+        ));
+    }
+    let instant = Instant::now();
+    let raw = dump::dump_heap_profile()
+        .map_err(|error| PageError::internal(format!("could not take a heap profile: {error}")))?;
+    // Read before symbolizing, whose first run allocates tens of megabytes.
+    let stats = AllocatorStats::read();
+    let classes = size_classes();
+    let rss = resident_set_size();
+    let resolved = SYMBOLIZER.resolve_all(raw.stacks.iter().map(|stack| &stack.addresses[..]));
+    let stacks = raw
+        .stacks
+        .iter()
+        .zip(resolved)
+        .map(|(raw, addresses)| Stack {
+            addresses,
+            objects: raw.objects,
+            bytes: raw.bytes,
+        })
+        .collect();
+    let snapshot = Arc::new(HeapSnapshot {
+        taken_at: SystemTime::now(),
+        instant,
+        sample_interval: raw.sample_interval,
+        stacks,
+        stats,
+        rss,
+        size_classes: classes,
+        paused: !state.active,
+    });
+    *last = Some(snapshot.clone());
+    Ok(snapshot)
+}
+
+/// Takes a heap snapshot off the async executor.
+pub(crate) async fn snapshot() -> Result<Arc<HeapSnapshot>, PageError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(snapshot_blocking)
+            .await
+            .map_err(|error| {
+                PageError::internal(format!("the heap profile task failed: {error}"))
+            })?,
+        Err(_) => snapshot_blocking(),
+    }
+}

@@ -18,6 +18,7 @@ mod routes;
 mod service;
 mod state;
 mod text;
+mod view;
 
 pub use access::{AccessPolicy, PeerAddr, peer_addr};
 pub use body::ResponseBody;

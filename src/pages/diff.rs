@@ -19,9 +19,7 @@ use crate::query::Query;
 use crate::render::{Chrome, Page, respond, see_other};
 use crate::routes::PageRequest;
 use crate::state::Baseline;
-use crate::text::{
-    Align, TextTable, grouped, grouped_signed, human_bytes, human_bytes_f64, human_bytes_signed,
-};
+use crate::text::{Align, TextTable, grouped, grouped_signed, human_bytes, human_bytes_signed};
 
 /// `seconds=` accepted, so that a page never waits more than five minutes.
 const MAX_SECONDS: u64 = 300;
@@ -265,14 +263,6 @@ fn size_class_changes(then: &[SizeClass], now: &[SizeClass]) -> Vec<Change> {
         .collect()
 }
 
-fn bytes_per_request_text(value: Option<f64>) -> String {
-    match value {
-        None => "-".to_owned(),
-        Some(value) if value < 0.0 => format!("-{}", human_bytes_f64(-value)),
-        Some(value) => format!("+{}", human_bytes_f64(value)),
-    }
-}
-
 impl MemoryDiff {
     fn heading(&self) -> String {
         if self.baseline_created {
@@ -318,7 +308,7 @@ impl Page for MemoryDiff {
                 human_bytes_signed(row.bytes_delta),
                 grouped(row.objects),
                 grouped_signed(row.objects_delta),
-                bytes_per_request_text(row.bytes_per_request),
+                crate::view::per_request(&row.bytes_per_request),
             ]);
         }
         if self.rows_omitted > 0 {
@@ -333,7 +323,7 @@ impl Page for MemoryDiff {
             human_bytes_signed(self.total.bytes_delta),
             grouped(self.total.objects),
             grouped_signed(self.total.objects_delta),
-            bytes_per_request_text(self.total.bytes_per_request),
+            crate::view::per_request(&self.total.bytes_per_request),
         ]);
         if let Some(own) = &self.memscope_own {
             table.footer(vec![
@@ -381,21 +371,6 @@ struct DiffTemplate<'a> {
 }
 
 impl DiffTemplate<'_> {
-    fn size(&self, bytes: &u64) -> String {
-        human_bytes(*bytes)
-    }
-    fn size_delta(&self, bytes: &i64) -> String {
-        human_bytes_signed(*bytes)
-    }
-    fn count(&self, number: &u64) -> String {
-        grouped(*number)
-    }
-    fn count_delta(&self, number: &i64) -> String {
-        grouped_signed(*number)
-    }
-    fn per_request(&self, value: &Option<f64>) -> String {
-        bytes_per_request_text(*value)
-    }
     fn filter_value(&self) -> &str {
         self.page.filter.as_deref().unwrap_or("")
     }

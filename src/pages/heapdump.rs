@@ -123,10 +123,6 @@ pub(crate) fn share(part: f64, whole: f64) -> f64 {
     if whole <= 0.0 { 0.0 } else { part / whole }
 }
 
-pub(crate) fn percent(share: f64) -> String {
-    format!("{:.1} %", share * 100.0)
-}
-
 /// The link to a site's page, for site rows.
 pub(crate) fn site_link(prefix: &str, grouping: Option<Grouping>, id: &str) -> Option<String> {
     (grouping == Some(Grouping::Site)).then(|| format!("{prefix}/heapdump/{id}"))
@@ -265,7 +261,7 @@ impl Page for HeapTable {
                 row.name.clone(),
                 grouped(row.objects),
                 human_bytes(row.bytes),
-                percent(row.share),
+                crate::view::percent(&row.share),
             ]);
         }
         if self.rows_omitted > 0 {
@@ -325,18 +321,6 @@ struct HeapTableTemplate<'a> {
 }
 
 impl HeapTableTemplate<'_> {
-    fn size(&self, bytes: &u64) -> String {
-        human_bytes(*bytes)
-    }
-
-    fn count(&self, number: &u64) -> String {
-        grouped(*number)
-    }
-
-    fn percent(&self, share: &f64) -> String {
-        percent(*share)
-    }
-
     fn filter_value(&self) -> &str {
         self.page.filter.as_deref().unwrap_or("")
     }

@@ -195,12 +195,6 @@ struct OverviewTemplate<'a> {
     figures: Vec<Figure>,
 }
 
-impl OverviewTemplate<'_> {
-    fn size(&self, bytes: &Option<u64>) -> String {
-        bytes.map_or("unknown".to_owned(), human_bytes)
-    }
-}
-
 pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
     Query::parse(request.raw_query(), &[])?;
     let overview = Overview::build(&request.shared.config.prefix);

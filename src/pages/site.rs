@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::Response;
 use serde::Serialize;
 
-use super::heapdump::{MAX_LIMIT, estimate_notes, percent, share};
+use super::heapdump::{MAX_LIMIT, estimate_notes, share};
 use crate::error::PageError;
 use crate::heap::{self, Frame, Grouping, SiteId, Stack, key_of};
 use crate::query::Query;
@@ -63,7 +63,7 @@ impl Page for SitePage {
                 index + 1,
                 grouped(stack.objects),
                 human_bytes(stack.bytes),
-                percent(stack.share)
+                crate::view::percent(&stack.share)
             ));
             let mut table = TextTable::new(&[
                 ("kind", Align::Left),
@@ -102,18 +102,6 @@ impl Page for SitePage {
 struct SiteTemplate<'a> {
     chrome: &'a Chrome,
     page: &'a SitePage,
-}
-
-impl SiteTemplate<'_> {
-    fn size(&self, bytes: &u64) -> String {
-        human_bytes(*bytes)
-    }
-    fn count(&self, number: &u64) -> String {
-        grouped(*number)
-    }
-    fn percent(&self, share: &f64) -> String {
-        percent(*share)
-    }
 }
 
 pub(crate) async fn page(

@@ -105,6 +105,25 @@ pub(crate) fn set_profiling_active(active: bool) -> Result<(), String> {
         .map_err(|error| format!("jemalloc refused to set prof.active: {error}"))
 }
 
+/// Returns the pages of freed memory to the system now, in every arena,
+/// rather than when jemalloc's decay next runs, which without background
+/// threads only happens on allocator activity.
+pub(crate) fn purge_unused_pages() {
+    // `MALLCTL_ARENAS_ALL`: the purge applies to all arenas.
+    const PURGE_ALL: &[u8] = b"arena.4096.purge\0";
+    // SAFETY: `arena.<i>.purge` takes no input and gives no output, so all
+    // pointers are null and the length 0; the name is NUL-terminated.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            PURGE_ALL.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
 /// What to add when jemalloc is not the global allocator.
 pub(crate) const NOT_GLOBAL_HINT: &str = "jemalloc is not this program's global allocator, so \
     its figures stay near zero. Add to the binary's main.rs: \

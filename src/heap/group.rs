@@ -132,12 +132,13 @@ fn named_frame(stack: &Stack, grouping: Grouping) -> Option<&Frame> {
 
 /// The name of `stack`'s row under `grouping`; `None` for memscope's own.
 pub(crate) fn key_of(stack: &Stack, grouping: Grouping) -> Option<String> {
-    if matches!(attribute(stack), Attribution::Own) {
+    let attribution = attribute(stack);
+    if matches!(attribution, Attribution::Own) {
         return None;
     }
     let unknown = || "[unknown: allocator frames only]".to_owned();
     Some(match grouping {
-        Grouping::Site => match attribute(stack) {
+        Grouping::Site => match attribution {
             Attribution::App {
                 site,
                 via: Some(via),

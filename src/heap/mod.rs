@@ -9,7 +9,7 @@ pub(crate) use group::{GroupedHeap, Grouping, SiteId, key_of};
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
 
@@ -48,6 +48,10 @@ pub(crate) struct HeapSnapshot {
     /// Sampling was paused when the dump was taken: the profile holds only
     /// what was sampled while it ran.
     pub(crate) paused: bool,
+    /// What taking the snapshot cost: jemalloc's dump and its parse, then
+    /// resolving the addresses.
+    pub(crate) dump_time: Duration,
+    pub(crate) symbolize_time: Duration,
 }
 
 /// The last snapshot, behind the lock that lets one dump run at a time.
@@ -80,6 +84,7 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, PageError> {
     let stats = AllocatorStats::read();
     let classes = size_classes();
     let rss = resident_set_size();
+    let dump_time = instant.elapsed();
     let resolved = SYMBOLIZER.resolve_all(raw.stacks.iter().map(|stack| &stack.addresses[..]));
     let stacks = raw
         .stacks
@@ -100,6 +105,8 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, PageError> {
         rss,
         size_classes: classes,
         paused: !state.active,
+        dump_time,
+        symbolize_time: instant.elapsed() - dump_time,
     });
     *last = Some(snapshot.clone());
     Ok(snapshot)

@@ -128,6 +128,8 @@ impl Symbolizer {
                         cache.frames = HashMap::new();
                         backtrace::clear_symbol_cache();
                         cache.releaser_running = false;
+                        drop(cache);
+                        crate::allocator::purge_unused_pages();
                         return;
                     }
                 }

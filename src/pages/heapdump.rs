@@ -72,6 +72,8 @@ pub(crate) struct HeapTable {
     memscope_own: Option<Amount>,
     /// Whether the figures are estimates from sampled stacks.
     estimate: bool,
+    /// Sampled stacks in the heap profile (0 for `group=size`).
+    stacks: usize,
     /// What the figures are and how far to trust them.
     notes: Vec<String>,
 }
@@ -169,6 +171,7 @@ impl HeapTable {
             },
             memscope_own: None,
             estimate: false,
+            stacks: 0,
             notes: vec![
                 "Exact: jemalloc counts every live object by size class; no sampling.".to_owned(),
                 "An object's size is its size class: a 100-byte Vec occupies 112 bytes.".to_owned(),
@@ -219,6 +222,7 @@ impl HeapTable {
             },
             memscope_own: Some(own),
             estimate: true,
+            stacks: snapshot.stacks.len(),
             notes: estimate_notes(snapshot),
         }
     }
@@ -240,6 +244,13 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
          figure is exact but under-reports while sampling; compare resident and RSS.",
         human_bytes(snapshot.sample_interval)
     )];
+    notes.push(format!(
+        "This profile: {} sampled stacks; jemalloc's dump and its parse took {:.1} ms, \
+         resolving addresses {:.1} ms.",
+        snapshot.stacks.len(),
+        snapshot.dump_time.as_secs_f64() * 1e3,
+        snapshot.symbolize_time.as_secs_f64() * 1e3
+    ));
     if snapshot.paused {
         notes.push(
             "Sampling is paused: the profile holds only what was sampled while it ran.".to_owned(),

@@ -1,0 +1,202 @@
+//! How long `GET /_debug/heapdump` takes with ~2,000 sampled stacks, first
+//! call and warm, and what the symbolizer costs in memory before, during
+//! and after (it gives its caches back after a minute unused).
+//!
+//! `cargo bench --bench heapdump` (release, `debug = "line-tables-only"`).
+//! Set `MEMSCOPE_BENCH_SKIP_IDLE=1` to skip the 65-second wait for the
+//! release of the symbol caches.
+
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+// One sample per 64 KiB: 98 % of the 256 KiB buffers below are sampled, so
+// nearly every one of the 2,048 chains shows up as its own stack.
+memscope::heap_profiling!(lg_sample = 16);
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const BUFFER: usize = 256 * 1024;
+const WARM_CALLS: usize = 30;
+
+/// A chain of calls whose every link is its own monomorphized function, so
+/// that each of the 2,048 types `B0<B1<...<End>>>` retains its buffer
+/// through a stack of distinct return addresses, as a real program's many
+/// call paths do.
+trait Chain {
+    fn retain(kept: &mut Vec<Vec<u8>>);
+}
+struct End;
+struct B0<T>(T);
+struct B1<T>(T);
+
+impl Chain for End {
+    #[inline(never)]
+    fn retain(kept: &mut Vec<Vec<u8>>) {
+        kept.push(black_box(vec![1u8; BUFFER]));
+    }
+}
+impl<T: Chain> Chain for B0<T> {
+    #[inline(never)]
+    fn retain(kept: &mut Vec<Vec<u8>>) {
+        T::retain(black_box(kept));
+    }
+}
+impl<T: Chain> Chain for B1<T> {
+    #[inline(never)]
+    fn retain(kept: &mut Vec<Vec<u8>>) {
+        T::retain(black_box(kept));
+        black_box(());
+    }
+}
+
+macro_rules! levels {
+    ($name:ident => $next:ident) => {
+        fn $name<T: Chain>(kept: &mut Vec<Vec<u8>>) {
+            $next::<B0<T>>(kept);
+            $next::<B1<T>>(kept);
+        }
+    };
+}
+fn level0<T: Chain>(kept: &mut Vec<Vec<u8>>) {
+    T::retain(kept);
+}
+levels!(level1 => level0);
+levels!(level2 => level1);
+levels!(level3 => level2);
+levels!(level4 => level3);
+levels!(level5 => level4);
+levels!(level6 => level5);
+levels!(level7 => level6);
+levels!(level8 => level7);
+levels!(level9 => level8);
+levels!(level10 => level9);
+levels!(level11 => level10);
+
+async fn fetch(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    url: &str,
+) -> (Duration, serde_json::Value) {
+    let start = Instant::now();
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let took = start.elapsed();
+    (took, serde_json::from_slice(&body).unwrap())
+}
+
+/// The note in which the page accounts for its dump and symbolize times.
+fn timing(page: &serde_json::Value) -> String {
+    page["notes"][1].as_str().unwrap_or("").to_owned()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+fn median(sorted: &[Duration]) -> Duration {
+    sorted[sorted.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut kept = Vec::new();
+    level11::<End>(&mut kept);
+    println!(
+        "retained {} buffers of {} KiB through distinct call chains",
+        kept.len(),
+        BUFFER / 1024
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let app = Router::new().layer(memscope::DebugLayer::new());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let overview_url = format!("http://{addr}/_debug/?format=json");
+    let dump_url = format!("http://{addr}/_debug/heapdump?format=json&limit=20");
+
+    let (_, before) = fetch(&client, &overview_url).await;
+    let rss_before = rss();
+    let (first, dump) = fetch(&client, &dump_url).await;
+    let (_, during) = fetch(&client, &overview_url).await;
+    let rss_during = rss();
+
+    let mut warm = Vec::with_capacity(WARM_CALLS);
+    for _ in 0..WARM_CALLS {
+        warm.push(fetch(&client, &dump_url).await.0);
+    }
+    warm.sort();
+    let (_, own) = fetch(&client, &dump_url).await;
+
+    println!("stacks in the profile:      {}", dump["stacks"]);
+    println!("first call's own account:   {}", timing(&dump));
+    println!("a warm call's own account:  {}", timing(&own));
+    println!(
+        "addresses symbolized:       {}",
+        during["symbolizer_cached_addresses"]
+    );
+    println!(
+        "first call:                 {:.1} ms",
+        first.as_secs_f64() * 1e3
+    );
+    println!(
+        "warm calls ({WARM_CALLS}):            median {:.1} ms, min {:.1} ms, max {:.1} ms",
+        median(&warm).as_secs_f64() * 1e3,
+        warm[0].as_secs_f64() * 1e3,
+        warm[warm.len() - 1].as_secs_f64() * 1e3
+    );
+    let allocated = |page: &serde_json::Value| page["allocated"].as_u64().unwrap();
+    println!(
+        "jemalloc allocated:         before {:.1} MiB, during {:.1} MiB (+{:.1})",
+        mib(allocated(&before)),
+        mib(allocated(&during)),
+        mib(allocated(&during) - allocated(&before))
+    );
+    println!(
+        "process RSS:                before {:.1} MiB, during {:.1} MiB (+{:.1})",
+        mib(rss_before),
+        mib(rss_during),
+        mib(rss_during.saturating_sub(rss_before))
+    );
+    println!(
+        "memscope's own (sampled):   {:.1} MiB",
+        mib(own["memscope_own"]["bytes"].as_u64().unwrap())
+    );
+
+    if std::env::var_os("MEMSCOPE_BENCH_SKIP_IDLE").is_none() {
+        tokio::time::sleep(Duration::from_secs(66)).await;
+        let (_, after) = fetch(&client, &overview_url).await;
+        let rss_after = rss();
+        println!(
+            "after 66 s idle:            allocated {:.1} MiB ({:+.1} vs before), RSS {:.1} MiB, {} addresses cached",
+            mib(allocated(&after)),
+            mib(allocated(&after)) - mib(allocated(&before)),
+            mib(rss_after),
+            after["symbolizer_cached_addresses"]
+        );
+    }
+    black_box(kept);
+}

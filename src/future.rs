@@ -9,6 +9,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::requests::RequestMeter;
 
 /// A page being computed; boxed because pages that read a heap profile wait
 /// on a blocking task.
@@ -25,15 +26,18 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, meter: Option<RequestMeter> },
         Answered { future: PageFuture },
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F, meter: RequestMeter) -> Self {
         Self {
-            kind: Kind::Inner { future },
+            kind: Kind::Inner {
+                future,
+                meter: Some(meter),
+            },
         }
     }
 
@@ -47,14 +51,25 @@ impl<F> ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => {
-                let response = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(response.map(ResponseBody::inner)))
+            KindProj::Inner { future, meter } => {
+                let polled = match meter.as_mut() {
+                    Some(meter) => meter.measure(|| future.poll(cx)),
+                    None => future.poll(cx),
+                };
+                // On `Err` the meter is dropped with the future: the record
+                // is closed with no status.
+                let response = ready!(polled)?;
+                let mut meter = meter.take();
+                if let Some(meter) = meter.as_mut() {
+                    meter.set_status(response.status().as_u16());
+                }
+                Poll::Ready(Ok(response.map(|body| ResponseBody::inner(body, meter))))
             }
             KindProj::Answered { future } => {
                 let response = ready!(future.as_mut().poll(cx));

@@ -1,12 +1,14 @@
 //! The layer: a small configuration that builds the shared state once.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tower_layer::Layer;
 
 use crate::access::AccessPolicy;
 use crate::service::DebugService;
 use crate::state::{Config, Shared};
+use crate::timeline;
 
 /// Where the pages are mounted unless [`DebugLayer::prefix`] says otherwise.
 pub const DEFAULT_PREFIX: &str = "/_debug";
@@ -60,6 +62,27 @@ impl DebugLayer {
         self.reconfigured()
     }
 
+    /// How many requests the history keeps (default 1,000, at least 1). The
+    /// ring never grows past it; totals per route count every request.
+    pub fn request_history(mut self, requests: usize) -> Self {
+        self.config.request_history = requests.max(1);
+        self.reconfigured()
+    }
+
+    /// How often the timeline records memory (default every second; at
+    /// least every 10 ms).
+    pub fn sampler_interval(mut self, interval: Duration) -> Self {
+        self.config.sampler_interval = interval.max(Duration::from_millis(10));
+        self.reconfigured()
+    }
+
+    /// How many points the timeline keeps (default 3,600: an hour at the
+    /// default interval; at least 2).
+    pub fn timeline_points(mut self, points: usize) -> Self {
+        self.config.timeline_points = points.max(2);
+        self.reconfigured()
+    }
+
     /// A fresh shared state for a changed configuration, so that a layer
     /// configured after being cloned never shares state built for another
     /// configuration.
@@ -70,7 +93,11 @@ impl DebugLayer {
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
         self.shared
-            .get_or_init(|| Arc::new(Shared::new(self.config.clone())))
+            .get_or_init(|| {
+                let shared = Arc::new(Shared::new(self.config.clone()));
+                timeline::start_sampler(&shared);
+                shared
+            })
             .clone()
     }
 }

@@ -5,6 +5,7 @@
 mod access;
 mod allocator;
 mod body;
+mod cpu;
 mod error;
 mod format;
 mod future;
@@ -14,10 +15,12 @@ mod pages;
 mod process;
 mod query;
 mod render;
+mod requests;
 mod routes;
 mod service;
 mod state;
 mod text;
+mod timeline;
 mod view;
 
 pub use access::{AccessPolicy, PeerAddr, peer_addr};

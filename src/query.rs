@@ -102,6 +102,18 @@ impl Query {
     }
 }
 
+/// A whole-number id from a path, such as a request's: `what` names it in
+/// the 400.
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<u64, PageError> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PageError::bad_request(format!(
+            "malformed {what} id `{raw}`: a {what} id is a whole number"
+        )));
+    }
+    raw.parse()
+        .map_err(|_| PageError::bad_request(format!("malformed {what} id `{raw}`: too large")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

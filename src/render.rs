@@ -126,6 +126,24 @@ pub(crate) fn see_other(location: &str) -> Response<Bytes> {
     response
 }
 
+/// A file: a flamegraph or a profile to download.
+pub(crate) fn download(
+    content_type: &'static str,
+    filename: Option<&str>,
+    body: Bytes,
+) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(filename) = filename
+        && let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+    {
+        headers.insert(http::header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 fn response(status: StatusCode, format: Format, body: Bytes) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;

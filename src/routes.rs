@@ -75,6 +75,26 @@ async fn route(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> 
             require(method == Method::POST, "POST")?;
             pages::diff::reset_baseline(request).await
         }
+        "/profiles" | "/profiles/" => {
+            require(is_read, "GET, HEAD")?;
+            pages::profiles::page(request)
+        }
+        "/profiles/cpu" => {
+            require(method == Method::POST, "POST")?;
+            pages::cpu::capture(request).await
+        }
+        _ if path.starts_with("/profiles/cpu/") => {
+            require(is_read, "GET, HEAD")?;
+            pages::cpu::page(request, &path["/profiles/cpu/".len()..])
+        }
+        _ if path.starts_with("/profiles/") => {
+            require(is_read, "GET, HEAD")?;
+            pages::request::page(request, &path["/profiles/".len()..])
+        }
+        "/timeline" | "/timeline/" => {
+            require(is_read, "GET, HEAD")?;
+            pages::timeline::page(request)
+        }
         "/profiling" => {
             require(method == Method::POST, "POST")?;
             pages::profiling::page(request)

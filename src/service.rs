@@ -8,6 +8,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
+use crate::requests::{RequestMeter, route_of};
 use crate::routes;
 use crate::state::Shared;
 
@@ -32,6 +33,7 @@ impl<S> DebugService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DebugService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -48,7 +50,13 @@ where
             let (parts, _body) = request.into_parts();
             return ResponseFuture::answered(routes::answer(self.shared.clone(), parts));
         }
-        self.shared.count_request();
-        ResponseFuture::inner(self.inner.call(request))
+        let mut meter = RequestMeter::start(
+            self.shared.requests.clone(),
+            request.method().clone(),
+            route_of(&request),
+        );
+        let inner = &mut self.inner;
+        let future = meter.measure(|| inner.call(request));
+        ResponseFuture::inner(future, meter)
     }
 }

@@ -1,10 +1,19 @@
 //! The configuration and the state shared by every clone of the service.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crate::access::AccessPolicy;
 use crate::heap::HeapSnapshot;
+use crate::requests::RequestLog;
+use crate::timeline::Timeline;
+
+/// Requests kept in the ring unless the builder says otherwise.
+pub(crate) const DEFAULT_REQUEST_HISTORY: usize = 1_000;
+/// How often the timeline takes a point unless the builder says otherwise.
+pub(crate) const DEFAULT_SAMPLER_INTERVAL: Duration = Duration::from_secs(1);
+/// Points kept: an hour at one a second.
+pub(crate) const DEFAULT_TIMELINE_POINTS: usize = 3_600;
 use crate::layer::DEFAULT_PREFIX;
 
 /// What the builder on [`DebugLayer`](crate::DebugLayer) sets.
@@ -12,6 +21,9 @@ use crate::layer::DEFAULT_PREFIX;
 pub(crate) struct Config {
     pub(crate) prefix: String,
     pub(crate) access: AccessPolicy,
+    pub(crate) request_history: usize,
+    pub(crate) sampler_interval: Duration,
+    pub(crate) timeline_points: usize,
 }
 
 impl Default for Config {
@@ -19,6 +31,9 @@ impl Default for Config {
         Self {
             prefix: DEFAULT_PREFIX.to_owned(),
             access: AccessPolicy::default(),
+            request_history: DEFAULT_REQUEST_HISTORY,
+            sampler_interval: DEFAULT_SAMPLER_INTERVAL,
+            timeline_points: DEFAULT_TIMELINE_POINTS,
         }
     }
 }
@@ -35,8 +50,10 @@ pub(crate) struct Baseline {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    /// Requests the layer passed to the inner service.
-    requests: AtomicU64,
+    /// The requests the layer passed to the inner service.
+    pub(crate) requests: Arc<RequestLog>,
+    /// Memory over time, filled by a background thread.
+    pub(crate) timeline: Timeline,
     /// One stored snapshot at most.
     baseline: Mutex<Option<Baseline>>,
 }
@@ -44,18 +61,16 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
         Self {
+            requests: Arc::new(RequestLog::new(config.request_history)),
+            timeline: Timeline::new(config.timeline_points, config.sampler_interval),
             config,
-            requests: AtomicU64::new(0),
             baseline: Mutex::new(None),
         }
     }
 
-    pub(crate) fn count_request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
+    /// Requests passed to the inner service so far.
     pub(crate) fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.count()
     }
 
     pub(crate) fn baseline(&self) -> MutexGuard<'_, Option<Baseline>> {

@@ -38,6 +38,17 @@ async fn run(mode: Mode) -> (SocketAddr, serde_json::Value) {
     (addr, diff.json())
 }
 
+async fn json_route_mean_net(addr: SocketAddr) -> f64 {
+    let profiles = get(addr, "/_debug/profiles?format=json").await.json();
+    let routes = profiles["routes"].as_array().unwrap();
+    let json = routes
+        .iter()
+        .find(|r| r["route"] == "/json")
+        .expect("no /json route");
+    assert_eq!(json["requests"].as_u64().unwrap(), REQUESTS as u64 + 20);
+    json["mean_net"].as_f64().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leak_is_found_and_the_fix_holds() {
     let (addr, diff) = run(Mode::Leaky).await;
@@ -75,7 +86,26 @@ async fn leak_is_found_and_the_fix_holds() {
         .body;
     assert!(text.contains(function), "{text}");
 
-    let (_, fixed) = run(Mode::Fixed).await;
+    // The per-route profile points at the same leak: each /json request
+    // keeps about what the cache holds per item.
+    let info = get(addr, "/info").await.json();
+    let per_item = info["cache_bytes"].as_f64().unwrap() / info["cache_items"].as_f64().unwrap();
+    let leaky_net = json_route_mean_net(addr).await;
+    println!("leaky: /json mean net {leaky_net} B; the cache holds {per_item:.0} B per item");
+    assert!(
+        (0.7 * per_item..=2.0 * per_item).contains(&leaky_net),
+        "mean net {leaky_net} B against {per_item:.0} B per cached item"
+    );
+
+    let (fixed_addr, fixed) = run(Mode::Fixed).await;
+    let fixed_net = json_route_mean_net(fixed_addr).await;
+    println!("fixed: /json mean net {fixed_net} B");
+    // Not exactly zero: the handler frees buffers that hyper's connection
+    // task allocated, and a free counts on the task that makes it.
+    assert!(
+        fixed_net.abs() < 0.25 * leaky_net,
+        "with --fixed, /json keeps {fixed_net} B a request against {leaky_net} B leaky"
+    );
     for row in fixed["rows"].as_array().unwrap() {
         let name = row["name"].as_str().unwrap();
         let growth = row["bytes_delta"].as_i64().unwrap();

@@ -21,12 +21,22 @@ async fn server() -> std::net::SocketAddr {
     .await
 }
 
+/// Every page that answers a GET without an id.
+const PAGES: [&str; 6] = [
+    "/_debug/",
+    "/_debug/heapdump?group=size",
+    "/_debug/heapdump",
+    "/_debug/memory/diff",
+    "/_debug/profiles",
+    "/_debug/timeline",
+];
+
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 #[tokio::test]
 async fn format_parameter_wins_then_accept_then_text() {
     let addr = server().await;
-    for path in ["/_debug/", "/_debug/heapdump?group=size"] {
+    for path in PAGES {
         let sep = if path.contains('?') { '&' } else { '?' };
         let html = http_get(addr, &format!("{path}{sep}format=html")).await;
         assert_eq!(html.header("content-type"), "text/html; charset=utf-8");
@@ -132,7 +142,7 @@ async fn text_table_is_aligned_for_terminals() {
 #[tokio::test]
 async fn html_escapes_and_uses_no_external_asset() {
     let addr = server().await;
-    for path in ["/_debug/", "/_debug/heapdump?group=size", "/_debug/nope"] {
+    for path in PAGES.iter().chain(&["/_debug/nope"]) {
         let html = get_with(addr, path, &[("accept", BROWSER_ACCEPT)])
             .await
             .body;

@@ -5,10 +5,12 @@
 
 mod setup;
 mod size_classes;
+mod thread_counters;
 
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
 pub(crate) use size_classes::{SizeClass, size_classes};
+pub(crate) use thread_counters::thread_allocation_totals;
 
 use std::sync::OnceLock;
 

@@ -8,10 +8,12 @@ use serde::Serialize;
 use crate::allocator::{AllocatorStats, ProfilingState};
 use crate::error::PageError;
 use crate::heap::SYMBOLIZER;
+use crate::pages::chart::memory_chart;
 use crate::process::resident_set_size;
 use crate::query::Query;
 use crate::render::{Chrome, Page, profiling_hint, profiling_summary, respond};
 use crate::routes::PageRequest;
+use crate::state::Shared;
 use crate::text::{Align, TextTable, human_bytes};
 
 #[derive(Serialize)]
@@ -31,6 +33,8 @@ pub(crate) struct Overview {
     /// debug info are given back after a minute unused.
     symbolizer_cached_addresses: usize,
     pages: Vec<PageLink>,
+    #[serde(skip)]
+    chart: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +62,7 @@ struct Figure {
 }
 
 impl Overview {
-    fn build(prefix: &str) -> Self {
+    fn build(prefix: &str, shared: &Shared) -> Self {
         let stats = AllocatorStats::read();
         let state = ProfilingState::read();
         let link = |path: &str, title, about| PageLink {
@@ -96,11 +100,22 @@ impl Overview {
                     "what grew since the baseline, by site, with bytes per request",
                 ),
                 link(
+                    "/profiles",
+                    "Requests",
+                    "every request's wall and busy time and bytes allocated, freed and kept; totals per route; CPU profiles",
+                ),
+                link(
+                    "/timeline",
+                    "Timeline",
+                    "allocated, resident and RSS over the last hour",
+                ),
+                link(
                     "/heapdump?group=size",
                     "Heap by size class",
                     "live objects in each jemalloc size class; exact, needs no profiling",
                 ),
             ],
+            chart: memory_chart(&shared.timeline.points()),
         }
     }
 
@@ -197,6 +212,6 @@ struct OverviewTemplate<'a> {
 
 pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
     Query::parse(request.raw_query(), &[])?;
-    let overview = Overview::build(&request.shared.config.prefix);
+    let overview = Overview::build(&request.shared.config.prefix, request.shared);
     Ok(respond(&overview, request.format, request.chrome))
 }

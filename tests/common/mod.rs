@@ -53,6 +53,15 @@ pub async fn post(addr: SocketAddr, path: &str) -> Answer {
     send(addr, Method::POST, path, &[]).await
 }
 
+/// The raw bytes of an answer, for downloads.
+pub async fn get_bytes(addr: SocketAddr, path: &str) -> Bytes {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri = format!("http://{addr}{path}").parse().unwrap();
+    let response = client.get(uri).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
 pub async fn send(
     addr: SocketAddr,
     method: Method,

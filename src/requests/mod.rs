@@ -1,0 +1,10 @@
+//! Per-request accounting: every request the layer passes to the app is
+//! measured around every poll of its future and its body.
+
+mod log;
+mod meter;
+mod route;
+
+pub(crate) use log::{RequestLog, RequestRecord, RouteTotals};
+pub(crate) use meter::RequestMeter;
+pub(crate) use route::route_of;

@@ -1,0 +1,105 @@
+//! CPU profiles on demand: one at a time, kept, with a flamegraph and a
+//! pprof download; heap sampling is paused while they run.
+
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+memscope::heap_profiling!();
+
+mod common;
+
+use std::io::Read;
+
+use axum::Router;
+use axum::routing::get;
+use common::{get as http_get, post, send, serve};
+use http::{Method, StatusCode};
+use memscope::DebugLayer;
+
+/// Burns CPU so that the profile has samples.
+fn spin(ms: u64) -> u64 {
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut x = 0u64;
+    while std::time::Instant::now() < end {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+    }
+    x
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_is_served_and_one_runs_at_a_time() {
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "app" }))
+            .layer(DebugLayer::new()),
+    )
+    .await;
+    let busy = std::thread::spawn(|| spin(1500));
+    let first =
+        tokio::spawn(async move { post(addr, "/_debug/profiles/cpu?seconds=1&format=json").await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // While it runs: heap sampling is paused, and a second capture is refused.
+    let overview = http_get(addr, "/_debug/?format=json").await.json();
+    assert_eq!(
+        overview["profiling"]["active"], false,
+        "heap sampling runs during a CPU capture"
+    );
+    let second = post(addr, "/_debug/profiles/cpu?seconds=1").await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
+    assert!(second.header("retry-after").parse::<u64>().unwrap() >= 1);
+
+    let capture = first.await.unwrap();
+    busy.join().unwrap();
+    assert_eq!(capture.status, StatusCode::OK, "{}", capture.body);
+    let capture = capture.json();
+    assert!(capture["samples"].as_u64().unwrap() > 10, "{capture}");
+    assert_eq!(capture["paused_heap_sampling"], true);
+    let overview = http_get(addr, "/_debug/?format=json").await.json();
+    assert_eq!(
+        overview["profiling"]["active"], true,
+        "heap sampling was not resumed"
+    );
+
+    let svg = http_get(addr, capture["flamegraph"].as_str().unwrap()).await;
+    assert_eq!(svg.header("content-type"), "image/svg+xml");
+    assert!(
+        svg.body.contains("<svg") && svg.body.contains("spin"),
+        "the busy function is missing"
+    );
+    let pprof = common::get_bytes(addr, capture["pprof"].as_str().unwrap()).await;
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&pprof[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert!(
+        decoded.len() > 100,
+        "pprof protobuf is {} bytes",
+        decoded.len()
+    );
+
+    let page = http_get(addr, capture["link"].as_str().unwrap()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let listed = http_get(addr, "/_debug/profiles?format=json").await.json();
+    assert_eq!(listed["captures"][0]["id"], capture["id"]);
+
+    // A browser's form is sent on to the capture's page.
+    let form = send(
+        addr,
+        Method::POST,
+        "/_debug/profiles/cpu?seconds=1",
+        &[("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::SEE_OTHER);
+    assert!(form.header("location").starts_with("/_debug/profiles/cpu/"));
+
+    for bad in ["seconds=0", "seconds=61", "seconds=ten"] {
+        let answer = post(addr, &format!("/_debug/profiles/cpu?{bad}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(answer.body.contains("`seconds`"));
+    }
+    assert_eq!(
+        http_get(addr, "/_debug/profiles/cpu").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}

@@ -124,8 +124,8 @@ impl Page for ProfilesPage {
             let record = &row.record;
             records.row(vec![
                 record.id.to_string(),
-                record.method.clone(),
-                record.path.clone(),
+                record.method.to_string(),
+                record.path.to_string(),
                 status_text(&record.status),
                 micros(&record.wall_us),
                 micros(&record.cpu_us),

@@ -23,8 +23,8 @@ impl RequestPage {
         let record = &self.record;
         vec![
             ("id", record.id.to_string()),
-            ("method", record.method.clone()),
-            ("path", record.path.clone()),
+            ("method", record.method.to_string()),
+            ("path", record.path.to_string()),
             ("status", status_text(&record.status)),
             ("wall", micros(&record.wall_us)),
             ("cpu (busy)", micros(&record.cpu_us)),

@@ -1,11 +1,15 @@
 //! What the layer remembers of the requests it passed to the app: the last
 //! N requests in a ring, and totals per route since start. Both bounded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use rustc_hash::FxHashMap;
+use serde::{Serialize, Serializer};
+
+use super::route::RouteSource;
 
 /// Routes kept apart at most; later ones are added up in one row, so that
 /// an app whose paths never repeat cannot grow the table without bound.
@@ -18,9 +22,10 @@ pub(crate) struct RequestRecord {
     pub(crate) id: u64,
     /// When the layer received it, in milliseconds since the Unix epoch.
     pub(crate) started_unix_ms: u64,
-    pub(crate) method: String,
+    #[serde(serialize_with = "method_name")]
+    pub(crate) method: http::Method,
     /// axum's matched route, or the path with identifiers collapsed.
-    pub(crate) path: String,
+    pub(crate) path: Arc<str>,
     /// `null` when the inner service failed or the request was dropped
     /// before it answered.
     pub(crate) status: Option<u16>,
@@ -37,6 +42,24 @@ pub(crate) struct RequestRecord {
     pub(crate) completed: bool,
 }
 
+fn method_name<S: Serializer>(method: &http::Method, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(method.as_str())
+}
+
+/// A request as the meter hands it over, its route not yet named.
+pub(crate) struct FinishedRequest {
+    pub(crate) id: u64,
+    pub(crate) started: Instant,
+    pub(crate) ended: Instant,
+    pub(crate) method: http::Method,
+    pub(crate) route: RouteSource,
+    pub(crate) status: Option<u16>,
+    pub(crate) cpu_us: u64,
+    pub(crate) allocated: u64,
+    pub(crate) freed: u64,
+    pub(crate) completed: bool,
+}
+
 /// Totals for one route since start.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RouteTotals {
@@ -50,7 +73,8 @@ pub(crate) struct RouteTotals {
 #[derive(Debug)]
 struct Inner {
     ring: VecDeque<RequestRecord>,
-    routes: HashMap<String, RouteTotals>,
+    /// Also the interned route names that records share.
+    routes: FxHashMap<Arc<str>, RouteTotals>,
 }
 
 /// The ring and the route totals of one layer.
@@ -59,6 +83,10 @@ pub(crate) struct RequestLog {
     capacity: usize,
     next_id: AtomicU64,
     inner: Mutex<Inner>,
+    /// One reading of both clocks, so that a request's start needs only the
+    /// monotonic one.
+    created_unix_ms: u64,
+    created: Instant,
 }
 
 impl RequestLog {
@@ -70,8 +98,12 @@ impl RequestLog {
             inner: Mutex::new(Inner {
                 // Allocated once, up front: the ring never grows past it.
                 ring: VecDeque::with_capacity(capacity),
-                routes: HashMap::new(),
+                routes: FxHashMap::default(),
             }),
+            created_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as u64),
+            created: Instant::now(),
         }
     }
 
@@ -93,29 +125,57 @@ impl RequestLog {
         self.capacity
     }
 
-    pub(crate) fn push(&self, record: RequestRecord) {
+    pub(crate) fn push(&self, finished: FinishedRequest) {
+        let wall_us = finished
+            .ended
+            .saturating_duration_since(finished.started)
+            .as_micros() as u64;
+        let net = finished.allocated as i64 - finished.freed as i64;
+        let started_unix_ms = self.created_unix_ms
+            + finished
+                .started
+                .saturating_duration_since(self.created)
+                .as_millis() as u64;
+        let name = finished.route.name();
         let mut inner = self.lock();
-        let routes = inner.routes.len();
-        let totals = match inner.routes.get_mut(&record.path) {
-            Some(totals) => totals,
+        let full = inner.routes.len() >= MAX_ROUTES;
+        let (route, totals) = match inner.routes.get_key_value(name.as_ref()) {
+            Some((route, _)) => {
+                let route = route.clone();
+                let totals = inner.routes.get_mut(&route).expect("just found");
+                (route, totals)
+            }
             None => {
-                let key = if routes < MAX_ROUTES {
-                    record.path.clone()
+                let route: Arc<str> = if full {
+                    OTHER_ROUTES.into()
                 } else {
-                    OTHER_ROUTES.to_owned()
+                    name.as_ref().into()
                 };
-                inner.routes.entry(key).or_default()
+                let totals = inner.routes.entry(route.clone()).or_default();
+                (route, totals)
             }
         };
         totals.requests += 1;
-        totals.wall_us += record.wall_us;
-        totals.cpu_us += record.cpu_us;
-        totals.allocated += record.allocated;
-        totals.net += record.net;
+        totals.wall_us += wall_us;
+        totals.cpu_us += finished.cpu_us;
+        totals.allocated += finished.allocated;
+        totals.net += net;
         if inner.ring.len() == self.capacity {
             inner.ring.pop_front();
         }
-        inner.ring.push_back(record);
+        inner.ring.push_back(RequestRecord {
+            id: finished.id,
+            started_unix_ms,
+            method: finished.method,
+            path: route,
+            status: finished.status,
+            wall_us,
+            cpu_us: finished.cpu_us,
+            allocated: finished.allocated,
+            freed: finished.freed,
+            net,
+            completed: finished.completed,
+        });
     }
 
     /// The records in the ring, oldest first.
@@ -135,7 +195,7 @@ impl RequestLog {
         self.lock()
             .routes
             .iter()
-            .map(|(route, totals)| (route.clone(), totals.clone()))
+            .map(|(route, totals)| (route.to_string(), totals.clone()))
             .collect()
     }
 }
@@ -144,18 +204,18 @@ impl RequestLog {
 mod tests {
     use super::*;
 
-    fn record(id: u64, path: &str) -> RequestRecord {
-        RequestRecord {
-            id,
-            started_unix_ms: 0,
-            method: "GET".into(),
-            path: path.into(),
+    fn finished(log: &RequestLog, path: &str) -> FinishedRequest {
+        let now = Instant::now();
+        FinishedRequest {
+            id: log.next_id(),
+            started: now,
+            ended: now,
+            method: http::Method::GET,
+            route: RouteSource::Path(path.parse().unwrap()),
             status: Some(200),
-            wall_us: 10,
             cpu_us: 5,
             allocated: 100,
             freed: 40,
-            net: 60,
             completed: true,
         }
     }
@@ -163,8 +223,8 @@ mod tests {
     #[test]
     fn ring_stays_at_capacity_and_totals_keep_counting() {
         let log = RequestLog::new(3);
-        for id in 1..=10 {
-            log.push(record(id, "/a"));
+        for _ in 1..=10 {
+            log.push(finished(&log, "/a"));
         }
         let ids: Vec<u64> = log.records().iter().map(|r| r.id).collect();
         assert_eq!(ids, vec![8, 9, 10]);
@@ -177,8 +237,8 @@ mod tests {
     #[test]
     fn route_table_is_bounded() {
         let log = RequestLog::new(1);
-        for id in 0..(MAX_ROUTES as u64 + 50) {
-            log.push(record(id, &format!("/r{id}")));
+        for id in 0..(MAX_ROUTES + 50) {
+            log.push(finished(&log, &format!("/r{id}")));
         }
         let routes = log.routes();
         assert_eq!(routes.len(), MAX_ROUTES + 1);

@@ -3,46 +3,51 @@
 //! closed when the body ends or is dropped.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use super::log::{RequestLog, RequestRecord};
+use super::log::{FinishedRequest, RequestLog};
+use super::route::RouteSource;
 use crate::allocator::thread_allocation_totals;
+
+/// The thread's counters and the clock at the start of a poll.
+pub(crate) struct PollStart {
+    allocated: u64,
+    freed: u64,
+    at: Instant,
+}
 
 /// Allocation and busy time of one request, so far.
 #[derive(Debug)]
 pub(crate) struct RequestMeter {
     log: Arc<RequestLog>,
     id: u64,
-    started_unix_ms: u64,
     started: Instant,
+    /// The end of the last poll: the request's end, once it is over.
+    last_poll_end: Instant,
     method: http::Method,
-    path: String,
+    route: Option<RouteSource>,
     status: Option<u16>,
     allocated: u64,
     freed: u64,
     busy: Duration,
     completed: bool,
-    closed: bool,
 }
 
 impl RequestMeter {
-    pub(crate) fn start(log: Arc<RequestLog>, method: http::Method, path: String) -> Self {
-        let started_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_millis() as u64);
+    pub(crate) fn start(log: Arc<RequestLog>, method: http::Method, route: RouteSource) -> Self {
+        let started = Instant::now();
         Self {
             id: log.next_id(),
             log,
-            started_unix_ms,
-            started: Instant::now(),
+            started,
+            last_poll_end: started,
             method,
-            path,
+            route: Some(route),
             status: None,
             allocated: 0,
             freed: 0,
             busy: Duration::ZERO,
             completed: false,
-            closed: false,
         }
     }
 
@@ -51,14 +56,32 @@ impl RequestMeter {
     /// exactly, wherever the task ran last time.
     #[inline]
     pub(crate) fn measure<R>(&mut self, poll: impl FnOnce() -> R) -> R {
-        let (allocated, freed) = thread_allocation_totals();
-        let started = Instant::now();
+        let started = self.poll_started();
         let result = poll();
-        self.busy += started.elapsed();
-        let (allocated_after, freed_after) = thread_allocation_totals();
-        self.allocated += allocated_after.wrapping_sub(allocated);
-        self.freed += freed_after.wrapping_sub(freed);
+        self.poll_ended(started);
         result
+    }
+
+    /// The counters before a poll; see [`measure`](Self::measure).
+    #[inline]
+    pub(crate) fn poll_started(&self) -> PollStart {
+        let (allocated, freed) = thread_allocation_totals();
+        PollStart {
+            allocated,
+            freed,
+            at: Instant::now(),
+        }
+    }
+
+    /// Adds what happened since `started`, on this same thread.
+    #[inline]
+    pub(crate) fn poll_ended(&mut self, started: PollStart) {
+        let ended = Instant::now();
+        self.busy += ended - started.at;
+        self.last_poll_end = ended;
+        let (allocated, freed) = thread_allocation_totals();
+        self.allocated += allocated.wrapping_sub(started.allocated);
+        self.freed += freed.wrapping_sub(started.freed);
     }
 
     pub(crate) fn set_status(&mut self, status: u16) {
@@ -72,21 +95,19 @@ impl RequestMeter {
     }
 
     fn close(&mut self) {
-        if self.closed {
+        let Some(route) = self.route.take() else {
             return;
-        }
-        self.closed = true;
-        self.log.push(RequestRecord {
+        };
+        self.log.push(FinishedRequest {
             id: self.id,
-            started_unix_ms: self.started_unix_ms,
-            method: self.method.as_str().to_owned(),
-            path: std::mem::take(&mut self.path),
+            started: self.started,
+            ended: self.last_poll_end,
+            method: std::mem::replace(&mut self.method, http::Method::GET),
+            route,
             status: self.status,
-            wall_us: self.started.elapsed().as_micros() as u64,
             cpu_us: self.busy.as_micros() as u64,
             allocated: self.allocated,
             freed: self.freed,
-            net: self.allocated as i64 - self.freed as i64,
             completed: self.completed,
         });
     }

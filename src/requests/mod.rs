@@ -7,4 +7,4 @@ mod route;
 
 pub(crate) use log::{RequestLog, RequestRecord, RouteTotals};
 pub(crate) use meter::RequestMeter;
-pub(crate) use route::route_of;
+pub(crate) use route::RouteSource;

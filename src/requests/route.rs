@@ -2,30 +2,54 @@
 //! one, else its path with identifiers collapsed, so that `/users/17` and
 //! `/users/42` add up in one row.
 
-/// The route of a request about to be served.
-pub(crate) fn route_of<B>(request: &http::Request<B>) -> String {
+/// Where a request's route name comes from. Cheap to take on every request
+/// (a reference count each); the name is only read when the record closes,
+/// where the route table usually already holds it.
+#[derive(Debug)]
+pub(crate) enum RouteSource {
     #[cfg(feature = "axum")]
-    if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
-        return matched.as_str().to_owned();
-    }
-    collapse_identifiers(request.uri().path())
+    Matched(axum::extract::MatchedPath),
+    Path(http::Uri),
 }
 
-/// `/users/42/files/9f86d081884c7d65` → `/users/{n}/files/{hex}`.
-pub(crate) fn collapse_identifiers(path: &str) -> String {
-    let mut route = String::with_capacity(path.len());
-    for (index, segment) in path.split('/').enumerate() {
-        if index > 0 {
-            route.push('/');
+impl RouteSource {
+    pub(crate) fn of<B>(request: &http::Request<B>) -> Self {
+        #[cfg(feature = "axum")]
+        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+            return Self::Matched(matched.clone());
         }
-        route.push_str(match segment {
-            s if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => "{n}",
-            s if is_uuid(s) => "{uuid}",
-            s if s.len() >= 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) => "{hex}",
-            s => s,
-        });
+        Self::Path(request.uri().clone())
     }
-    route
+
+    /// The route's name, borrowed where it needs no work.
+    pub(crate) fn name(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            #[cfg(feature = "axum")]
+            Self::Matched(matched) => matched.as_str().into(),
+            Self::Path(uri) => collapse_identifiers(uri.path()),
+        }
+    }
+}
+
+/// `/users/42/files/9f86d081884c7d65` → `/users/{n}/files/{hex}`, borrowed
+/// when there is nothing to collapse.
+pub(crate) fn collapse_identifiers(path: &str) -> std::borrow::Cow<'_, str> {
+    let collapsed = |segment: &str| -> Option<&'static str> {
+        match segment {
+            s if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Some("{n}"),
+            s if is_uuid(s) => Some("{uuid}"),
+            s if s.len() >= 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) => Some("{hex}"),
+            _ => None,
+        }
+    };
+    if path.split('/').all(|segment| collapsed(segment).is_none()) {
+        return path.into();
+    }
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| collapsed(segment).unwrap_or(segment))
+        .collect();
+    segments.join("/").into()
 }
 
 fn is_uuid(segment: &str) -> bool {
@@ -54,5 +78,9 @@ mod tests {
             "/orders/{uuid}"
         );
         assert_eq!(collapse_identifiers("/v2/cafe/feed"), "/v2/cafe/feed");
+        assert!(matches!(
+            collapse_identifiers("/plain/path"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -52,7 +52,7 @@ async fn capture_is_served_and_one_runs_at_a_time() {
     busy.join().unwrap();
     assert_eq!(capture.status, StatusCode::OK, "{}", capture.body);
     let capture = capture.json();
-    assert!(capture["samples"].as_u64().unwrap() > 10, "{capture}");
+    assert!(capture["samples"].as_u64().unwrap() > 20, "{capture}");
     assert_eq!(capture["paused_heap_sampling"], true);
     let overview = http_get(addr, "/_debug/?format=json").await.json();
     assert_eq!(

@@ -31,6 +31,14 @@ impl TextTable {
         self.rows.push(cells);
     }
 
+    /// Says how many rows `limit=` left out, if any.
+    pub(crate) fn omitted_rows(&mut self, omitted: usize) {
+        if omitted > 0 {
+            self.rows
+                .push(vec![format!("({omitted} more rows: raise limit=)")]);
+        }
+    }
+
     /// A line under a second rule, such as a total.
     pub(crate) fn footer(&mut self, cells: Vec<String>) {
         self.footer.push(cells);

@@ -282,11 +282,7 @@ impl MemoryDiff {
     }
 
     fn group_title(&self) -> &'static str {
-        match self.group {
-            "size" => "size class",
-            "site" => "allocation site",
-            other => other,
-        }
+        super::heapdump::group_title(self.group)
     }
 }
 
@@ -311,12 +307,7 @@ impl Page for MemoryDiff {
                 crate::view::per_request(&row.bytes_per_request),
             ]);
         }
-        if self.rows_omitted > 0 {
-            table.row(vec![format!(
-                "({} more rows: raise limit=)",
-                self.rows_omitted
-            )]);
-        }
+        table.omitted_rows(self.rows_omitted);
         table.footer(vec![
             "total".to_owned(),
             human_bytes(self.total.bytes),

@@ -228,11 +228,16 @@ impl HeapTable {
     }
 
     pub(crate) fn group_title(&self) -> &'static str {
-        match self.group {
-            "size" => "size class",
-            "site" => "allocation site",
-            other => other,
-        }
+        group_title(self.group)
+    }
+}
+
+/// The heading of the name column for a grouping.
+pub(crate) fn group_title(group: &'static str) -> &'static str {
+    match group {
+        "size" => "size class",
+        "site" => "allocation site",
+        other => other,
     }
 }
 
@@ -275,12 +280,7 @@ impl Page for HeapTable {
                 crate::view::percent(&row.share),
             ]);
         }
-        if self.rows_omitted > 0 {
-            table.row(vec![format!(
-                "({} more rows: raise limit=)",
-                self.rows_omitted
-            )]);
-        }
+        table.omitted_rows(self.rows_omitted);
         let total_label = if self.estimate {
             "total (estimate)"
         } else {

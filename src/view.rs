@@ -36,3 +36,9 @@ pub(crate) fn per_request(value: &Option<f64>) -> String {
         Some(value) => format!("+{}", human_bytes_f64(value)),
     }
 }
+
+/// The text of an optional query value, empty where there is none: what a
+/// form's input shows.
+pub(crate) fn or_empty(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}

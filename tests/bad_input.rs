@@ -39,14 +39,7 @@ async fn bad_query_values_are_400s_that_name_the_parameter() {
         ("/_debug/heapdump?group=size&limit=%FF", "`limit`"),
     ];
     for (path, named) in cases {
-        let answer = http_get(addr, path).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::BAD_REQUEST,
-            "{path}: {}",
-            answer.body
-        );
-        assert!(answer.body.contains(named), "{path}: {}", answer.body);
+        common::assert_bad_request(addr, path, named).await;
     }
     // JSON errors are objects too.
     let answer = http_get(addr, "/_debug/heapdump?group=size&limit=-1&format=json").await;

@@ -306,14 +306,7 @@ async fn site_ids_and_diff_parameters_are_validated() {
         ("/_debug/heapdump?group=size&filter=cache", "`filter`"),
         ("/_debug/memory/diff?group=everything", "`group`"),
     ] {
-        let answer = http_get(addr, path).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::BAD_REQUEST,
-            "{path}: {}",
-            answer.body
-        );
-        assert!(answer.body.contains(named), "{path}: {}", answer.body);
+        common::assert_bad_request(addr, path, named).await;
     }
     let long = format!("/_debug/heapdump?filter={}", "x".repeat(201));
     assert_eq!(http_get(addr, &long).await.status, StatusCode::BAD_REQUEST);

@@ -361,12 +361,6 @@ struct DiffTemplate<'a> {
     groups: &'static [&'static str],
 }
 
-impl DiffTemplate<'_> {
-    fn filter_value(&self) -> &str {
-        self.page.filter.as_deref().unwrap_or("")
-    }
-}
-
 pub(crate) async fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
     let query = Query::parse(
         request.raw_query(),

@@ -331,12 +331,6 @@ struct HeapTableTemplate<'a> {
     groups: &'static [&'static str],
 }
 
-impl HeapTableTemplate<'_> {
-    fn filter_value(&self) -> &str {
-        self.page.filter.as_deref().unwrap_or("")
-    }
-}
-
 pub(crate) async fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
     let query = Query::parse(request.raw_query(), &["group", "limit", "filter"])?;
     let table_query = TableQuery::read(&query)?;

@@ -62,9 +62,8 @@ struct Figure {
 }
 
 impl Overview {
-    fn build(prefix: &str, shared: &Shared) -> Self {
+    fn build(prefix: &str, shared: &Shared, state: &ProfilingState) -> Self {
         let stats = AllocatorStats::read();
-        let state = ProfilingState::read();
         let link = |path: &str, title, about| PageLink {
             path: format!("{prefix}{path}"),
             title,
@@ -84,9 +83,9 @@ impl Overview {
                 lg_sample: state.lg_sample,
                 sample_interval: state.sample_interval(),
                 jemalloc_is_global: state.jemalloc_is_global,
-                summary: profiling_summary(&state),
+                summary: profiling_summary(state),
             },
-            hint: profiling_hint(&state),
+            hint: profiling_hint(state),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             pages: vec![
                 link(
@@ -212,6 +211,10 @@ struct OverviewTemplate<'a> {
 
 pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
     Query::parse(request.raw_query(), &[])?;
-    let overview = Overview::build(&request.shared.config.prefix, request.shared);
+    let overview = Overview::build(
+        &request.shared.config.prefix,
+        request.shared,
+        &request.chrome.profiling,
+    );
     Ok(respond(&overview, request.format, request.chrome))
 }

@@ -168,12 +168,6 @@ struct ProfilesTemplate<'a> {
     sorts: &'static [&'static str],
 }
 
-impl ProfilesTemplate<'_> {
-    fn filter_value(&self) -> &str {
-        self.page.filter.as_deref().unwrap_or("")
-    }
-}
-
 pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
     let query = Query::parse(request.raw_query(), &["sort", "filter", "limit"])?;
     let sort = query.choice("sort", SORTS)?.unwrap_or("time");

@@ -41,6 +41,18 @@ pub async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// Asserts that `path` is refused with a 400 whose body names `named`.
+pub async fn assert_bad_request(addr: SocketAddr, path: &str, named: &str) {
+    let answer = get(addr, path).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::BAD_REQUEST,
+        "{path}: {}",
+        answer.body
+    );
+    assert!(answer.body.contains(named), "{path}: {}", answer.body);
+}
+
 pub async fn get(addr: SocketAddr, path: &str) -> Answer {
     send(addr, Method::GET, path, &[]).await
 }

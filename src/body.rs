@@ -22,14 +22,14 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        Inner { #[pin] body: B, meter: Option<Box<RequestMeter>> },
+        Inner { #[pin] body: B, meter: Option<RequestMeter> },
         Page { data: Option<Bytes> },
     }
 }
 
 impl<B: Body> ResponseBody<B> {
     /// The app's body, measured until it ends or is dropped.
-    pub(crate) fn inner(body: B, mut meter: Option<Box<RequestMeter>>) -> Self {
+    pub(crate) fn inner(body: B, mut meter: Option<RequestMeter>) -> Self {
         // A body that is empty from the start may never be polled.
         if body.is_end_stream()
             && let Some(meter) = meter.as_mut()

@@ -26,13 +26,13 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F> {
-        Inner { #[pin] future: F, meter: Option<Box<RequestMeter>> },
+        Inner { #[pin] future: F, meter: Option<RequestMeter> },
         Answered { future: PageFuture },
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F, meter: Box<RequestMeter>) -> Self {
+    pub(crate) fn inner(future: F, meter: RequestMeter) -> Self {
         Self {
             kind: Kind::Inner {
                 future,

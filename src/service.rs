@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::requests::{RequestMeter, RouteSource};
+use crate::requests::{RequestMeter, route_name};
 use crate::routes;
 use crate::state::Shared;
 
@@ -50,15 +50,14 @@ where
             let (parts, _body) = request.into_parts();
             return ResponseFuture::answered(routes::answer(self.shared.clone(), parts));
         }
-        // Boxed: the future and then the body carry it, and axum moves both
-        // by value several times per request; a pointer moves cheaper than
-        // the meter's 130 bytes.
-        let mut meter = Box::new(RequestMeter::start(
-            self.shared.requests.clone(),
-            request.method().clone(),
-            RouteSource::of(&request),
-        ));
-        let started = meter.poll_started();
+        let log = &self.shared.requests;
+        let route = log.route_row(&route_name(&request));
+        // Carried by value, in the future and then in the body: a box
+        // would cost an allocation and a cold cache line per request, more
+        // than copying the meter's 80-odd bytes when axum moves them (paired
+        // load runs: 0.6 to 1 % of a hello-world request's throughput).
+        let mut meter = RequestMeter::start(log.clone(), request.method().clone(), route);
+        let started = meter.first_poll_started();
         let future = self.inner.call(request);
         meter.poll_ended(started);
         ResponseFuture::inner(future, meter)

@@ -68,7 +68,7 @@ impl Shared {
         }
     }
 
-    /// Requests passed to the inner service so far.
+    /// Requests the layer has recorded so far (ended or dropped).
     pub(crate) fn requests(&self) -> u64 {
         self.requests.count()
     }

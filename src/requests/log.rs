@@ -1,29 +1,37 @@
 //! What the layer remembers of the requests it passed to the app: the last
 //! N requests in a ring, and totals per route since start. Both bounded.
+//!
+//! Every request closes with one short critical section here, on whichever
+//! worker thread ends it, so the ring stores plain records (see `ring.rs`)
+//! and names live once, in the route and method tables.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-use super::route::RouteSource;
+use super::ring::{Ring, StoredRecord};
+use super::route_cache::cached_row;
 
 /// Routes kept apart at most; later ones are added up in one row, so that
 /// an app whose paths never repeat cannot grow the table without bound.
 pub(crate) const MAX_ROUTES: usize = 1_000;
 pub(crate) const OTHER_ROUTES: &str = "(other routes)";
+/// Request methods kept apart at most: beyond the standard nine, a client
+/// may send any token as a method.
+const MAX_METHODS: usize = 32;
+const OTHER_METHODS: &str = "(other methods)";
 
 /// One request, as measured around every poll of its future and body.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct RequestRecord {
+    /// Ids count the requests recorded, in the order they ended.
     pub(crate) id: u64,
     /// When the layer received it, in milliseconds since the Unix epoch.
     pub(crate) started_unix_ms: u64,
-    #[serde(serialize_with = "method_name")]
-    pub(crate) method: http::Method,
+    pub(crate) method: Arc<str>,
     /// axum's matched route, or the path with identifiers collapsed.
     pub(crate) path: Arc<str>,
     /// `null` when the inner service failed or the request was dropped
@@ -42,19 +50,16 @@ pub(crate) struct RequestRecord {
     pub(crate) completed: bool,
 }
 
-fn method_name<S: Serializer>(method: &http::Method, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(method.as_str())
-}
-
-/// A request as the meter hands it over, its route not yet named.
+/// A request as the meter hands it over, its times in ticks of the log's
+/// clock.
 pub(crate) struct FinishedRequest {
-    pub(crate) id: u64,
-    pub(crate) started: Instant,
-    pub(crate) ended: Instant,
+    pub(crate) started: u64,
+    pub(crate) ended: u64,
     pub(crate) method: http::Method,
-    pub(crate) route: RouteSource,
+    /// Its row in the route table; see [`RequestLog::route_row`].
+    pub(crate) route: u32,
     pub(crate) status: Option<u16>,
-    pub(crate) cpu_us: u64,
+    pub(crate) busy_ticks: u64,
     pub(crate) allocated: u64,
     pub(crate) freed: u64,
     pub(crate) completed: bool,
@@ -72,38 +77,107 @@ pub(crate) struct RouteTotals {
 
 #[derive(Debug)]
 struct Inner {
-    ring: VecDeque<RequestRecord>,
-    /// Also the interned route names that records share.
-    routes: FxHashMap<Arc<str>, RouteTotals>,
+    ring: Ring,
+    /// Requests recorded so far: the last one's id.
+    recorded: u64,
+    /// Each route's row in `routes`.
+    route_index: FxHashMap<Arc<str>, u32>,
+    routes: Vec<(Arc<str>, RouteTotals)>,
+    methods: Vec<(http::Method, Arc<str>)>,
+    other_methods: Arc<str>,
+}
+
+impl Inner {
+    /// The row for `name`, added if it is new; once [`MAX_ROUTES`] rows
+    /// exist, new names share the [`OTHER_ROUTES`] row.
+    fn route_row(&mut self, name: &str) -> u32 {
+        if let Some(&row) = self.route_index.get(name) {
+            return row;
+        }
+        let name = if self.routes.len() >= MAX_ROUTES {
+            OTHER_ROUTES
+        } else {
+            name
+        };
+        if let Some(&row) = self.route_index.get(name) {
+            return row;
+        }
+        let name: Arc<str> = name.into();
+        let row = self.routes.len() as u32;
+        self.route_index.insert(name.clone(), row);
+        self.routes.push((name, RouteTotals::default()));
+        row
+    }
+
+    /// `method`'s index in the method table; [`u16::MAX`] once the table
+    /// is full and `method` is not in it.
+    fn method_index(&mut self, method: &http::Method) -> u16 {
+        if let Some(index) = self.methods.iter().position(|(known, _)| known == method) {
+            return index as u16;
+        }
+        if self.methods.len() >= MAX_METHODS {
+            return u16::MAX;
+        }
+        self.methods.push((method.clone(), method.as_str().into()));
+        (self.methods.len() - 1) as u16
+    }
+
+    fn view(&self, stored: &StoredRecord) -> RequestRecord {
+        let method = self
+            .methods
+            .get(usize::from(stored.method))
+            .map_or(&self.other_methods, |(_, name)| name);
+        RequestRecord {
+            id: stored.id,
+            started_unix_ms: stored.started_unix_ms,
+            method: method.clone(),
+            path: self.routes[stored.route as usize].0.clone(),
+            status: (stored.status != 0).then_some(stored.status),
+            wall_us: stored.wall_us,
+            cpu_us: stored.cpu_us,
+            allocated: stored.allocated,
+            freed: stored.freed,
+            net: stored.allocated as i64 - stored.freed as i64,
+            completed: stored.completed,
+        }
+    }
 }
 
 /// The ring and the route totals of one layer.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
-    capacity: usize,
-    next_id: AtomicU64,
+    /// Tells this log apart in the threads' route caches.
+    id: u64,
     inner: Mutex<Inner>,
+    /// The clock meters read around every poll; see `meter.rs`.
+    clock: quanta::Clock,
     /// One reading of both clocks, so that a request's start needs only the
-    /// monotonic one.
+    /// fast one.
     created_unix_ms: u64,
-    created: Instant,
+    created_ticks: u64,
 }
 
 impl RequestLog {
     pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
+        // The first clock in a process calibrates the time-stamp counter
+        // against the monotonic clock: 0.5 to 200 ms, once.
+        let clock = quanta::Clock::new();
+        static LOGS: AtomicU64 = AtomicU64::new(0);
         Self {
-            capacity,
-            next_id: AtomicU64::new(1),
+            id: LOGS.fetch_add(1, Ordering::Relaxed),
             inner: Mutex::new(Inner {
-                // Allocated once, up front: the ring never grows past it.
-                ring: VecDeque::with_capacity(capacity),
-                routes: FxHashMap::default(),
+                ring: Ring::with_capacity(capacity),
+                recorded: 0,
+                route_index: FxHashMap::default(),
+                routes: Vec::new(),
+                methods: Vec::new(),
+                other_methods: OTHER_METHODS.into(),
             }),
             created_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_millis() as u64),
-            created: Instant::now(),
+            created_ticks: clock.raw(),
+            clock,
         }
     }
 
@@ -111,84 +185,69 @@ impl RequestLog {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new request's id. Ids count the requests the layer passed on.
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn clock(&self) -> &quanta::Clock {
+        &self.clock
     }
 
-    /// Requests passed on so far.
+    /// Requests recorded so far (ended, or dropped before their end).
     pub(crate) fn count(&self) -> u64 {
-        self.next_id.load(Ordering::Relaxed) - 1
+        self.lock().recorded
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.lock().ring.capacity()
+    }
+
+    /// The row `name` is counted in, added if it is new.
+    pub(crate) fn route_row(&self, name: &str) -> u32 {
+        cached_row(self.id, name, || {
+            let mut inner = self.lock();
+            let row = inner.route_row(name);
+            (inner.routes[row as usize].0.clone(), row)
+        })
     }
 
     pub(crate) fn push(&self, finished: FinishedRequest) {
-        let wall_us = finished
-            .ended
-            .saturating_duration_since(finished.started)
-            .as_micros() as u64;
-        let net = finished.allocated as i64 - finished.freed as i64;
-        let started_unix_ms = self.created_unix_ms
-            + finished
-                .started
-                .saturating_duration_since(self.created)
-                .as_millis() as u64;
-        let name = finished.route.name();
+        let micros = |from: u64, to: u64| self.clock.delta_as_nanos(from, to) / 1_000;
+        let wall_us = micros(finished.started, finished.ended);
+        let cpu_us = micros(0, finished.busy_ticks);
+        let started_unix_ms =
+            self.created_unix_ms + micros(self.created_ticks, finished.started) / 1_000;
+        let route = finished.route;
         let mut inner = self.lock();
-        let full = inner.routes.len() >= MAX_ROUTES;
-        let (route, totals) = match inner.routes.get_key_value(name.as_ref()) {
-            Some((route, _)) => {
-                let route = route.clone();
-                let totals = inner.routes.get_mut(&route).expect("just found");
-                (route, totals)
-            }
-            None => {
-                let route: Arc<str> = if full {
-                    OTHER_ROUTES.into()
-                } else {
-                    name.as_ref().into()
-                };
-                let totals = inner.routes.entry(route.clone()).or_default();
-                (route, totals)
-            }
-        };
+        let method = inner.method_index(&finished.method);
+        let totals = &mut inner.routes[route as usize].1;
         totals.requests += 1;
         totals.wall_us += wall_us;
-        totals.cpu_us += finished.cpu_us;
+        totals.cpu_us += cpu_us;
         totals.allocated += finished.allocated;
-        totals.net += net;
-        if inner.ring.len() == self.capacity {
-            inner.ring.pop_front();
-        }
-        inner.ring.push_back(RequestRecord {
-            id: finished.id,
+        totals.net += finished.allocated as i64 - finished.freed as i64;
+        inner.recorded += 1;
+        let id = inner.recorded;
+        inner.ring.push(StoredRecord {
+            id,
             started_unix_ms,
-            method: finished.method,
-            path: route,
-            status: finished.status,
             wall_us,
-            cpu_us: finished.cpu_us,
+            cpu_us,
             allocated: finished.allocated,
             freed: finished.freed,
-            net,
+            route,
+            method,
+            status: finished.status.unwrap_or(0),
             completed: finished.completed,
         });
     }
 
     /// The records in the ring, oldest first.
     pub(crate) fn records(&self) -> Vec<RequestRecord> {
-        self.lock().ring.iter().cloned().collect()
+        let inner = self.lock();
+        inner.ring.iter().map(|stored| inner.view(stored)).collect()
     }
 
     pub(crate) fn record(&self, id: u64) -> Option<RequestRecord> {
-        self.lock()
-            .ring
-            .iter()
-            .find(|record| record.id == id)
-            .cloned()
+        let inner = self.lock();
+        let stored = inner.ring.iter().find(|stored| stored.id == id)?;
+        Some(inner.view(stored))
     }
 
     pub(crate) fn routes(&self) -> Vec<(String, RouteTotals)> {
@@ -205,15 +264,14 @@ mod tests {
     use super::*;
 
     fn finished(log: &RequestLog, path: &str) -> FinishedRequest {
-        let now = Instant::now();
+        let now = log.clock().raw();
         FinishedRequest {
-            id: log.next_id(),
             started: now,
             ended: now,
             method: http::Method::GET,
-            route: RouteSource::Path(path.parse().unwrap()),
+            route: log.route_row(path),
             status: Some(200),
-            cpu_us: 5,
+            busy_ticks: 5,
             allocated: 100,
             freed: 40,
             completed: true,
@@ -228,6 +286,7 @@ mod tests {
         }
         let ids: Vec<u64> = log.records().iter().map(|r| r.id).collect();
         assert_eq!(ids, vec![8, 9, 10]);
+        assert_eq!(log.count(), 10);
         assert!(log.record(7).is_none());
         let routes = log.routes();
         assert_eq!(routes[0].1.requests, 10);
@@ -247,5 +306,23 @@ mod tests {
             .find(|(route, _)| route == OTHER_ROUTES)
             .unwrap();
         assert_eq!(other.1.requests, 50);
+    }
+
+    #[test]
+    fn method_table_is_bounded() {
+        let log = RequestLog::new(100);
+        for index in 0..(MAX_METHODS + 5) {
+            let mut request = finished(&log, "/a");
+            request.method = http::Method::from_bytes(format!("M{index}").as_bytes()).unwrap();
+            log.push(request);
+        }
+        let records = log.records();
+        assert_eq!(&*records[0].method, "M0");
+        assert_eq!(
+            &*records[MAX_METHODS - 1].method,
+            format!("M{}", MAX_METHODS - 1)
+        );
+        assert_eq!(&*records[MAX_METHODS].method, OTHER_METHODS);
+        assert_eq!(log.lock().methods.len(), MAX_METHODS);
     }
 }

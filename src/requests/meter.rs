@@ -1,52 +1,59 @@
 //! The meter that follows one request: created when the layer passes the
 //! request on, carried by the response future and then by the body, and
 //! closed when the body ends or is dropped.
+//!
+//! Times are raw ticks of the log's [`quanta::Clock`] (the CPU's time-stamp
+//! counter where it is invariant, else the monotonic clock): a read costs a
+//! few instructions instead of a `clock_gettime` call, and ticks become
+//! nanoseconds once, when the record closes. A request reads the clock
+//! twice per poll.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::log::{FinishedRequest, RequestLog};
-use super::route::RouteSource;
 use crate::allocator::thread_allocation_totals;
 
 /// The thread's counters and the clock at the start of a poll.
 pub(crate) struct PollStart {
     allocated: u64,
     freed: u64,
-    at: Instant,
+    at: u64,
 }
 
 /// Allocation and busy time of one request, so far.
 #[derive(Debug)]
 pub(crate) struct RequestMeter {
     log: Arc<RequestLog>,
-    id: u64,
-    started: Instant,
+    /// Clock ticks when the layer received the request.
+    started: u64,
     /// The end of the last poll: the request's end, once it is over.
-    last_poll_end: Instant,
+    last_poll_end: u64,
+    /// Ticks spent inside polls.
+    busy: u64,
     method: http::Method,
-    route: Option<RouteSource>,
+    /// Its row in the log's route table.
+    route: u32,
+    closed: bool,
     status: Option<u16>,
     allocated: u64,
     freed: u64,
-    busy: Duration,
     completed: bool,
 }
 
 impl RequestMeter {
-    pub(crate) fn start(log: Arc<RequestLog>, method: http::Method, route: RouteSource) -> Self {
-        let started = Instant::now();
+    pub(crate) fn start(log: Arc<RequestLog>, method: http::Method, route: u32) -> Self {
+        let started = log.clock().raw();
         Self {
-            id: log.next_id(),
             log,
             started,
             last_poll_end: started,
+            busy: 0,
             method,
-            route: Some(route),
+            route,
+            closed: false,
             status: None,
             allocated: 0,
             freed: 0,
-            busy: Duration::ZERO,
             completed: false,
         }
     }
@@ -69,15 +76,29 @@ impl RequestMeter {
         PollStart {
             allocated,
             freed,
-            at: Instant::now(),
+            at: self.log.clock().raw(),
+        }
+    }
+
+    /// The counters before the first poll, the inner service's `call`,
+    /// which starts as the request does: the clock is not read again.
+    #[inline]
+    pub(crate) fn first_poll_started(&self) -> PollStart {
+        let (allocated, freed) = thread_allocation_totals();
+        PollStart {
+            allocated,
+            freed,
+            at: self.started,
         }
     }
 
     /// Adds what happened since `started`, on this same thread.
     #[inline]
     pub(crate) fn poll_ended(&mut self, started: PollStart) {
-        let ended = Instant::now();
-        self.busy += ended - started.at;
+        let ended = self.log.clock().raw();
+        // A poll runs on one thread; ticks that went backwards (a clock
+        // that is not synchronised across cores) count as none.
+        self.busy += ended.saturating_sub(started.at);
         self.last_poll_end = ended;
         let (allocated, freed) = thread_allocation_totals();
         self.allocated += allocated.wrapping_sub(started.allocated);
@@ -95,17 +116,17 @@ impl RequestMeter {
     }
 
     fn close(&mut self) {
-        let Some(route) = self.route.take() else {
+        if self.closed {
             return;
-        };
+        }
+        self.closed = true;
         self.log.push(FinishedRequest {
-            id: self.id,
             started: self.started,
             ended: self.last_poll_end,
             method: std::mem::replace(&mut self.method, http::Method::GET),
-            route,
+            route: self.route,
             status: self.status,
-            cpu_us: self.busy.as_micros() as u64,
+            busy_ticks: self.busy,
             allocated: self.allocated,
             freed: self.freed,
             completed: self.completed,

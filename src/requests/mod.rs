@@ -3,8 +3,10 @@
 
 mod log;
 mod meter;
+mod ring;
 mod route;
+mod route_cache;
 
 pub(crate) use log::{RequestLog, RequestRecord, RouteTotals};
 pub(crate) use meter::RequestMeter;
-pub(crate) use route::RouteSource;
+pub(crate) use route::route_name;

@@ -2,33 +2,14 @@
 //! one, else its path with identifiers collapsed, so that `/users/17` and
 //! `/users/42` add up in one row.
 
-/// Where a request's route name comes from. Cheap to take on every request
-/// (a reference count each); the name is only read when the record closes,
-/// where the route table usually already holds it.
-#[derive(Debug)]
-pub(crate) enum RouteSource {
+/// The name a request's route is filed under, borrowed where it needs no
+/// work: axum's matched route, else the path with identifiers collapsed.
+pub(crate) fn route_name<B>(request: &http::Request<B>) -> std::borrow::Cow<'_, str> {
     #[cfg(feature = "axum")]
-    Matched(axum::extract::MatchedPath),
-    Path(http::Uri),
-}
-
-impl RouteSource {
-    pub(crate) fn of<B>(request: &http::Request<B>) -> Self {
-        #[cfg(feature = "axum")]
-        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
-            return Self::Matched(matched.clone());
-        }
-        Self::Path(request.uri().clone())
+    if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+        return matched.as_str().into();
     }
-
-    /// The route's name, borrowed where it needs no work.
-    pub(crate) fn name(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            #[cfg(feature = "axum")]
-            Self::Matched(matched) => matched.as_str().into(),
-            Self::Path(uri) => collapse_identifiers(uri.path()),
-        }
-    }
+    collapse_identifiers(request.uri().path())
 }
 
 /// `/users/42/files/9f86d081884c7d65` → `/users/{n}/files/{hex}`, borrowed

@@ -1,0 +1,170 @@
+//! Paired load runs: the bare app and a variant served at the same time,
+//! both on one core, each under its own wrk on the other core.
+//!
+//! The machine is shared: runs a few seconds apart differ by up to ±20 %
+//! in requests per second, far more than the few percent being measured.
+//! Two servers that share one core at the same moment see the same machine;
+//! the scheduler gives each half of the core, so each serves requests in
+//! inverse proportion to what one request costs it, and the ratio of their
+//! counts is the ratio of their throughputs on a core of their own. A bare
+//! app paired with itself shows what is left of the noise.
+
+use std::process::{Child, Command, Stdio};
+
+use crate::server::{BARE, Server, VARIANTS, Variant};
+
+const ROUNDS: usize = 8;
+const SECONDS: u64 = 5;
+/// Connections per wrk: enough that each server always has a request
+/// waiting, so that it is never idle while the other runs.
+const CONNECTIONS: u32 = 32;
+const SERVER_CPU: &str = "0";
+const LOAD_CPU: &str = "1";
+
+/// Starts wrk on the load core against `addr`.
+fn start_wrk(addr: &str, seconds: u64) -> Child {
+    Command::new("taskset")
+        .args(["-c", LOAD_CPU, "wrk", "-t1"])
+        .arg(format!("-c{CONNECTIONS}"))
+        .arg(format!("-d{seconds}s"))
+        .arg(format!("http://{addr}/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("taskset (util-linux) is missing")
+}
+
+/// The requests wrk completed.
+fn finish_wrk(wrk: Child) -> u64 {
+    let output = wrk.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "wrk failed (`bash benches/throughput.sh` installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // "  734201 requests in 8.00s, 91.02MB read"
+    text.lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"))
+}
+
+/// CPU time the process `pid` has used, user and system, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // Linux reports in USER_HZ, 100 ticks a second.
+    ticks as f64 / 100.0
+}
+
+/// Requests served and CPU seconds used by each of two servers loaded at
+/// the same time for `seconds`.
+fn load_both(servers: [&Server; 2], seconds: u64) -> [(u64, f64); 2] {
+    let cpu_before = servers.map(|server| cpu_seconds(server.pid()));
+    let wrks = servers.map(|server| start_wrk(&server.addr, seconds));
+    let requests = wrks.map(finish_wrk);
+    let cpu_after = servers.map(|server| cpu_seconds(server.pid()));
+    [0, 1].map(|i| (requests[i], cpu_after[i] - cpu_before[i]))
+}
+
+/// One variant against the bare app, over all rounds.
+struct Comparison {
+    /// The variant's requests over the bare app's, per round.
+    ratios: Vec<f64>,
+    /// The same per CPU second each used: below 1 when the variant's
+    /// requests cost more CPU.
+    cpu_ratios: Vec<f64>,
+    /// The variant's requests per second, on half a core.
+    rates: Vec<f64>,
+    /// Share of the server core both used, per round: near 1 when neither
+    /// server waited on its load.
+    core_busy: Vec<f64>,
+}
+
+fn compare(variant: &Variant) -> Comparison {
+    let launcher = ["taskset", "-c", SERVER_CPU];
+    let bare = Server::start(&BARE, &launcher);
+    let other = Server::start(variant, &launcher);
+    load_both([&bare, &other], 1); // warm-up
+    let mut comparison = Comparison {
+        ratios: Vec::new(),
+        cpu_ratios: Vec::new(),
+        rates: Vec::new(),
+        core_busy: Vec::new(),
+    };
+    for round in 0..ROUNDS {
+        // Each starts its load first in half the rounds.
+        let [(bare_requests, bare_cpu), (requests, cpu)] = if round % 2 == 0 {
+            load_both([&bare, &other], SECONDS)
+        } else {
+            let [other, bare] = load_both([&other, &bare], SECONDS);
+            [bare, other]
+        };
+        let ratio = requests as f64 / bare_requests as f64;
+        let cpu_ratio = (requests as f64 / cpu) / (bare_requests as f64 / bare_cpu);
+        println!(
+            "round {}: {:<36} {requests:>8} requests, bare app {bare_requests:>8}: \
+             ratio {ratio:.3}, per CPU second {cpu_ratio:.3}",
+            round + 1,
+            variant.name,
+        );
+        comparison.ratios.push(ratio);
+        comparison.cpu_ratios.push(cpu_ratio);
+        comparison.rates.push(requests as f64 / SECONDS as f64);
+        comparison.core_busy.push((cpu + bare_cpu) / SECONDS as f64);
+    }
+    comparison
+}
+
+/// Runs every variant against the bare app and prints the table.
+pub fn report() {
+    let comparisons: Vec<Comparison> = VARIANTS.iter().map(compare).collect();
+    println!(
+        "\n{ROUNDS} rounds of {SECONDS} s per variant, each served at the same time as \
+         the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}:"
+    );
+    println!(
+        "{:<36} {:>14} {:>14} {:>16} {:>14} {:>10}",
+        "", "requests/s", "ratio: median", "min .. max", "per CPU second", "core busy"
+    );
+    for (variant, comparison) in VARIANTS.iter().zip(comparisons) {
+        let lowest = comparison
+            .ratios
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let highest = comparison.ratios.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{:<36} {:>14.0} {:>14.3} {:>16} {:>14.3} {:>9.0}%",
+            if variant.wrapping == "bare" {
+                "bare app (against itself)"
+            } else {
+                variant.name
+            },
+            median(comparison.rates),
+            median(comparison.ratios),
+            format!("{lowest:.3} .. {highest:.3}"),
+            median(comparison.cpu_ratios),
+            median(comparison.core_busy) * 100.0,
+        );
+    }
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}

@@ -1,0 +1,28 @@
+//! Throughput of a hello-world axum app: bare; with a no-op layer and a
+//! no-op layer that wraps the body (what axum's `Router::layer` costs any
+//! layer); with memscope's `DebugLayer`; and with the layer and heap
+//! profiling active (lg_sample 19). `bash benches/throughput.sh` installs
+//! wrk and runs this.
+//!
+//! - default: paired wrk runs over loopback (see `load.rs`);
+//! - `-- --instructions`: instructions per request under callgrind.
+//!
+//! Each server is this binary run with `--serve VARIANT`.
+
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+
+mod instructions;
+mod load;
+mod server;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(position) = args.iter().position(|arg| arg == "--serve") {
+        server::serve(args.get(position + 1).map_or("bare", String::as_str));
+    } else if args.iter().any(|arg| arg == "--instructions") {
+        instructions::report();
+    } else {
+        load::report();
+    }
+}

@@ -1,0 +1,188 @@
+//! The app under load, in its variants, each served by a child process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use axum::Router;
+use axum::routing::get;
+
+/// One way of running the hello-world app.
+pub struct Variant {
+    pub name: &'static str,
+    /// The argument `--serve` takes.
+    pub wrapping: &'static str,
+    /// jemalloc's start-up configuration for the child.
+    pub malloc_conf: Option<&'static str>,
+}
+
+const HEAP_PROFILING: &str = "prof:true,prof_active:true,lg_prof_sample:19";
+
+pub const BARE: Variant = Variant {
+    name: "bare app",
+    wrapping: "bare",
+    malloc_conf: None,
+};
+
+/// The bare app first; the others are each compared with it.
+pub const VARIANTS: [Variant; 5] = [
+    BARE,
+    Variant {
+        name: "no-op layer",
+        wrapping: "noop",
+        malloc_conf: None,
+    },
+    Variant {
+        name: "no-op layer wrapping the body",
+        wrapping: "bodywrap",
+        malloc_conf: None,
+    },
+    Variant {
+        name: "DebugLayer",
+        wrapping: "layer",
+        malloc_conf: None,
+    },
+    Variant {
+        name: "DebugLayer, heap profiling active",
+        wrapping: "layer",
+        malloc_conf: Some(HEAP_PROFILING),
+    },
+];
+
+/// Serves the app, wrapped as `wrapping` says, on one tokio worker; prints
+/// the address it listens on.
+pub fn serve(wrapping: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let app = Router::new()
+            .route("/", get(|| async { "Hello, World!" }))
+            // Lets the instruction count end the server cleanly, so that
+            // callgrind writes its totals.
+            .route(
+                "/exit",
+                get(|| async {
+                    std::process::exit(0);
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            );
+        let app = match wrapping {
+            "bare" => app,
+            "layer" => app.layer(memscope::DebugLayer::new()),
+            // What axum's `Router::layer` costs for any layer.
+            "noop" => app.layer(tower::util::MapRequestLayer::new(
+                |request: axum::extract::Request| request,
+            )),
+            // And for any layer that wraps the response body, as memscope's
+            // must to measure it: axum boxes the new body type.
+            "bodywrap" => app.layer(tower::util::MapResponseLayer::new(
+                |response: axum::response::Response| {
+                    use http_body_util::BodyExt;
+                    response.map(|body| body.map_frame(|frame| frame))
+                },
+            )),
+            other => panic!("no variant {other:?}"),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+}
+
+/// A variant's server process, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `variant` as `launcher` (e.g. `taskset -c 0`, or valgrind)
+    /// running this binary with `--serve`.
+    pub fn start(variant: &Variant, launcher: &[&str]) -> Self {
+        let mut command = Command::new(launcher[0]);
+        command
+            .args(&launcher[1..])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--serve", variant.wrapping])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("_RJEM_MALLOC_CONF");
+        if let Some(conf) = variant.malloc_conf {
+            command.env("_RJEM_MALLOC_CONF", conf);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("{}: {error}", launcher[0]));
+        let mut addr = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut addr)
+            .unwrap();
+        let server = Self {
+            child,
+            addr: addr.trim().to_owned(),
+        };
+        if variant.wrapping == "layer" {
+            // The child runs as the variant says: its own overview tells.
+            let overview = http_get(&server.addr, "/_debug/?format=json");
+            let active = overview.contains("\"active\": true");
+            assert_eq!(
+                active,
+                variant.malloc_conf.is_some(),
+                "{}: {overview}",
+                variant.name
+            );
+        }
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks the server to exit and returns what it wrote to stderr.
+    pub fn exit(mut self) -> String {
+        let _ = http_get_ignoring_errors(&self.addr, "/exit");
+        let mut stderr = String::new();
+        let _ = self
+            .child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr);
+        let _ = self.child.wait();
+        stderr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare HTTP/1.0 GET, enough to read one page.
+pub fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn http_get_ignoring_errors(addr: &str, path: &str) -> std::io::Result<()> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n")?;
+    let mut ignored = Vec::new();
+    let _ = stream.read_to_end(&mut ignored);
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The last N request records, stored compactly.
+//!
+//! Closing a request writes one record here while the app serves others,
+//! so a record is plain data in one cache line: names are indexes into the
+//! log's tables, and writing over the oldest record needs no read of it
+//! (nothing to drop) and no reference count.
+
+/// One finished request as the ring keeps it.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+pub(super) struct StoredRecord {
+    pub(super) id: u64,
+    pub(super) started_unix_ms: u64,
+    pub(super) wall_us: u64,
+    pub(super) cpu_us: u64,
+    pub(super) allocated: u64,
+    pub(super) freed: u64,
+    /// Index into the log's route table.
+    pub(super) route: u32,
+    /// Index into the log's method table.
+    pub(super) method: u16,
+    /// 0 when there was none: HTTP status codes start at 100.
+    pub(super) status: u16,
+    pub(super) completed: bool,
+}
+
+/// A ring that holds at most `capacity` records, allocated once, up front.
+#[derive(Debug)]
+pub(super) struct Ring {
+    slots: Vec<StoredRecord>,
+    capacity: usize,
+    /// Where the next record goes once the ring is full: the oldest one.
+    next: usize,
+}
+
+impl Ring {
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            slots: Vec::with_capacity(capacity),
+            capacity,
+            next: 0,
+        }
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(super) fn push(&mut self, record: StoredRecord) {
+        if self.slots.len() < self.capacity {
+            self.slots.push(record);
+        } else {
+            self.slots[self.next] = record;
+            self.next = (self.next + 1) % self.capacity;
+        }
+    }
+
+    /// The records, oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &StoredRecord> {
+        let (newer, older) = self.slots.split_at(self.next);
+        older.iter().chain(newer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64) -> StoredRecord {
+        StoredRecord {
+            id,
+            started_unix_ms: 0,
+            wall_us: 0,
+            cpu_us: 0,
+            allocated: 0,
+            freed: 0,
+            route: 0,
+            method: 0,
+            status: 200,
+            completed: true,
+        }
+    }
+
+    #[test]
+    fn a_record_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<StoredRecord>(), 64);
+    }
+
+    #[test]
+    fn keeps_the_newest_in_order_and_never_grows() {
+        let mut ring = Ring::with_capacity(3);
+        for id in 1..=2 {
+            ring.push(record(id));
+        }
+        let ids: Vec<u64> = ring.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 2]);
+        for id in 3..=31 {
+            ring.push(record(id));
+            assert!(ring.slots.len() <= 3);
+        }
+        assert_eq!(ring.slots.capacity(), 3);
+        let ids: Vec<u64> = ring.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [29, 30, 31]);
+    }
+}

@@ -78,11 +78,13 @@ pub fn serve(wrapping: &str) {
                 |request: axum::extract::Request| request,
             )),
             // And for any layer that wraps the response body, as memscope's
-            // must to measure it: axum boxes the new body type.
+            // must to measure it: axum boxes the new body type. `MapErr`
+            // passes the body's length on, as memscope's wrapper does, so
+            // that the answer keeps its `content-length`.
             "bodywrap" => app.layer(tower::util::MapResponseLayer::new(
                 |response: axum::response::Response| {
                     use http_body_util::BodyExt;
-                    response.map(|body| body.map_frame(|frame| frame))
+                    response.map(|body| body.map_err(|error| error))
                 },
             )),
             other => panic!("no variant {other:?}"),

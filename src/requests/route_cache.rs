@@ -3,11 +3,10 @@
 //!
 //! A request's route is named when the layer passes it on, because only
 //! then is the request (and axum's `MatchedPath`) at hand. Looking the name
-//! up in the shared table would take the log's lock, and keeping the name
-//! until the request ends would take a reference count; on a hello-world
-//! request each of those atomic operations costs about half a percent of
-//! throughput. Rows are never removed from a log's table, so a row, once
-//! known, stays right; the cache only ever misses.
+//! up in the shared table would take the log's lock on every request, and
+//! keeping the name until the request ends would take a reference count.
+//! Rows are never removed from a log's table, so a row, once known, stays
+//! right; the cache only ever misses.
 
 use std::cell::RefCell;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::server::{BARE, Server, VARIANTS, Variant};
 
-const ROUNDS: usize = 8;
+const ROUNDS: usize = 12;
 const SECONDS: u64 = 5;
 /// Connections per wrk: enough that each server always has a request
 /// waiting, so that it is never idle while the other runs.
@@ -133,8 +133,14 @@ pub fn report() {
          the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}:"
     );
     println!(
-        "{:<36} {:>14} {:>14} {:>16} {:>14} {:>10}",
-        "", "requests/s", "ratio: median", "min .. max", "per CPU second", "core busy"
+        "{:<36} {:>11} {:>14} {:>18} {:>16} {:>14} {:>10}",
+        "",
+        "requests/s",
+        "ratio: median",
+        "mean ± 95 %",
+        "min .. max",
+        "per CPU second",
+        "core busy"
     );
     for (variant, comparison) in VARIANTS.iter().zip(comparisons) {
         let lowest = comparison
@@ -143,8 +149,9 @@ pub fn report() {
             .copied()
             .fold(f64::INFINITY, f64::min);
         let highest = comparison.ratios.iter().copied().fold(0.0, f64::max);
+        let (mean, margin) = mean_with_margin(&comparison.ratios);
         println!(
-            "{:<36} {:>14.0} {:>14.3} {:>16} {:>14.3} {:>9.0}%",
+            "{:<36} {:>11.0} {:>14.3} {:>18} {:>16} {:>14.3} {:>9.0}%",
             if variant.wrapping == "bare" {
                 "bare app (against itself)"
             } else {
@@ -152,11 +159,27 @@ pub fn report() {
             },
             median(comparison.rates),
             median(comparison.ratios),
+            format!("{mean:.3} ± {margin:.3}"),
             format!("{lowest:.3} .. {highest:.3}"),
             median(comparison.cpu_ratios),
             median(comparison.core_busy) * 100.0,
         );
     }
+}
+
+/// The mean of `values` and the half-width of its 95 % confidence interval
+/// (Student's t, as the rounds are few).
+fn mean_with_margin(values: &[f64]) -> (f64, f64) {
+    // t(0.975) for 1 to 20 degrees of freedom.
+    const T: [f64; 20] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    ];
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count - 1.0);
+    let t = T[(values.len() - 2).min(T.len() - 1)];
+    (mean, t * (variance / count).sqrt())
 }
 
 pub fn median(mut values: Vec<f64>) -> f64 {

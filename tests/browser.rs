@@ -197,12 +197,20 @@ fn the_demo_leak_can_be_found_by_clicking() {
         tab.get_url()
     );
     let image = tab.wait_for_element("main img").unwrap();
-    let width = image
-        .call_js_fn("function () { return this.naturalWidth; }", vec![], false)
-        .unwrap()
-        .value
-        .and_then(|value| value.as_u64())
-        .unwrap_or(0);
-    assert!(width > 0, "the flamegraph did not load");
+    // The element is in the page before its image has arrived: wait for
+    // the image, up to 15 s.
+    let loaded_width = || {
+        image
+            .call_js_fn("function () { return this.naturalWidth; }", vec![], false)
+            .unwrap()
+            .value
+            .and_then(|value| value.as_u64())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while loaded_width() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(loaded_width() > 0, "the flamegraph did not load");
     screenshot(&tab, "cpu");
 }

@@ -151,8 +151,13 @@ impl CpuCaptures {
             .values()
             .map(|count| *count.max(&0) as u64)
             .sum();
-        let mut svg = Vec::new();
-        report.flamegraph(&mut svg).map_err(failed)?;
+        let svg = if samples == 0 {
+            no_samples_svg(seconds)
+        } else {
+            let mut svg = Vec::new();
+            report.flamegraph(&mut svg).map_err(failed)?;
+            svg
+        };
         let profile = report.pprof().map_err(failed)?;
         let mut encoded = Vec::new();
         pprof::protos::Message::encode(&profile, &mut encoded)
@@ -196,4 +201,13 @@ impl CpuCaptures {
             .map(|capture| CaptureSummary::of(capture, prefix))
             .collect()
     }
+}
+
+/// The flamegraph of a capture with no samples: inferno writes nothing for
+/// it, and an empty file shows as a broken image.
+fn no_samples_svg(seconds: u64) -> Vec<u8> {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60" viewBox="0 0 1200 60"><text x="600" y="35" font-family="sans-serif" font-size="16" text-anchor="middle">No samples: the process used no CPU time in these {seconds} s.</text></svg>"#
+    )
+    .into_bytes()
 }

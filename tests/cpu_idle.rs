@@ -1,0 +1,33 @@
+//! A CPU capture of a process that does nothing: it may have no samples,
+//! and its flamegraph must still be an image.
+
+mod common;
+
+use axum::Router;
+use axum::routing::get;
+use common::{get as http_get, post, serve};
+use http::StatusCode;
+use memscope::DebugLayer;
+
+#[tokio::test]
+async fn an_idle_capture_still_has_a_flamegraph() {
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "app" }))
+            .layer(DebugLayer::new()),
+    )
+    .await;
+    let capture = post(addr, "/_debug/profiles/cpu?seconds=1&format=json").await;
+    assert_eq!(capture.status, StatusCode::OK, "{}", capture.body);
+    let capture = capture.json();
+    let svg = http_get(addr, capture["flamegraph"].as_str().unwrap()).await;
+    assert_eq!(svg.status, StatusCode::OK);
+    assert_eq!(svg.header("content-type"), "image/svg+xml");
+    assert!(
+        svg.body.contains("<svg") && svg.body.contains("</svg>"),
+        "{svg:?}"
+    );
+    if capture["samples"] == 0 {
+        assert!(svg.body.contains("No samples"), "{}", svg.body);
+    }
+}

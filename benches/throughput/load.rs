@@ -182,7 +182,7 @@ fn mean_with_margin(values: &[f64]) -> (f64, f64) {
     (mean, t * (variance / count).sqrt())
 }
 
-pub fn median(mut values: Vec<f64>) -> f64 {
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     if values.len() % 2 == 0 {

@@ -6,7 +6,7 @@
 //! counter where it is invariant, else the monotonic clock): a read costs a
 //! few instructions instead of a `clock_gettime` call, and ticks become
 //! nanoseconds once, when the record closes. A request reads the clock
-//! twice per poll.
+//! twice per poll, except for its first, which starts with the request.
 
 use std::sync::Arc;
 

@@ -52,11 +52,12 @@ where
         }
         let log = &self.shared.requests;
         let route = log.route_row(&route_name(&request));
+        let method = log.method_code(request.method());
         // Carried by value, in the future and then in the body: a box
         // would cost an allocation and a cold cache line per request, more
-        // than copying the meter's 80-odd bytes when axum moves them (paired
+        // than copying the meter's 64 bytes when axum moves them (paired
         // load runs: 0.6 to 1 % of a hello-world request's throughput).
-        let mut meter = RequestMeter::start(log.clone(), request.method().clone(), route);
+        let mut meter = RequestMeter::start(log.clone(), method, route);
         let started = meter.first_poll_started();
         let future = self.inner.call(request);
         meter.poll_ended(started);

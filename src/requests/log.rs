@@ -19,9 +19,9 @@ use super::route_cache::cached_row;
 /// an app whose paths never repeat cannot grow the table without bound.
 pub(crate) const MAX_ROUTES: usize = 1_000;
 pub(crate) const OTHER_ROUTES: &str = "(other routes)";
-/// Request methods kept apart at most: beyond the standard nine, a client
-/// may send any token as a method.
-const MAX_METHODS: usize = 32;
+/// Request methods kept apart at most: the standard nine, and the first 32
+/// others (a client may send any token as a method).
+const MAX_METHODS: usize = STANDARD_METHODS.len() + 32;
 const OTHER_METHODS: &str = "(other methods)";
 
 /// One request, as measured around every poll of its future and body.
@@ -55,10 +55,12 @@ pub(crate) struct RequestRecord {
 pub(crate) struct FinishedRequest {
     pub(crate) started: u64,
     pub(crate) ended: u64,
-    pub(crate) method: http::Method,
+    /// Its index in the method table; see [`RequestLog::method_code`].
+    pub(crate) method: u16,
     /// Its row in the route table; see [`RequestLog::route_row`].
     pub(crate) route: u32,
-    pub(crate) status: Option<u16>,
+    /// 0 when there is none: HTTP status codes start at 100.
+    pub(crate) status: u16,
     pub(crate) busy_ticks: u64,
     pub(crate) allocated: u64,
     pub(crate) freed: u64,
@@ -75,6 +77,38 @@ pub(crate) struct RouteTotals {
     pub(crate) net: i64,
 }
 
+/// A route's totals as requests add to them: times in clock ticks.
+#[derive(Clone, Debug, Default)]
+struct RouteTicks {
+    requests: u64,
+    wall_ticks: u64,
+    busy_ticks: u64,
+    allocated: u64,
+    net: i64,
+}
+
+/// The standard methods, in the method table's first rows, so that a
+/// request's method needs no lookup (and no lock) to become an index.
+const STANDARD_METHODS: [http::Method; 9] = [
+    http::Method::GET,
+    http::Method::POST,
+    http::Method::PUT,
+    http::Method::DELETE,
+    http::Method::HEAD,
+    http::Method::OPTIONS,
+    http::Method::PATCH,
+    http::Method::CONNECT,
+    http::Method::TRACE,
+];
+
+/// `method`'s row in every method table, if it is a standard one.
+fn standard_method_code(method: &http::Method) -> Option<u16> {
+    STANDARD_METHODS
+        .iter()
+        .position(|standard| standard == method)
+        .map(|index| index as u16)
+}
+
 #[derive(Debug)]
 struct Inner {
     ring: Ring,
@@ -82,7 +116,7 @@ struct Inner {
     recorded: u64,
     /// Each route's row in `routes`.
     route_index: FxHashMap<Arc<str>, u32>,
-    routes: Vec<(Arc<str>, RouteTotals)>,
+    routes: Vec<(Arc<str>, RouteTicks)>,
     methods: Vec<(http::Method, Arc<str>)>,
     other_methods: Arc<str>,
 }
@@ -105,7 +139,7 @@ impl Inner {
         let name: Arc<str> = name.into();
         let row = self.routes.len() as u32;
         self.route_index.insert(name.clone(), row);
-        self.routes.push((name, RouteTotals::default()));
+        self.routes.push((name, RouteTicks::default()));
         row
     }
 
@@ -120,26 +154,6 @@ impl Inner {
         }
         self.methods.push((method.clone(), method.as_str().into()));
         (self.methods.len() - 1) as u16
-    }
-
-    fn view(&self, stored: &StoredRecord) -> RequestRecord {
-        let method = self
-            .methods
-            .get(usize::from(stored.method))
-            .map_or(&self.other_methods, |(_, name)| name);
-        RequestRecord {
-            id: stored.id,
-            started_unix_ms: stored.started_unix_ms,
-            method: method.clone(),
-            path: self.routes[stored.route as usize].0.clone(),
-            status: (stored.status != 0).then_some(stored.status),
-            wall_us: stored.wall_us,
-            cpu_us: stored.cpu_us,
-            allocated: stored.allocated,
-            freed: stored.freed,
-            net: stored.allocated as i64 - stored.freed as i64,
-            completed: stored.completed,
-        }
     }
 }
 
@@ -170,7 +184,10 @@ impl RequestLog {
                 recorded: 0,
                 route_index: FxHashMap::default(),
                 routes: Vec::new(),
-                methods: Vec::new(),
+                methods: STANDARD_METHODS
+                    .iter()
+                    .map(|method| (method.clone(), method.as_str().into()))
+                    .collect(),
                 other_methods: OTHER_METHODS.into(),
             }),
             created_unix_ms: SystemTime::now()
@@ -207,54 +224,92 @@ impl RequestLog {
         })
     }
 
+    /// The row `method` is counted in: a standard method's is fixed; any
+    /// other is added to the table (under the lock) if it is new.
+    pub(crate) fn method_code(&self, method: &http::Method) -> u16 {
+        standard_method_code(method).unwrap_or_else(|| self.lock().method_index(method))
+    }
+
     pub(crate) fn push(&self, finished: FinishedRequest) {
-        let micros = |from: u64, to: u64| self.clock.delta_as_nanos(from, to) / 1_000;
-        let wall_us = micros(finished.started, finished.ended);
-        let cpu_us = micros(0, finished.busy_ticks);
-        let started_unix_ms =
-            self.created_unix_ms + micros(self.created_ticks, finished.started) / 1_000;
-        let route = finished.route;
+        let wall_ticks = finished.ended.saturating_sub(finished.started);
         let mut inner = self.lock();
-        let method = inner.method_index(&finished.method);
-        let totals = &mut inner.routes[route as usize].1;
+        let totals = &mut inner.routes[finished.route as usize].1;
         totals.requests += 1;
-        totals.wall_us += wall_us;
-        totals.cpu_us += cpu_us;
+        totals.wall_ticks += wall_ticks;
+        totals.busy_ticks += finished.busy_ticks;
         totals.allocated += finished.allocated;
         totals.net += finished.allocated as i64 - finished.freed as i64;
         inner.recorded += 1;
         let id = inner.recorded;
         inner.ring.push(StoredRecord {
             id,
-            started_unix_ms,
-            wall_us,
-            cpu_us,
+            started: finished.started,
+            wall_ticks,
+            busy_ticks: finished.busy_ticks,
             allocated: finished.allocated,
             freed: finished.freed,
-            route,
-            method,
-            status: finished.status.unwrap_or(0),
+            route: finished.route,
+            method: finished.method,
+            status: finished.status,
             completed: finished.completed,
         });
+    }
+
+    fn micros(&self, ticks: u64) -> u64 {
+        self.clock.delta_as_nanos(0, ticks) / 1_000
+    }
+
+    fn view(&self, inner: &Inner, stored: &StoredRecord) -> RequestRecord {
+        let method = inner
+            .methods
+            .get(usize::from(stored.method))
+            .map_or(&inner.other_methods, |(_, name)| name);
+        let since_created = stored.started.saturating_sub(self.created_ticks);
+        RequestRecord {
+            id: stored.id,
+            started_unix_ms: self.created_unix_ms + self.micros(since_created) / 1_000,
+            method: method.clone(),
+            path: inner.routes[stored.route as usize].0.clone(),
+            status: (stored.status != 0).then_some(stored.status),
+            wall_us: self.micros(stored.wall_ticks),
+            cpu_us: self.micros(stored.busy_ticks),
+            allocated: stored.allocated,
+            freed: stored.freed,
+            net: stored.allocated as i64 - stored.freed as i64,
+            completed: stored.completed,
+        }
     }
 
     /// The records in the ring, oldest first.
     pub(crate) fn records(&self) -> Vec<RequestRecord> {
         let inner = self.lock();
-        inner.ring.iter().map(|stored| inner.view(stored)).collect()
+        inner
+            .ring
+            .iter()
+            .map(|stored| self.view(&inner, stored))
+            .collect()
     }
 
     pub(crate) fn record(&self, id: u64) -> Option<RequestRecord> {
         let inner = self.lock();
         let stored = inner.ring.iter().find(|stored| stored.id == id)?;
-        Some(inner.view(stored))
+        Some(self.view(&inner, stored))
     }
 
     pub(crate) fn routes(&self) -> Vec<(String, RouteTotals)> {
         self.lock()
             .routes
             .iter()
-            .map(|(route, totals)| (route.to_string(), totals.clone()))
+            .map(|(route, ticks)| {
+                let totals = RouteTotals {
+                    requests: ticks.requests,
+                    wall_us: self.micros(ticks.wall_ticks),
+                    cpu_us: self.micros(ticks.busy_ticks),
+                    allocated: ticks.allocated,
+                    net: ticks.net,
+                };
+                (route.to_string(), totals)
+            })
             .collect()
     }
 }
@@ -268,9 +323,9 @@ mod tests {
         FinishedRequest {
             started: now,
             ended: now,
-            method: http::Method::GET,
+            method: log.method_code(&http::Method::GET),
             route: log.route_row(path),
-            status: Some(200),
+            status: 200,
             busy_ticks: 5,
             allocated: 100,
             freed: 40,
@@ -311,18 +366,17 @@ mod tests {
     #[test]
     fn method_table_is_bounded() {
         let log = RequestLog::new(100);
-        for index in 0..(MAX_METHODS + 5) {
+        let others = MAX_METHODS - STANDARD_METHODS.len();
+        for index in 0..(others + 5) {
             let mut request = finished(&log, "/a");
-            request.method = http::Method::from_bytes(format!("M{index}").as_bytes()).unwrap();
+            let method = http::Method::from_bytes(format!("M{index}").as_bytes()).unwrap();
+            request.method = log.method_code(&method);
             log.push(request);
         }
         let records = log.records();
         assert_eq!(&*records[0].method, "M0");
-        assert_eq!(
-            &*records[MAX_METHODS - 1].method,
-            format!("M{}", MAX_METHODS - 1)
-        );
-        assert_eq!(&*records[MAX_METHODS].method, OTHER_METHODS);
+        assert_eq!(&*records[others - 1].method, format!("M{}", others - 1));
+        assert_eq!(&*records[others].method, OTHER_METHODS);
         assert_eq!(log.lock().methods.len(), MAX_METHODS);
     }
 }

@@ -6,24 +6,12 @@ memscope::heap_profiling!();
 
 mod common;
 
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, post, serve};
+use common::{get as http_get, post, serve_app_with_layer};
 use http::StatusCode;
-use memscope::DebugLayer;
-
-async fn server() -> std::net::SocketAddr {
-    serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await
-}
 
 #[tokio::test]
 async fn bad_query_values_are_400s_that_name_the_parameter() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let cases = [
         ("/_debug/heapdump?group=size&limit=abc", "`limit`"),
         ("/_debug/heapdump?group=size&limit=0", "`limit`"),
@@ -56,7 +44,7 @@ async fn bad_query_values_are_400s_that_name_the_parameter() {
 
 #[tokio::test]
 async fn unknown_pages_and_wrong_methods() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let answer = http_get(addr, "/_debug/nothing-here").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert!(
@@ -79,7 +67,7 @@ async fn unknown_pages_and_wrong_methods() {
 
 #[tokio::test]
 async fn the_app_keeps_answering_after_bad_requests() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     for path in [
         "/_debug/heapdump?limit=%%%",
         "/_debug/%00",

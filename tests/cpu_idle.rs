@@ -3,20 +3,12 @@
 
 mod common;
 
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, post, serve};
+use common::{get as http_get, post, serve_app_with_layer};
 use http::StatusCode;
-use memscope::DebugLayer;
 
 #[tokio::test]
 async fn an_idle_capture_still_has_a_flamegraph() {
-    let addr = serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await;
+    let addr = serve_app_with_layer().await;
     let capture = post(addr, "/_debug/profiles/cpu?seconds=1&format=json").await;
     assert_eq!(capture.status, StatusCode::OK, "{}", capture.body);
     let capture = capture.json();

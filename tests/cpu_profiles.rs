@@ -9,11 +9,8 @@ mod common;
 
 use std::io::Read;
 
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, post, send, serve};
+use common::{get as http_get, post, send, serve_app_with_layer};
 use http::{Method, StatusCode};
-use memscope::DebugLayer;
 
 /// Burns CPU so that the profile has samples.
 fn spin(ms: u64) -> u64 {
@@ -30,12 +27,7 @@ fn spin(ms: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_is_served_and_one_runs_at_a_time() {
-    let addr = serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await;
+    let addr = serve_app_with_layer().await;
     let busy = std::thread::spawn(|| spin(2500));
     let first =
         tokio::spawn(async move { post(addr, "/_debug/profiles/cpu?seconds=2&format=json").await });

@@ -6,20 +6,8 @@ memscope::heap_profiling!();
 
 mod common;
 
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, get_with, serve};
+use common::{get as http_get, get_with, serve_app_with_layer};
 use http::StatusCode;
-use memscope::DebugLayer;
-
-async fn server() -> std::net::SocketAddr {
-    serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await
-}
 
 /// Every page that answers a GET without an id.
 const PAGES: [&str; 6] = [
@@ -35,7 +23,7 @@ const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=
 
 #[tokio::test]
 async fn format_parameter_wins_then_accept_then_text() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     for path in PAGES {
         let sep = if path.contains('?') { '&' } else { '?' };
         let html = http_get(addr, &format!("{path}{sep}format=html")).await;
@@ -71,7 +59,7 @@ async fn format_parameter_wins_then_accept_then_text() {
 
 #[tokio::test]
 async fn overview_json_has_the_documented_fields() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let overview = http_get(addr, "/_debug/?format=json").await.json();
     for field in [
         "allocated",
@@ -93,7 +81,7 @@ async fn overview_json_has_the_documented_fields() {
 
 #[tokio::test]
 async fn size_table_is_exact_and_sorted() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     // 40 live objects of 5 KiB each, in the 5 KiB size class.
     let held: Vec<Vec<u8>> = (0..40).map(|_| vec![7u8; 5 * 1024]).collect();
     let table = http_get(addr, "/_debug/heapdump?group=size&format=json&limit=10000")
@@ -127,7 +115,7 @@ async fn size_table_is_exact_and_sorted() {
 
 #[tokio::test]
 async fn text_table_is_aligned_for_terminals() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let text = http_get(addr, "/_debug/heapdump?group=size").await.body;
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("size class"), "{text}");
@@ -141,7 +129,7 @@ async fn text_table_is_aligned_for_terminals() {
 
 #[tokio::test]
 async fn html_escapes_and_uses_no_external_asset() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     for path in PAGES.iter().chain(&["/_debug/nope"]) {
         let html = get_with(addr, path, &[("accept", BROWSER_ACCEPT)])
             .await

@@ -10,13 +10,8 @@ memscope::heap_profiling!(lg_sample = 16);
 
 mod common;
 
-use std::net::SocketAddr;
-
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, post, serve};
+use common::{get as http_get, post, serve_app_with_layer};
 use http::StatusCode;
-use memscope::DebugLayer;
 use tokio::sync::Mutex;
 
 const CHUNK: usize = 8 * 1024;
@@ -32,15 +27,6 @@ fn retain_sixty_four_mebibytes() -> Vec<Vec<u8>> {
 /// The tests share one process heap: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-async fn server() -> SocketAddr {
-    serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await
-}
-
 fn within(estimate: f64, truth: f64, tolerance: f64) -> bool {
     (estimate - truth).abs() <= truth * tolerance
 }
@@ -48,7 +34,7 @@ fn within(estimate: f64, truth: f64, tolerance: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heapdump_top_site_is_the_retaining_function() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let held = retain_sixty_four_mebibytes();
 
     let dump = http_get(addr, "/_debug/heapdump?format=json&limit=5").await;
@@ -168,7 +154,7 @@ async fn heapdump_top_site_is_the_retaining_function() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_top_growing_site_is_the_retaining_function() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     // First visit: no baseline, one is taken.
     let first = http_get(addr, "/_debug/memory/diff?format=json")
         .await
@@ -236,7 +222,7 @@ async fn diff_top_growing_site_is_the_retaining_function() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seconds_diffs_two_snapshots_and_keeps_the_baseline() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     http_get(addr, "/_debug/memory/diff").await;
     let baseline_before = http_get(addr, "/_debug/memory/diff?format=json")
         .await
@@ -273,7 +259,7 @@ async fn seconds_diffs_two_snapshots_and_keeps_the_baseline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_heapdumps_all_answer() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let calls: Vec<_> = (0..6)
         .map(|i| {
             tokio::spawn(async move {
@@ -293,7 +279,7 @@ async fn concurrent_heapdumps_all_answer() {
 
 #[tokio::test]
 async fn site_ids_and_diff_parameters_are_validated() {
-    let addr = server().await;
+    let addr = serve_app_with_layer().await;
     let malformed = http_get(addr, "/_debug/heapdump/not-an-id").await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert!(malformed.body.contains("16 hexadecimal digits"));

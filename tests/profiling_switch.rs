@@ -6,20 +6,12 @@ memscope::heap_profiling!(lg_sample = 19, active = false);
 
 mod common;
 
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, get_with, post, send, serve};
+use common::{get as http_get, get_with, post, send, serve_app_with_layer};
 use http::{Method, StatusCode};
-use memscope::DebugLayer;
 
 #[tokio::test]
 async fn sampling_starts_paused_and_switches() {
-    let addr = serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await;
+    let addr = serve_app_with_layer().await;
     let overview = http_get(addr, "/_debug/?format=json").await.json();
     assert_eq!(overview["profiling"]["enabled"], true);
     assert_eq!(overview["profiling"]["active"], false);

@@ -3,20 +3,12 @@
 
 mod common;
 
-use axum::Router;
-use axum::routing::get;
-use common::{get as http_get, post, serve};
+use common::{get as http_get, post, serve_app_with_layer};
 use http::StatusCode;
-use memscope::DebugLayer;
 
 #[tokio::test]
 async fn pages_answer_and_say_what_to_change() {
-    let addr = serve(
-        Router::new()
-            .route("/", get(|| async { "app" }))
-            .layer(DebugLayer::new()),
-    )
-    .await;
+    let addr = serve_app_with_layer().await;
     let overview = http_get(addr, "/_debug/?format=json").await;
     assert_eq!(overview.status, StatusCode::OK);
     let json = overview.json();

@@ -41,6 +41,17 @@ pub async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// Serves a one-route app (`GET /` → `app`) behind a default
+/// [`memscope::DebugLayer`]: what most tests need.
+pub async fn serve_app_with_layer() -> SocketAddr {
+    serve(
+        Router::new()
+            .route("/", axum::routing::get(|| async { "app" }))
+            .layer(memscope::DebugLayer::new()),
+    )
+    .await
+}
+
 /// Asserts that `path` is refused with a 400 whose body names `named`.
 pub async fn assert_bad_request(addr: SocketAddr, path: &str, named: &str) {
     let answer = get(addr, path).await;

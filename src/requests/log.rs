@@ -68,7 +68,7 @@ pub(crate) struct FinishedRequest {
 }
 
 /// Totals for one route since start.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RouteTotals {
     pub(crate) requests: u64,
     pub(crate) wall_us: u64,
@@ -78,7 +78,7 @@ pub(crate) struct RouteTotals {
 }
 
 /// A route's totals as requests add to them: times in clock ticks.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct RouteTicks {
     requests: u64,
     wall_ticks: u64,

@@ -22,6 +22,8 @@ mod state;
 mod text;
 mod timeline;
 mod view;
+#[cfg(feature = "axum")]
+mod wrapped_router;
 
 pub use access::{AccessPolicy, PeerAddr, peer_addr};
 pub use body::ResponseBody;
@@ -31,6 +33,8 @@ pub use service::DebugService;
 /// jemalloc as the global allocator; memscope reads its statistics and
 /// heap profiles. See [`heap_profiling!`] to switch profiling on.
 pub use tikv_jemallocator::Jemalloc;
+#[cfg(feature = "axum")]
+pub use wrapped_router::{WrappedRouter, WrappedRouterFuture};
 
 #[doc(hidden)]
 pub mod __private {

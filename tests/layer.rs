@@ -76,6 +76,57 @@ async fn axum_router_serves_the_pages_under_the_prefix() {
     assert_eq!(http_get(addr, "/_debug").await.status, StatusCode::OK);
 }
 
+/// The whole router wrapped from outside: the app's answers untouched, the
+/// pages served, and each request recorded under its collapsed path.
+#[tokio::test]
+async fn a_router_wrapped_from_outside_is_measured_too() {
+    let router = Router::new().route(
+        "/users/{id}",
+        get(|| async { (StatusCode::IM_A_TEAPOT, [("x-app", "yes")], "a user") }),
+    );
+    let app = DebugLayer::new().wrap_router(router);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+
+    for id in [17, 42] {
+        let answer = http_get(addr, &format!("/users/{id}")).await;
+        assert_eq!(answer.status, StatusCode::IM_A_TEAPOT);
+        assert_eq!(answer.header("x-app"), "yes");
+        assert_eq!(answer.header("content-length"), "6");
+        assert_eq!(answer.body, "a user");
+    }
+    assert_eq!(
+        http_get(addr, "/missing").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let profiles = http_get(addr, "/_debug/profiles?format=json").await;
+    assert_eq!(profiles.status, StatusCode::OK, "{}", profiles.body);
+    let profiles = profiles.json();
+    let routes = profiles["routes"].as_array().unwrap();
+    let users = routes
+        .iter()
+        .find(|route| route["route"] == "/users/{n}")
+        .unwrap_or_else(|| panic!("no /users/{{n}} row: {routes:?}"));
+    assert_eq!(users["requests"], 2);
+    let statuses: Vec<_> = profiles["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| (record["path"].clone(), record["status"].clone()))
+        .collect();
+    assert!(
+        statuses.contains(&("/users/{n}".into(), 418.into())),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("/missing".into(), 404.into())),
+        "{statuses:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_custom_prefix_moves_the_pages() {
     let app = Router::new()

@@ -1,8 +1,9 @@
 //! Throughput of a hello-world axum app: bare; with a no-op layer and a
 //! no-op layer that wraps the body (what axum's `Router::layer` costs any
-//! layer); with memscope's `DebugLayer`; and with the layer and heap
-//! profiling active (lg_sample 19). `bash benches/throughput.sh` installs
-//! wrk and runs this.
+//! layer); with memscope's `DebugLayer` on the router's routes
+//! (`Router::layer`) and around the whole router (`wrap_router`), each also
+//! with heap profiling active (lg_sample 19). `bash benches/throughput.sh`
+//! installs wrk and runs this.
 //!
 //! - default: paired wrk runs over loopback (see `load.rs`);
 //! - `-- --instructions`: instructions per request under callgrind.

@@ -25,7 +25,7 @@ pub const BARE: Variant = Variant {
 };
 
 /// The bare app first; the others are each compared with it.
-pub const VARIANTS: [Variant; 5] = [
+pub const VARIANTS: [Variant; 7] = [
     BARE,
     Variant {
         name: "no-op layer",
@@ -45,6 +45,16 @@ pub const VARIANTS: [Variant; 5] = [
     Variant {
         name: "DebugLayer, heap profiling active",
         wrapping: "layer",
+        malloc_conf: Some(HEAP_PROFILING),
+    },
+    Variant {
+        name: "wrap_router",
+        wrapping: "wrapped",
+        malloc_conf: None,
+    },
+    Variant {
+        name: "wrap_router, heap profiling active",
+        wrapping: "wrapped",
         malloc_conf: Some(HEAP_PROFILING),
     },
 ];
@@ -87,10 +97,18 @@ pub fn serve(wrapping: &str) {
                     response.map(|body| body.map_err(|error| error))
                 },
             )),
+            "wrapped" => app,
             other => panic!("no variant {other:?}"),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap());
+        if wrapping == "wrapped" {
+            // memscope around the router rather than on each route.
+            let app = memscope::DebugLayer::new().wrap_router(app);
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
+            return;
+        }
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -132,7 +150,7 @@ impl Server {
             child,
             addr: addr.trim().to_owned(),
         };
-        if variant.wrapping == "layer" {
+        if matches!(variant.wrapping, "layer" | "wrapped") {
             // The child runs as the variant says: its own overview tells.
             let overview = http_get(&server.addr, "/_debug/?format=json");
             let active = overview.contains("\"active\": true");

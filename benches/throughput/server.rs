@@ -80,6 +80,17 @@ pub fn serve(wrapping: &str) {
                     ""
                 }),
             );
+        // Bound first: the parent reads the address and may connect before
+        // the server runs; the connection waits in the listen backlog.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        if wrapping == "wrapped" {
+            // memscope around the router rather than on each route.
+            let app = memscope::DebugLayer::new().wrap_router(app);
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
+            return;
+        }
         let app = match wrapping {
             "bare" => app,
             "layer" => app.layer(memscope::DebugLayer::new()),
@@ -97,18 +108,8 @@ pub fn serve(wrapping: &str) {
                     response.map(|body| body.map_err(|error| error))
                 },
             )),
-            "wrapped" => app,
             other => panic!("no variant {other:?}"),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap());
-        if wrapping == "wrapped" {
-            // memscope around the router rather than on each route.
-            let app = memscope::DebugLayer::new().wrap_router(app);
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service).await.unwrap();
-            return;
-        }
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

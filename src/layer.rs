@@ -83,6 +83,21 @@ impl DebugLayer {
         self.reconfigured()
     }
 
+    /// Leaves the unwinding of sampled allocations' stacks to jemalloc
+    /// (libgcc, or libunwind under the `libunwind` feature) instead of
+    /// memscope's own walker, which reads the same unwind tables but keeps
+    /// what it read per return address, and is installed (once per process,
+    /// on x86-64 Linux, when heap profiling is on) by the first layer built
+    /// without this. The walker stops at frames it cannot follow (signal
+    /// handlers' trampolines, code without unwind tables) where libgcc goes
+    /// on, and reads tables of libraries loaded at the time of the sample:
+    /// keep jemalloc's unwinder for an app that unloads libraries (`dlclose`)
+    /// while it runs.
+    pub fn keep_jemalloc_unwinder(mut self) -> Self {
+        self.config.keep_jemalloc_unwinder = true;
+        self.reconfigured()
+    }
+
     /// A fresh shared state for a changed configuration, so that a layer
     /// configured after being cloned never shares state built for another
     /// configuration.

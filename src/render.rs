@@ -50,9 +50,10 @@ pub(crate) fn profiling_summary(state: &ProfilingState) -> String {
         (false, _, _) => "jemalloc is not the global allocator".to_owned(),
         (true, false, _) => "heap profiling off".to_owned(),
         (true, true, active) => format!(
-            "heap profiling {}, one sample per {} allocated",
+            "heap profiling {}, one sample per {} allocated, stacks unwound by {}",
             if active { "active" } else { "paused" },
-            crate::text::human_bytes(state.sample_interval().unwrap_or(0))
+            crate::text::human_bytes(state.sample_interval().unwrap_or(0)),
+            state.unwinder.unwrap_or("jemalloc")
         ),
     }
 }

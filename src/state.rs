@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::access::AccessPolicy;
+use crate::allocator::{ProfilingState, use_memscope_unwinder};
 use crate::heap::HeapSnapshot;
 use crate::requests::RequestLog;
 use crate::timeline::Timeline;
@@ -24,6 +25,8 @@ pub(crate) struct Config {
     pub(crate) request_history: usize,
     pub(crate) sampler_interval: Duration,
     pub(crate) timeline_points: usize,
+    /// Leave jemalloc's own unwinder in place rather than memscope's walker.
+    pub(crate) keep_jemalloc_unwinder: bool,
 }
 
 impl Default for Config {
@@ -34,6 +37,7 @@ impl Default for Config {
             request_history: DEFAULT_REQUEST_HISTORY,
             sampler_interval: DEFAULT_SAMPLER_INTERVAL,
             timeline_points: DEFAULT_TIMELINE_POINTS,
+            keep_jemalloc_unwinder: false,
         }
     }
 }
@@ -60,6 +64,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
+        if !config.keep_jemalloc_unwinder && ProfilingState::read().enabled {
+            // Fails only off x86-64 Linux, where jemalloc's unwinder stays;
+            // the overview names the unwinder in use either way.
+            let _ = use_memscope_unwinder();
+        }
         Self {
             requests: Arc::new(RequestLog::new(config.request_history)),
             timeline: Timeline::new(config.timeline_points, config.sampler_interval),

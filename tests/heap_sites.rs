@@ -35,6 +35,12 @@ fn within(estimate: f64, truth: f64, tolerance: f64) -> bool {
 async fn heapdump_top_site_is_the_retaining_function() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let addr = serve_app_with_layer().await;
+    // The layer put memscope's own stack walker in jemalloc's place.
+    let overview = http_get(addr, "/_debug/?format=json").await.json();
+    assert_eq!(
+        overview["profiling"]["unwinder"], "memscope",
+        "{overview:#}"
+    );
     let held = retain_sixty_four_mebibytes();
 
     let dump = http_get(addr, "/_debug/heapdump?format=json&limit=5").await;
@@ -94,6 +100,17 @@ async fn heapdump_top_site_is_the_retaining_function() {
                 && frame["file"]
                     .as_str()
                     .is_some_and(|file| file.ends_with("tests/heap_sites.rs")))
+    );
+    // The walk went on past the app, up to the runtime that polls the test.
+    assert!(
+        site["stacks"][0]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|frame| frame["function"]
+                .as_str()
+                .is_some_and(|function| function.contains("tokio::runtime"))),
+        "{site:#}"
     );
 
     // Other groupings find it too.

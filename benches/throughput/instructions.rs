@@ -77,7 +77,7 @@ pub fn report() {
             bare = per_request;
         }
         println!(
-            "{:<36} {per_request:>10.0} instructions/request  ratio (bare/it) {:.3}",
+            "{:<48} {per_request:>10.0} instructions/request  ratio (bare/it) {:.3}",
             variant.name,
             bare / per_request
         );

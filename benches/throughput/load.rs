@@ -112,7 +112,7 @@ fn compare(variant: &Variant) -> Comparison {
         let ratio = requests as f64 / bare_requests as f64;
         let cpu_ratio = (requests as f64 / cpu) / (bare_requests as f64 / bare_cpu);
         println!(
-            "round {}: {:<36} {requests:>8} requests, bare app {bare_requests:>8}: \
+            "round {}: {:<48} {requests:>8} requests, bare app {bare_requests:>8}: \
              ratio {ratio:.3}, per CPU second {cpu_ratio:.3}",
             round + 1,
             variant.name,
@@ -133,7 +133,7 @@ pub fn report() {
          the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}:"
     );
     println!(
-        "{:<36} {:>11} {:>14} {:>18} {:>16} {:>14} {:>10}",
+        "{:<48} {:>11} {:>14} {:>18} {:>16} {:>14} {:>10}",
         "",
         "requests/s",
         "ratio: median",
@@ -151,7 +151,7 @@ pub fn report() {
         let highest = comparison.ratios.iter().copied().fold(0.0, f64::max);
         let (mean, margin) = mean_with_margin(&comparison.ratios);
         println!(
-            "{:<36} {:>11.0} {:>14.3} {:>18} {:>16} {:>14.3} {:>9.0}%",
+            "{:<48} {:>11.0} {:>14.3} {:>18} {:>16} {:>14.3} {:>9.0}%",
             if variant.wrapping == "bare" {
                 "bare app (against itself)"
             } else {

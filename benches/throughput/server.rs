@@ -25,7 +25,7 @@ pub const BARE: Variant = Variant {
 };
 
 /// The bare app first; the others are each compared with it.
-pub const VARIANTS: [Variant; 7] = [
+pub const VARIANTS: [Variant; 8] = [
     BARE,
     Variant {
         name: "no-op layer",
@@ -45,6 +45,11 @@ pub const VARIANTS: [Variant; 7] = [
     Variant {
         name: "DebugLayer, heap profiling active",
         wrapping: "layer",
+        malloc_conf: Some(HEAP_PROFILING),
+    },
+    Variant {
+        name: "DebugLayer, heap profiling, jemalloc's unwinder",
+        wrapping: "layer-jemalloc-unwinder",
         malloc_conf: Some(HEAP_PROFILING),
     },
     Variant {
@@ -94,6 +99,10 @@ pub fn serve(wrapping: &str) {
         let app = match wrapping {
             "bare" => app,
             "layer" => app.layer(memscope::DebugLayer::new()),
+            // Sampled stacks unwound by jemalloc (libgcc), not memscope.
+            "layer-jemalloc-unwinder" => {
+                app.layer(memscope::DebugLayer::new().keep_jemalloc_unwinder())
+            }
             // What axum's `Router::layer` costs for any layer.
             "noop" => app.layer(tower::util::MapRequestLayer::new(
                 |request: axum::extract::Request| request,
@@ -151,7 +160,7 @@ impl Server {
             child,
             addr: addr.trim().to_owned(),
         };
-        if matches!(variant.wrapping, "layer" | "wrapped") {
+        if !matches!(variant.wrapping, "bare" | "noop" | "bodywrap") {
             // The child runs as the variant says: its own overview tells.
             let overview = http_get(&server.addr, "/_debug/?format=json");
             let active = overview.contains("\"active\": true");

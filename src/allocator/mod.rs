@@ -6,6 +6,8 @@
 mod setup;
 mod size_classes;
 mod thread_counters;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod unwind;
 
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
@@ -62,6 +64,9 @@ pub(crate) struct ProfilingState {
     pub(crate) lg_sample: Option<u32>,
     /// Whether jemalloc is the process's global allocator at all.
     pub(crate) jemalloc_is_global: bool,
+    /// What unwinds each sampled allocation's stack, when profiling is on:
+    /// `memscope` (its own walker), else jemalloc's `libgcc` or `libunwind`.
+    pub(crate) unwinder: Option<&'static str>,
 }
 
 impl ProfilingState {
@@ -82,12 +87,36 @@ impl ProfilingState {
             active,
             lg_sample,
             jemalloc_is_global: jemalloc_is_global_allocator(),
+            unwinder: enabled.then(sampled_stack_unwinder),
         }
     }
 
     /// Average bytes allocated between two samples.
     pub(crate) fn sample_interval(&self) -> Option<u64> {
         self.lg_sample.map(|lg| 1u64 << lg.min(63))
+    }
+}
+
+/// Makes jemalloc unwind sampled stacks with memscope's own walker
+/// (`unwind/mod.rs` says why), once per process. Fails where profiling is
+/// off, since jemalloc then takes no hook, and off x86-64 Linux.
+pub(crate) fn use_memscope_unwinder() -> Result<(), String> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return unwind::install();
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    return Err("memscope's stack walker runs on x86-64 Linux only".to_owned());
+}
+
+/// What unwinds sampled stacks now.
+fn sampled_stack_unwinder() -> &'static str {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    if unwind::is_installed() {
+        return "memscope";
+    }
+    if cfg!(feature = "libunwind") {
+        "libunwind"
+    } else {
+        "libgcc"
     }
 }
 

@@ -44,6 +44,8 @@ struct ProfilingJson {
     lg_sample: Option<u32>,
     sample_interval: Option<u64>,
     jemalloc_is_global: bool,
+    /// What unwinds sampled stacks: `memscope`, `libgcc` or `libunwind`.
+    unwinder: Option<&'static str>,
     summary: String,
 }
 
@@ -83,6 +85,7 @@ impl Overview {
                 lg_sample: state.lg_sample,
                 sample_interval: state.sample_interval(),
                 jemalloc_is_global: state.jemalloc_is_global,
+                unwinder: state.unwinder,
                 summary: profiling_summary(state),
             },
             hint: profiling_hint(state),

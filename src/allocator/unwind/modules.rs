@@ -1,0 +1,222 @@
+//! The loaded objects (the executable and its shared libraries) and the
+//! unwind tables they carry, read from their `.eh_frame_hdr` and
+//! `.eh_frame` sections where the dynamic loader mapped them.
+
+use std::ffi::{c_int, c_void};
+use std::ops::Range;
+
+use gimli::{
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, LittleEndian, ParsedEhFrameHdr,
+    Register, RegisterRule, UnwindContext, UnwindContextStorage, UnwindSection, UnwindTableRow,
+    X86_64,
+};
+
+use super::rule::{CfaBase, FrameRule};
+
+type Section = EndianSlice<'static, LittleEndian>;
+
+/// Room for the rules of one row of a call-frame program. gimli's default
+/// keeps 192 registers and four rows on the heap, 24 KiB a thread; x86-64
+/// code describes at most the 17 general registers and the return address.
+pub(super) struct SmallRows;
+
+impl UnwindContextStorage<usize> for SmallRows {
+    type Rules = [(Register, RegisterRule<usize>); 24];
+    type Stack = [UnwindTableRow<usize, Self>; 3];
+}
+
+pub(super) type CallFrameContext = UnwindContext<usize, SmallRows>;
+
+/// One loaded object with unwind tables.
+struct Module {
+    /// Where its executable segments are mapped.
+    code: Vec<Range<u64>>,
+    bases: BaseAddresses,
+    eh_frame: EhFrame<Section>,
+    eh_frame_hdr: ParsedEhFrameHdr<Section>,
+}
+
+/// The objects loaded when the list was read, and which load it describes.
+pub(super) struct Modules {
+    /// glibc's counts of objects loaded and unloaded so far: when either
+    /// moves, the list (and every rule read from it) is out of date.
+    pub(super) generation: (u64, u64),
+    modules: Vec<Module>,
+}
+
+impl Modules {
+    pub(super) const fn empty() -> Self {
+        Self {
+            generation: (u64::MAX, u64::MAX),
+            modules: Vec::new(),
+        }
+    }
+
+    /// glibc's counts of objects loaded and unloaded so far. Takes the
+    /// loader's lock for one callback, as libgcc's unwinder does per frame.
+    pub(super) fn current_generation() -> (u64, u64) {
+        unsafe extern "C" fn first(
+            info: *mut libc::dl_phdr_info,
+            _size: usize,
+            data: *mut c_void,
+        ) -> c_int {
+            // SAFETY: glibc passes a valid `info`; `data` is the `generation`
+            // below, alive for the whole call.
+            unsafe {
+                *data.cast::<(u64, u64)>() = ((*info).dlpi_adds, (*info).dlpi_subs);
+            }
+            1
+        }
+        let mut generation = (0u64, 0u64);
+        // SAFETY: the callback only writes through the pointer it is given.
+        unsafe { libc::dl_iterate_phdr(Some(first), (&raw mut generation).cast()) };
+        generation
+    }
+
+    /// Reads the list of loaded objects afresh.
+    pub(super) fn read() -> Self {
+        unsafe extern "C" fn each(
+            info: *mut libc::dl_phdr_info,
+            _size: usize,
+            data: *mut c_void,
+        ) -> c_int {
+            // SAFETY: glibc passes a valid `info` whose program headers
+            // describe an object mapped for the length of the call; `data` is
+            // the `Modules` below.
+            unsafe {
+                let modules = &mut *data.cast::<Modules>();
+                let info = &*info;
+                modules.generation = (info.dlpi_adds, info.dlpi_subs);
+                if let Some(module) = Module::from_program_headers(info) {
+                    modules.modules.push(module);
+                }
+            }
+            0
+        }
+        let mut modules = Self {
+            generation: (0, 0),
+            modules: Vec::new(),
+        };
+        // SAFETY: the callback reads what glibc hands it and pushes to the
+        // list it is given.
+        unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut modules).cast()) };
+        modules
+    }
+
+    /// How to find the caller's frame from code at `address`.
+    pub(super) fn rule_at(&self, context: &mut CallFrameContext, address: u64) -> FrameRule {
+        let Some(module) = self
+            .modules
+            .iter()
+            .find(|module| module.code.iter().any(|range| range.contains(&address)))
+        else {
+            return FrameRule::UNKNOWN;
+        };
+        module.rule_at(context, address)
+    }
+}
+
+impl Module {
+    /// # Safety
+    /// `info` describes an object that stays mapped while the module is used
+    /// (see `mod.rs` on unloading).
+    unsafe fn from_program_headers(info: &libc::dl_phdr_info) -> Option<Self> {
+        // SAFETY: glibc's program headers for this object, `dlpi_phnum` long.
+        let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum.into()) };
+        let load = info.dlpi_addr;
+        let segment = |header: &libc::Elf64_Phdr| {
+            let start = load.wrapping_add(header.p_vaddr);
+            start..start.wrapping_add(header.p_memsz)
+        };
+        let loaded: Vec<(Range<u64>, bool)> = headers
+            .iter()
+            .filter(|header| header.p_type == libc::PT_LOAD)
+            .map(|header| (segment(header), header.p_flags & libc::PF_X != 0))
+            .collect();
+        let code: Vec<Range<u64>> = loaded
+            .iter()
+            .filter(|(_, executable)| *executable)
+            .map(|(range, _)| range.clone())
+            .collect();
+        let hdr_range = segment(
+            headers
+                .iter()
+                .find(|header| header.p_type == libc::PT_GNU_EH_FRAME)?,
+        );
+        // SAFETY: the PT_GNU_EH_FRAME segment is mapped, `p_memsz` long.
+        let hdr_bytes = unsafe { mapped(&hdr_range) };
+        let mut bases = BaseAddresses::default()
+            .set_eh_frame_hdr(hdr_range.start)
+            .set_text(code.first()?.start);
+        let eh_frame_hdr = EhFrameHdr::new(hdr_bytes, LittleEndian)
+            .parse(&bases, 8)
+            .ok()?;
+        let eh_frame_start = eh_frame_hdr.eh_frame_ptr().direct().ok()?;
+        // `.eh_frame` ends with a zero terminator, not at a length the
+        // headers give: the rest of its segment bounds it.
+        let (holding, _) = loaded
+            .iter()
+            .find(|(range, _)| range.contains(&eh_frame_start))?;
+        // SAFETY: from `.eh_frame`'s start to the end of the mapped segment
+        // that holds it.
+        let eh_frame_bytes = unsafe { mapped(&(eh_frame_start..holding.end)) };
+        bases = bases.set_eh_frame(eh_frame_start);
+        Some(Self {
+            code,
+            bases,
+            eh_frame: EhFrame::new(eh_frame_bytes, LittleEndian),
+            eh_frame_hdr,
+        })
+    }
+
+    fn rule_at(&self, context: &mut CallFrameContext, address: u64) -> FrameRule {
+        let Some(table) = self.eh_frame_hdr.table() else {
+            return FrameRule::UNKNOWN;
+        };
+        let row = table.unwind_info_for_address(
+            &self.eh_frame,
+            &self.bases,
+            context,
+            address,
+            EhFrame::cie_from_offset,
+        );
+        match row {
+            Ok(row) => rule_from_row(row),
+            Err(_) => FrameRule::UNKNOWN,
+        }
+    }
+}
+
+/// The caller's frame as one row of a call-frame program describes it, if
+/// it needs nothing but the stack pointer and the frame pointer.
+fn rule_from_row(row: &UnwindTableRow<usize, SmallRows>) -> FrameRule {
+    let (base, cfa_offset) = match *row.cfa() {
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => {
+            (CfaBase::StackPointer, offset)
+        }
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => {
+            (CfaBase::FramePointer, offset)
+        }
+        _ => return FrameRule::UNKNOWN,
+    };
+    let return_address = match row.register(X86_64::RA) {
+        RegisterRule::Offset(offset) => offset,
+        RegisterRule::Undefined => return FrameRule::OUTERMOST,
+        _ => return FrameRule::UNKNOWN,
+    };
+    let frame_pointer = match row.register(X86_64::RBP) {
+        // Not mentioned: a callee-saved register the function left alone.
+        RegisterRule::Undefined | RegisterRule::SameValue => None,
+        RegisterRule::Offset(offset) => Some(offset),
+        _ => return FrameRule::UNKNOWN,
+    };
+    FrameRule::step(base, cfa_offset, return_address, frame_pointer)
+}
+
+/// # Safety
+/// `range` is mapped and readable for as long as the slice is used.
+unsafe fn mapped(range: &Range<u64>) -> &'static [u8] {
+    let length = range.end.saturating_sub(range.start) as usize;
+    // SAFETY: as the caller promises.
+    unsafe { std::slice::from_raw_parts(range.start as *const u8, length) }
+}

@@ -39,7 +39,8 @@ pub(crate) struct RequestRecord {
     pub(crate) status: Option<u16>,
     /// From the layer receiving it to the end of its body.
     pub(crate) wall_us: u64,
-    /// Time inside the polls of its future and body (busy time).
+    /// Time inside the inner service's `call` and the polls of its future
+    /// and body (busy time).
     pub(crate) cpu_us: u64,
     pub(crate) allocated: u64,
     pub(crate) freed: u64,

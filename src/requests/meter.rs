@@ -6,7 +6,11 @@
 //! counter where it is invariant, else the monotonic clock): a read costs a
 //! few instructions instead of a `clock_gettime` call, and ticks become
 //! nanoseconds once, when the record closes. A request reads the clock
-//! twice per poll, except for its first, which starts with the request.
+//! when the layer receives it and at the end of every poll, and at the
+//! start of every poll but its first: the busy span that starts with the
+//! inner service's `call` runs on to the end of the first poll, which
+//! follows at once (the caller polls the future it was just given), so two
+//! of six reads in a hello-world request are saved (~10 ns each here).
 
 use std::sync::Arc;
 
@@ -40,6 +44,9 @@ pub(crate) struct RequestMeter {
     status: u16,
     closed: bool,
     completed: bool,
+    /// The span that began with the call is still open: the first poll
+    /// continues it rather than reading the clock again.
+    in_first_span: bool,
 }
 
 impl RequestMeter {
@@ -57,6 +64,7 @@ impl RequestMeter {
             status: 0,
             closed: false,
             completed: false,
+            in_first_span: true,
         }
     }
 
@@ -73,38 +81,48 @@ impl RequestMeter {
 
     /// The counters before a poll; see [`measure`](Self::measure).
     #[inline]
-    pub(crate) fn poll_started(&self) -> PollStart {
+    fn poll_started(&self) -> PollStart {
         let (allocated, freed) = thread_allocation_totals();
+        let at = if self.in_first_span {
+            self.started
+        } else {
+            self.log.clock().raw()
+        };
         PollStart {
             allocated,
             freed,
-            at: self.log.clock().raw(),
-        }
-    }
-
-    /// The counters before the first poll, the inner service's `call`,
-    /// which starts as the request does: the clock is not read again.
-    #[inline]
-    pub(crate) fn first_poll_started(&self) -> PollStart {
-        let (allocated, freed) = thread_allocation_totals();
-        PollStart {
-            allocated,
-            freed,
-            at: self.started,
+            at,
         }
     }
 
     /// Adds what happened since `started`, on this same thread.
     #[inline]
-    pub(crate) fn poll_ended(&mut self, started: PollStart) {
+    fn poll_ended(&mut self, started: PollStart) {
         let ended = self.log.clock().raw();
         // A poll runs on one thread; ticks that went backwards (a clock
         // that is not synchronised across cores) count as none.
         self.busy += ended.saturating_sub(started.at);
         self.last_poll_end = ended;
+        self.in_first_span = false;
+        self.add_allocations_since((started.allocated, started.freed));
+    }
+
+    /// Runs the inner service's `call`, which starts as the request does,
+    /// and adds what it allocated and freed; its time is counted with the
+    /// first poll's (see the module's comment).
+    #[inline]
+    pub(crate) fn measure_call<R>(&mut self, call: impl FnOnce() -> R) -> R {
+        let before = thread_allocation_totals();
+        let result = call();
+        self.add_allocations_since(before);
+        result
+    }
+
+    #[inline]
+    fn add_allocations_since(&mut self, (allocated_before, freed_before): (u64, u64)) {
         let (allocated, freed) = thread_allocation_totals();
-        self.allocated += allocated.wrapping_sub(started.allocated);
-        self.freed += freed.wrapping_sub(started.freed);
+        self.allocated += allocated.wrapping_sub(allocated_before);
+        self.freed += freed.wrapping_sub(freed_before);
     }
 
     pub(crate) fn set_status(&mut self, status: u16) {

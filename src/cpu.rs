@@ -1,10 +1,11 @@
 //! CPU profiles captured on demand with pprof, at 99 Hz.
 //!
-//! Both pprof's SIGPROF handler and jemalloc's heap sampler unwind stacks
-//! with libgcc, and an unwind started inside another one can deadlock
-//! (pprof-rs#36). memscope avoids the overlap: heap sampling is paused for
-//! the length of a CPU capture and resumed after it, and pprof skips
-//! samples taken inside libc, libgcc, pthread and the vDSO. The price:
+//! pprof's SIGPROF handler unwinds stacks with libgcc, and so does
+//! jemalloc's heap sampler where memscope's own walker is not installed
+//! (`allocator/unwind`) or cannot run; an unwind started inside another one
+//! can deadlock (pprof-rs#36). memscope avoids the overlap: heap sampling is
+//! paused for the length of a CPU capture and resumed after it, and pprof
+//! skips samples taken inside libc, libgcc, pthread and the vDSO. The price:
 //! allocations made during a capture are never sampled, so the heap pages
 //! under-count what was allocated in that window.
 

@@ -46,14 +46,17 @@ type BacktraceHook = unsafe extern "C" fn(*mut *mut c_void, *mut c_uint, c_uint)
 /// jemalloc's own unwinder, for samples the walker cannot take.
 static FALLBACK: OnceLock<BacktraceHook> = OnceLock::new();
 
-/// Return addresses whose rules a thread keeps; a power of two.
+/// Return addresses whose rules a thread keeps; a power of two, so that the
+/// top bits of a hash pick the slot.
 const KEPT_RULES: usize = 1024;
+const _: () = assert!(KEPT_RULES.is_power_of_two());
 
 /// What a thread keeps between samples.
 struct Walker {
     modules: Modules,
-    /// Rules by the address they were read for, one slot per hash.
-    rules: Box<[(u64, FrameRule); KEPT_RULES]>,
+    /// Rules by the address they were read for, one slot per hash,
+    /// `KEPT_RULES` of them.
+    rules: Box<[(u64, FrameRule)]>,
     context: CallFrameContext,
 }
 
@@ -154,7 +157,9 @@ impl Walker {
     fn new() -> Box<Self> {
         Box::new(Self {
             modules: Modules::empty(),
-            rules: Box::new([(0, FrameRule::UNKNOWN); KEPT_RULES]),
+            // Built on the heap: 16 KiB on the stack of a thread that is
+            // allocating could be more than it has left.
+            rules: vec![(0, FrameRule::UNKNOWN); KEPT_RULES].into_boxed_slice(),
             context: CallFrameContext::new_in(),
         })
     }
@@ -205,7 +210,8 @@ impl Walker {
 
     fn rule_at(&mut self, address: u64) -> FrameRule {
         // Fibonacci hashing: return addresses share their low bits poorly.
-        let slot = (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % KEPT_RULES;
+        let slot =
+            (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - KEPT_RULES.ilog2())) as usize;
         let (kept_for, rule) = self.rules[slot];
         if kept_for == address {
             return rule;

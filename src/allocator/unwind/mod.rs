@@ -71,9 +71,9 @@ pub(crate) fn install() -> Result<(), String> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
+            let ours: BacktraceHook = sample_backtrace;
             // SAFETY: the control reads and writes a `prof_backtrace_hook_t`,
             // a C function pointer, which `BacktraceHook` is.
-            let ours: BacktraceHook = sample_backtrace;
             unsafe {
                 let theirs = tikv_jemalloc_ctl::raw::read::<BacktraceHook>(NAME)
                     .map_err(|error| format!("jemalloc has no backtrace hook: {error}"))?;
@@ -176,16 +176,15 @@ impl Walker {
             self.modules = Modules::read();
             self.rules.fill((0, FrameRule::UNKNOWN));
         }
+        // The start is an instruction inside a function; every later one is
+        // a return address, which may lie past the end of the calling
+        // function (a call that never returns), so its rule is looked up at
+        // the call instruction, one byte before.
         let Registers {
-            mut ip,
+            ip: mut lookup,
             mut sp,
             mut fp,
         } = start;
-        // The start is an instruction inside a function; every later `ip`
-        // is a return address, which may lie past the end of the calling
-        // function (a call that never returns), so its rule is looked up at
-        // the call instruction, one byte before.
-        let mut lookup = ip;
         let mut count = 0;
         while count < frames.len() {
             let rule = self.rule_at(lookup);
@@ -200,8 +199,7 @@ impl Walker {
                 } => {
                     frames[count] = caller_ip as *mut c_void;
                     count += 1;
-                    (ip, sp, fp) = (caller_ip, caller_sp, caller_fp);
-                    lookup = ip - 1;
+                    (lookup, sp, fp) = (caller_ip - 1, caller_sp, caller_fp);
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Everything memscope asks of jemalloc goes through this module: it is the one
-//! place with `unsafe`, because `mallctl` reads are typed only by convention.
+//! place with `unsafe` (besides a cache prefetch in `requests/ring.rs`),
+//! because `mallctl` reads are typed only by convention.
 
 #![allow(unsafe_code)]
 

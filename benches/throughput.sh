@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the HTTP load tool, then runs the throughput benchmark
-# (benches/throughput/): about nine minutes, all traffic on loopback.
+# (benches/throughput/): about twelve minutes, all traffic on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then

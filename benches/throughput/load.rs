@@ -8,6 +8,13 @@
 //! inverse proportion to what one request costs it, and the ratio of their
 //! counts is the ratio of their throughputs on a core of their own. A bare
 //! app paired with itself shows what is left of the noise.
+//!
+//! Every round starts both servers afresh. Rounds of one pair of processes
+//! agree closely, but a variant measured again with new processes could
+//! move by 2 % (memory layout, where the processes' hot data fall in the
+//! caches), so a run that kept one pair per variant compared pairs as much
+//! as code, and its confidence interval did not show it. With fresh
+//! processes each round is an independent sample of that too.
 
 use std::process::{Child, Command, Stdio};
 
@@ -15,6 +22,9 @@ use crate::server::{BARE, Server, VARIANTS, Variant};
 
 const ROUNDS: usize = 12;
 const SECONDS: u64 = 5;
+/// Load before each round's measurement, so that both servers have their
+/// connections open and their caches and allocator warm.
+const WARM_UP_SECONDS: u64 = 1;
 /// Connections per wrk: enough that each server always has a request
 /// waiting, so that it is never idle while the other runs.
 const CONNECTIONS: u32 = 32;
@@ -92,9 +102,6 @@ struct Comparison {
 
 fn compare(variant: &Variant) -> Comparison {
     let launcher = ["taskset", "-c", SERVER_CPU];
-    let bare = Server::start(&BARE, &launcher);
-    let other = Server::start(variant, &launcher);
-    load_both([&bare, &other], 1); // warm-up
     let mut comparison = Comparison {
         ratios: Vec::new(),
         cpu_ratios: Vec::new(),
@@ -102,6 +109,9 @@ fn compare(variant: &Variant) -> Comparison {
         core_busy: Vec::new(),
     };
     for round in 0..ROUNDS {
+        let bare = Server::start(&BARE, &launcher);
+        let other = Server::start(variant, &launcher);
+        load_both([&bare, &other], WARM_UP_SECONDS);
         // Each starts its load first in half the rounds.
         let [(bare_requests, bare_cpu), (requests, cpu)] = if round % 2 == 0 {
             load_both([&bare, &other], SECONDS)
@@ -130,7 +140,8 @@ pub fn report() {
     let comparisons: Vec<Comparison> = VARIANTS.iter().map(compare).collect();
     println!(
         "\n{ROUNDS} rounds of {SECONDS} s per variant, each served at the same time as \
-         the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}:"
+         the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}, \
+         both servers started afresh every round:"
     );
     println!(
         "{:<48} {:>11} {:>14} {:>18} {:>16} {:>14} {:>10}",

@@ -10,11 +10,12 @@
 //! app paired with itself shows what is left of the noise.
 //!
 //! Every round starts both servers afresh. Rounds of one pair of processes
-//! agree closely, but a variant measured again with new processes could
-//! move by 2 % (memory layout, where the processes' hot data fall in the
-//! caches), so a run that kept one pair per variant compared pairs as much
-//! as code, and its confidence interval did not show it. With fresh
-//! processes each round is an independent sample of that too.
+//! agree closely, but the same variant measured again with new processes
+//! moved by 2 to 4 % (BENCHMARKS.md, runs 7 and 8; why is not established:
+//! where each process's data fall in the caches is one candidate), so a
+//! run that kept one pair per variant compared pairs as much as code, and
+//! its confidence interval did not show it. With fresh processes each
+//! round is an independent sample of that too.
 
 use std::process::{Child, Command, Stdio};
 

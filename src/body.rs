@@ -66,7 +66,9 @@ where
                 let Some(active) = meter.as_mut() else {
                     return body.poll_frame(cx);
                 };
-                let polled = active.measure(|| body.as_mut().poll_frame(cx));
+                // Every body poll ends its span: what comes next (the
+                // socket write, the next frame) is the server's.
+                let polled = active.measure(|| body.as_mut().poll_frame(cx), |_| true);
                 let ended = match &polled {
                     Poll::Ready(None) => true,
                     // hyper stops polling once it has the body's announced

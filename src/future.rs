@@ -41,6 +41,18 @@ impl<F> ResponseFuture<F> {
         }
     }
 
+    /// Adds what the inner service's `call` allocated and freed since the
+    /// thread's totals were `before`.
+    #[inline]
+    pub(crate) fn count_call(&mut self, before: (u64, u64)) {
+        if let Kind::Inner {
+            meter: Some(meter), ..
+        } = &mut self.kind
+        {
+            meter.add_allocations_since(before);
+        }
+    }
+
     pub(crate) fn answered(future: PageFuture) -> Self {
         Self {
             kind: Kind::Answered { future },
@@ -59,7 +71,9 @@ where
         match self.project().kind.project() {
             KindProj::Inner { future, meter } => {
                 let polled = match meter.as_mut() {
-                    Some(meter) => meter.measure(|| future.poll(cx)),
+                    // An answer goes on to the body's first poll at once;
+                    // `Pending` waits.
+                    Some(meter) => meter.measure(|| future.poll(cx), Poll::is_pending),
                     None => future.poll(cx),
                 };
                 // On `Err` the meter is dropped with the future: the record

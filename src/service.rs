@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
+use crate::allocator::thread_allocation_totals;
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::requests::{RequestMeter, route_name};
@@ -57,8 +58,15 @@ where
         // would cost an allocation and a cold cache line per request, more
         // than copying the meter's 64 bytes when axum moves them (paired
         // load runs: 0.6 to 1 % of a hello-world request's throughput).
-        let mut meter = RequestMeter::start(log.clone(), method, route);
-        let future = meter.measure_call(|| self.inner.call(request));
-        ResponseFuture::inner(future, meter)
+        let meter = RequestMeter::start(log.clone(), method, route);
+        let before = thread_allocation_totals();
+        // The inner future goes straight into the response future and the
+        // call is counted after: each move of the inner future copies a few
+        // hundred bytes, and this shape moves it least (3 copies of the
+        // request or future in all, against 5 when the call ran in a
+        // closure and the future was moved in after).
+        let mut future = ResponseFuture::inner(self.inner.call(request), meter);
+        future.count_call(before);
+        future
     }
 }

@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::ring::{Ring, StoredRecord};
+use super::route::RouteName;
 use super::route_cache::cached_row;
 
 /// Routes kept apart at most; later ones are added up in one row, so that
@@ -40,7 +41,7 @@ pub(crate) struct RequestRecord {
     /// From the layer receiving it to the end of its body.
     pub(crate) wall_us: u64,
     /// Time inside the inner service's `call` and the polls of its future
-    /// and body (busy time).
+    /// and body (busy time; see `meter.rs` for the spans it adds up).
     pub(crate) cpu_us: u64,
     pub(crate) allocated: u64,
     pub(crate) freed: u64,
@@ -216,8 +217,21 @@ impl RequestLog {
         self.lock().ring.capacity()
     }
 
+    /// The row a request known as `name` is counted in, added if it is new.
+    pub(crate) fn route_row(&self, name: &RouteName<'_>) -> u32 {
+        match name {
+            #[cfg(feature = "axum")]
+            RouteName::Matched(matched) => {
+                super::route_cache::matched_row(self.id, matched, || {
+                    self.named_route_row(matched.as_str())
+                })
+            }
+            RouteName::Path(path) => self.named_route_row(path),
+        }
+    }
+
     /// The row `name` is counted in, added if it is new.
-    pub(crate) fn route_row(&self, name: &str) -> u32 {
+    fn named_route_row(&self, name: &str) -> u32 {
         cached_row(self.id, name, || {
             let mut inner = self.lock();
             let row = inner.route_row(name);
@@ -325,7 +339,7 @@ mod tests {
             started: now,
             ended: now,
             method: log.method_code(&http::Method::GET),
-            route: log.route_row(path),
+            route: log.named_route_row(path),
             status: 200,
             busy_ticks: 5,
             allocated: 100,

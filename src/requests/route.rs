@@ -2,14 +2,24 @@
 //! one, else its path with identifiers collapsed, so that `/users/17` and
 //! `/users/42` add up in one row.
 
-/// The name a request's route is filed under, borrowed where it needs no
-/// work: axum's matched route, else the path with identifiers collapsed.
-pub(crate) fn route_name<B>(request: &http::Request<B>) -> std::borrow::Cow<'_, str> {
+/// What a request's route is known by.
+pub(crate) enum RouteName<'a> {
+    /// axum's matched route: the same allocation for every request the
+    /// route serves, which the threads' route caches use (`route_cache.rs`).
+    #[cfg(feature = "axum")]
+    Matched(&'a axum::extract::MatchedPath),
+    /// The path with identifiers collapsed, borrowed where it needs no work.
+    Path(std::borrow::Cow<'a, str>),
+}
+
+/// The name a request's route is filed under: axum's matched route, else
+/// the path with identifiers collapsed.
+pub(crate) fn route_name<B>(request: &http::Request<B>) -> RouteName<'_> {
     #[cfg(feature = "axum")]
     if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
-        return matched.as_str().into();
+        return RouteName::Matched(matched);
     }
-    collapse_identifiers(request.uri().path())
+    RouteName::Path(collapse_identifiers(request.uri().path()))
 }
 
 /// `/users/42/files/9f86d081884c7d65` → `/users/{n}/files/{hex}`, borrowed

@@ -53,7 +53,7 @@ struct FrontSlot<K> {
 }
 
 /// The longest path the table of paths keeps, so that it holds at most
-/// `FRONT_SLOTS` × 256 bytes of paths a thread, whatever clients send.
+/// 16 × 256 bytes of paths a thread whatever clients send.
 const MAX_KEPT_PATH: usize = 256;
 
 type FrontTable<K> = RefCell<[Option<FrontSlot<K>>; FRONT_SLOTS]>;
@@ -111,6 +111,9 @@ fn front_row<K: 'static>(
 /// from this thread's table of matched routes, else from `look_up`, whose
 /// answer is then kept in the slot the route's address picks.
 #[cfg(feature = "axum")]
+// Out of line: called once a request, it need not grow the service's `call`,
+// which is compiled for each inner service.
+#[inline(never)]
 pub(super) fn matched_row(
     log: u64,
     matched: &axum::extract::MatchedPath,

@@ -32,17 +32,24 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    /// The inner service's future, measured by `meter`, which is charged
-    /// with what the call allocated and freed since the thread's totals
-    /// were `before`.
-    #[inline(always)]
-    pub(crate) fn inner(future: F, mut meter: RequestMeter, before: (u64, u64)) -> Self {
-        meter.add_allocations_since(before);
+    pub(crate) fn inner(future: F, meter: RequestMeter) -> Self {
         Self {
             kind: Kind::Inner {
                 future,
                 meter: Some(meter),
             },
+        }
+    }
+
+    /// Adds what the inner service's `call` allocated and freed since the
+    /// thread's totals were `before`.
+    #[inline]
+    pub(crate) fn count_call(&mut self, before: (u64, u64)) {
+        if let Kind::Inner {
+            meter: Some(meter), ..
+        } = &mut self.kind
+        {
+            meter.add_allocations_since(before);
         }
     }
 

@@ -5,7 +5,6 @@
 //! worker thread ends it, so the ring stores plain records (see `ring.rs`)
 //! and names live once, in the route and method tables.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::ring::{Ring, StoredRecord};
-use super::route::{RouteName, collapse_identifiers};
+use super::route::RouteName;
 use super::route_cache::cached_row;
 
 /// Routes kept apart at most; later ones are added up in one row, so that
@@ -227,20 +226,8 @@ impl RequestLog {
                     self.named_route_row(matched.as_str())
                 })
             }
-            RouteName::Path(path) => self.path_route_row(path),
+            RouteName::Path(path) => self.named_route_row(path),
         }
-    }
-
-    /// The row a request path is counted in, its identifiers collapsed.
-    /// Out of line: under `Router::layer` every request has a matched route
-    /// and this branch is never taken.
-    #[inline(never)]
-    fn path_route_row(&self, path: &str) -> u32 {
-        super::route_cache::path_row(self.id, path, || {
-            let name = collapse_identifiers(path);
-            let keep = matches!(name, Cow::Borrowed(_));
-            (self.named_route_row(&name), keep)
-        })
     }
 
     /// The row `name` is counted in, added if it is new.

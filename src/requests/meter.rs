@@ -24,7 +24,6 @@
 use std::sync::Arc;
 
 use super::log::{FinishedRequest, RequestLog};
-use super::route::route_name;
 use crate::allocator::thread_allocation_totals;
 
 /// Allocation and busy time of one request, so far.
@@ -54,21 +53,6 @@ pub(crate) struct RequestMeter {
 }
 
 impl RequestMeter {
-    /// The meter of a request the layer passes on, its route and method
-    /// looked up. Not generic and kept out of line: compiled once, here,
-    /// rather than into the service's `call` for every inner service.
-    #[inline(never)]
-    pub(crate) fn for_request(
-        log: &Arc<RequestLog>,
-        method: &http::Method,
-        path: &str,
-        extensions: &http::Extensions,
-    ) -> Self {
-        let route = log.route_row(&route_name(path, extensions));
-        let method = log.method_code(method);
-        Self::start(log.clone(), method, route)
-    }
-
     pub(crate) fn start(log: Arc<RequestLog>, method: u16, route: u32) -> Self {
         let started = log.clock().raw();
         Self {
@@ -184,7 +168,7 @@ mod tests {
     #[test]
     fn busy_time_counts_spans_and_leaves_out_waits() {
         let log = Arc::new(RequestLog::new(4));
-        let route = log.route_row(&RouteName::Path("/t"));
+        let route = log.route_row(&RouteName::Path("/t".into()));
         let mut meter = RequestMeter::start(log.clone(), 0, route);
         // The call's span runs on through a first poll that waits...
         let first = meter.measure(

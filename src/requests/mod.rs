@@ -9,3 +9,4 @@ mod route_cache;
 
 pub(crate) use log::{RequestLog, RequestRecord, RouteTotals};
 pub(crate) use meter::RequestMeter;
+pub(crate) use route::route_name;

@@ -8,21 +8,18 @@ pub(crate) enum RouteName<'a> {
     /// route serves, which the threads' route caches use (`route_cache.rs`).
     #[cfg(feature = "axum")]
     Matched(&'a axum::extract::MatchedPath),
-    /// The request's path as it came: its identifiers are collapsed when
-    /// its row is looked up (`RequestLog::route_row`).
-    Path(&'a str),
+    /// The path with identifiers collapsed, borrowed where it needs no work.
+    Path(std::borrow::Cow<'a, str>),
 }
 
-/// What a request's route is known by: axum's matched route (in its
-/// `extensions`), else its `path`.
-pub(crate) fn route_name<'a>(path: &'a str, extensions: &'a http::Extensions) -> RouteName<'a> {
+/// The name a request's route is filed under: axum's matched route, else
+/// the path with identifiers collapsed.
+pub(crate) fn route_name<B>(request: &http::Request<B>) -> RouteName<'_> {
     #[cfg(feature = "axum")]
-    if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
+    if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
         return RouteName::Matched(matched);
     }
-    #[cfg(not(feature = "axum"))]
-    let _ = extensions;
-    RouteName::Path(path)
+    RouteName::Path(collapse_identifiers(request.uri().path()))
 }
 
 /// `/users/42/files/9f86d081884c7d65` → `/users/{n}/files/{hex}`, borrowed

@@ -13,11 +13,6 @@
 //! same `Arc<str>`, and a slot that holds a clone of it keeps that
 //! allocation alive, so no other name can be at its address. A hit costs
 //! two comparisons instead of hashing and comparing the name.
-//!
-//! In front of the names too, for requests axum has not routed (under
-//! `wrap_router`, or in front of a plain tower service), a small table of
-//! paths as they came: a hit skips collapsing identifiers as well as the
-//! name cache's lookup.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -40,118 +35,57 @@ thread_local! {
     static CACHE: RefCell<Vec<LogNames>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Slots in each of a thread's front tables (more keys than this take
-/// turns, and fall through to the names, which hold them all).
-const FRONT_SLOTS: usize = 1 << FRONT_SLOT_BITS;
-const FRONT_SLOT_BITS: u32 = 4;
+/// Slots in each thread's table of matched routes (more routes than this
+/// fall through to the names, which hold them all).
+#[cfg(feature = "axum")]
+const MATCHED_SLOTS: usize = 1 << MATCHED_SLOT_BITS;
+#[cfg(feature = "axum")]
+const MATCHED_SLOT_BITS: u32 = 4;
 
-/// A key a front table knows, with its row in log `log`'s route table.
-struct FrontSlot<K> {
+#[cfg(feature = "axum")]
+struct MatchedSlot {
     log: u64,
-    key: K,
+    route: axum::extract::MatchedPath,
     row: u32,
 }
 
-/// The longest path the table of paths keeps, so that it holds at most
-/// 16 × 256 bytes of paths a thread whatever clients send.
-const MAX_KEPT_PATH: usize = 256;
-
-type FrontTable<K> = RefCell<[Option<FrontSlot<K>>; FRONT_SLOTS]>;
-
 #[cfg(feature = "axum")]
 thread_local! {
-    static MATCHED: FrontTable<axum::extract::MatchedPath> =
-        const { RefCell::new([const { None }; FRONT_SLOTS]) };
-}
-
-thread_local! {
-    static PATHS: FrontTable<Box<str>> = const { RefCell::new([const { None }; FRONT_SLOTS]) };
-}
-
-/// The front table's slot for a key that hashes to `hash` (Fibonacci
-/// hashing: the top bits of the product mix all of the hash's bits).
-fn front_slot(hash: u64) -> usize {
-    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FRONT_SLOT_BITS)) as usize
-}
-
-fn fx_hash(text: &str) -> u64 {
-    let mut hasher = rustc_hash::FxHasher::default();
-    std::hash::Hasher::write(&mut hasher, text.as_bytes());
-    std::hash::Hasher::finish(&hasher)
-}
-
-/// The row kept in `table`'s slot `slot` for log `log`, if its key `is`
-/// the one asked for; else `look_up`'s row, whose key, if it gives one,
-/// then takes the slot.
-fn front_row<K: 'static>(
-    table: &'static std::thread::LocalKey<FrontTable<K>>,
-    slot: usize,
-    log: u64,
-    is: impl FnOnce(&K) -> bool,
-    look_up: impl FnOnce() -> (u32, Option<K>),
-) -> u32 {
-    let kept = table.try_with(|table| {
-        let table = table.borrow();
-        let kept = table[slot].as_ref()?;
-        (kept.log == log && is(&kept.key)).then_some(kept.row)
-    });
-    if let Ok(Some(row)) = kept {
-        return row;
-    }
-    let (row, key) = look_up();
-    if let Some(key) = key {
-        // A thread being torn down has no table left; the row is still right.
-        let _ =
-            table.try_with(|table| table.borrow_mut()[slot] = Some(FrontSlot { log, key, row }));
-    }
-    row
+    static MATCHED: RefCell<[Option<MatchedSlot>; MATCHED_SLOTS]> =
+        const { RefCell::new([const { None }; MATCHED_SLOTS]) };
 }
 
 /// The row of axum's matched route `matched` in log `log`'s route table:
 /// from this thread's table of matched routes, else from `look_up`, whose
 /// answer is then kept in the slot the route's address picks.
 #[cfg(feature = "axum")]
-// Out of line: called once a request, it need not grow the service's `call`,
-// which is compiled for each inner service.
-#[inline(never)]
 pub(super) fn matched_row(
     log: u64,
     matched: &axum::extract::MatchedPath,
     look_up: impl FnOnce() -> u32,
 ) -> u32 {
     let name: *const str = matched.as_str();
-    // The address's low bits are alignment; the hash spreads the others.
-    let slot = front_slot(name as *const u8 as usize as u64);
-    front_row(
-        &MATCHED,
-        slot,
-        log,
+    // Fibonacci hashing of the address, whose low bits are alignment.
+    let address = name as *const u8 as usize as u64;
+    let slot = (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MATCHED_SLOT_BITS)) as usize;
+    let cached = MATCHED.try_with(|table| {
+        let table = table.borrow();
+        let kept = table[slot].as_ref()?;
         // Address and length: the same allocation, kept alive by the slot.
-        |kept| std::ptr::eq(kept.as_str(), name),
-        || (look_up(), Some(matched.clone())),
-    )
-}
-
-/// The row of the request path `path` in log `log`'s route table: from
-/// this thread's table of paths, else from `look_up`, which collapses the
-/// path's identifiers and finds the name's row, and says whether the path
-/// is worth keeping: one with identifiers in it (`/users/17`) is not, as
-/// the next request likely names another.
-pub(super) fn path_row(log: u64, path: &str, look_up: impl FnOnce() -> (u32, bool)) -> u32 {
-    let slot = front_slot(fx_hash(path));
-    front_row(
-        &PATHS,
-        slot,
+        (kept.log == log && std::ptr::eq(kept.route.as_str(), name)).then_some(kept.row)
+    });
+    if let Ok(Some(row)) = cached {
+        return row;
+    }
+    let row = look_up();
+    let kept = MatchedSlot {
         log,
-        |kept| **kept == *path,
-        || {
-            let (row, keep) = look_up();
-            (
-                row,
-                (keep && path.len() <= MAX_KEPT_PATH).then(|| path.into()),
-            )
-        },
-    )
+        route: matched.clone(),
+        row,
+    };
+    // A thread being torn down has no table left; the row is still right.
+    let _ = MATCHED.try_with(|table| table.borrow_mut()[slot] = Some(kept));
+    row
 }
 
 /// The row of `name` in log `log`'s route table: from this thread's cache,
@@ -216,44 +150,6 @@ mod tests {
         assert_eq!(row(1_000_001, "/a", 99), 7);
         assert_eq!(row(1_000_002, "/a", 3), 3);
         assert_eq!(asked, 2);
-    }
-
-    #[test]
-    fn keeps_paths_without_identifiers() {
-        let log = 3_000_001;
-        let mut asked = Vec::new();
-        let mut row = |log, path: &str| {
-            path_row(log, path, || {
-                asked.push(path.to_owned());
-                (path.len() as u32, !path.contains("17"))
-            })
-        };
-        assert_eq!(row(log, "/plain"), 6);
-        assert_eq!(row(log, "/plain"), 6, "a kept path hits");
-        assert_eq!(row(log, "/users/17"), 9);
-        assert_eq!(
-            row(log, "/users/17"),
-            9,
-            "one with an identifier is not kept"
-        );
-        assert_eq!(row(log + 1, "/plain"), 6, "another log asks again");
-        // ...and takes the slot.
-        assert_eq!(row(log, "/plain"), 6);
-        let long = format!("/{}", "a".repeat(MAX_KEPT_PATH));
-        row(log, &long);
-        row(log, &long);
-        assert_eq!(
-            asked,
-            [
-                "/plain",
-                "/users/17",
-                "/users/17",
-                "/plain",
-                "/plain",
-                &long,
-                &long
-            ]
-        );
     }
 
     #[test]

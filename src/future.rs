@@ -41,18 +41,6 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    /// Adds what the inner service's `call` allocated and freed since the
-    /// thread's totals were `before`.
-    #[inline]
-    pub(crate) fn count_call(&mut self, before: (u64, u64)) {
-        if let Kind::Inner {
-            meter: Some(meter), ..
-        } = &mut self.kind
-        {
-            meter.add_allocations_since(before);
-        }
-    }
-
     pub(crate) fn answered(future: PageFuture) -> Self {
         Self {
             kind: Kind::Answered { future },

@@ -194,7 +194,7 @@ fn mean_with_margin(values: &[f64]) -> (f64, f64) {
     (mean, t * (variance / count).sqrt())
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     if values.len().is_multiple_of(2) {

@@ -6,13 +6,16 @@
 //! installs wrk and runs this.
 //!
 //! - default: paired wrk runs over loopback (see `load.rs`);
-//! - `-- --instructions`: instructions per request under callgrind.
+//! - `-- --instructions`: instructions per request under callgrind;
+//! - `-- --in-process`: nanoseconds per request with no sockets (see
+//!   `in_process.rs`), for differences too small for the load runs.
 //!
 //! Each server is this binary run with `--serve VARIANT`.
 
 #[global_allocator]
 static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
 
+mod in_process;
 mod instructions;
 mod load;
 mod server;
@@ -21,6 +24,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(position) = args.iter().position(|arg| arg == "--serve") {
         server::serve(args.get(position + 1).map_or("bare", String::as_str));
+    } else if args.iter().any(|arg| arg == "--in-process") {
+        in_process::report();
     } else if args.iter().any(|arg| arg == "--instructions") {
         instructions::report();
     } else {

@@ -64,6 +64,54 @@ pub const VARIANTS: [Variant; 8] = [
     },
 ];
 
+/// The hello-world app.
+pub fn app() -> Router {
+    Router::new()
+        .route("/", get(|| async { "Hello, World!" }))
+        // Lets the instruction count end the server cleanly, so that
+        // callgrind writes its totals.
+        .route(
+            "/exit",
+            get(|| async {
+                std::process::exit(0);
+                #[allow(unreachable_code)]
+                ""
+            }),
+        )
+}
+
+/// What axum's `Router::layer` costs for any layer.
+pub fn no_op_layer(app: Router) -> Router {
+    app.layer(tower::util::MapRequestLayer::new(
+        |request: axum::extract::Request| request,
+    ))
+}
+
+/// What axum's `Router::layer` costs any layer that wraps the response
+/// body, as memscope's must to measure it: axum boxes the new body type.
+/// `MapErr` passes the body's length on, as memscope's wrapper does, so
+/// that the answer keeps its `content-length`.
+pub fn body_wrapping_layer(app: Router) -> Router {
+    app.layer(tower::util::MapResponseLayer::new(
+        |response: axum::response::Response| {
+            use http_body_util::BodyExt;
+            response.map(|body| body.map_err(|error| error))
+        },
+    ))
+}
+
+/// What wrapping the whole router costs any wrapper that wraps the
+/// response body, as `wrap_router` does: the body is boxed again, into the
+/// `Body` that `axum::serve` takes.
+pub fn body_reboxing_wrapper(
+    app: Router,
+) -> tower::util::MapResponse<Router, fn(axum::response::Response) -> axum::response::Response> {
+    tower::util::MapResponse::new(app, |response| {
+        use http_body_util::BodyExt;
+        response.map(|body| axum::body::Body::new(body.map_err(|error| error)))
+    })
+}
+
 /// Serves the app, wrapped as `wrapping` says, on one tokio worker; prints
 /// the address it listens on.
 pub fn serve(wrapping: &str) {
@@ -73,18 +121,7 @@ pub fn serve(wrapping: &str) {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let app = Router::new()
-            .route("/", get(|| async { "Hello, World!" }))
-            // Lets the instruction count end the server cleanly, so that
-            // callgrind writes its totals.
-            .route(
-                "/exit",
-                get(|| async {
-                    std::process::exit(0);
-                    #[allow(unreachable_code)]
-                    ""
-                }),
-            );
+        let app = app();
         // Bound first: the parent reads the address and may connect before
         // the server runs; the connection waits in the listen backlog.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -103,20 +140,8 @@ pub fn serve(wrapping: &str) {
             "layer-jemalloc-unwinder" => {
                 app.layer(memscope::DebugLayer::new().keep_jemalloc_unwinder())
             }
-            // What axum's `Router::layer` costs for any layer.
-            "noop" => app.layer(tower::util::MapRequestLayer::new(
-                |request: axum::extract::Request| request,
-            )),
-            // And for any layer that wraps the response body, as memscope's
-            // must to measure it: axum boxes the new body type. `MapErr`
-            // passes the body's length on, as memscope's wrapper does, so
-            // that the answer keeps its `content-length`.
-            "bodywrap" => app.layer(tower::util::MapResponseLayer::new(
-                |response: axum::response::Response| {
-                    use http_body_util::BodyExt;
-                    response.map(|body| body.map_err(|error| error))
-                },
-            )),
+            "noop" => no_op_layer(app),
+            "bodywrap" => body_wrapping_layer(app),
             other => panic!("no variant {other:?}"),
         };
         axum::serve(

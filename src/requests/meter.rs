@@ -107,13 +107,21 @@ impl RequestMeter {
     }
 
     /// Adds what this thread allocated and freed since its totals were
-    /// `before`: read before a poll, or before the inner service's `call`
-    /// (whose time is counted in the span the first poll ends).
+    /// `before`, read before a poll or the inner service's `call`.
     #[inline]
     pub(crate) fn add_allocations_since(&mut self, (allocated_before, freed_before): (u64, u64)) {
         let (allocated, freed) = thread_allocation_totals();
         self.allocated += allocated.wrapping_sub(allocated_before);
         self.freed += freed.wrapping_sub(freed_before);
+    }
+
+    /// The meter, with what this thread allocated and freed since its
+    /// totals were `before` added: the inner service's `call`, whose time
+    /// is counted in the span its future's first poll ends.
+    #[inline]
+    pub(crate) fn with_allocations_since(mut self, before: (u64, u64)) -> Self {
+        self.add_allocations_since(before);
+        self
     }
 
     pub(crate) fn set_status(&mut self, status: u16) {

@@ -1,0 +1,147 @@
+//! Nanoseconds a request in process: each variant's service called and its
+//! future and body polled by hand, no sockets, no runtime. What is left is
+//! the app's own work and the layer's, without the kernel's socket work
+//! that makes up most of a loopback request and most of the load runs'
+//! noise. Two runs of one build minutes apart agree on a variant's ratio
+//! to the bare app within about 0.02 (10 ns here), but the ratios move as
+//! the machine's speed does, and builds of different code differ in the
+//! bare app's own code layout too: a change is best compared with the code
+//! it replaces inside one build and one run (BENCHMARKS.md).
+//!
+//! Left out: the server's own work (hyper's parsing and writing) and what
+//! it does to the caches, so these nanoseconds are not a server's.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use http_body::Body as _;
+use tower::Service;
+
+use crate::load::median;
+use crate::server;
+
+/// Requests a variant serves in one timed batch.
+const BATCH: u32 = 2_000;
+/// Batches each variant serves, interleaved with the others'.
+const ROUNDS: usize = 400;
+
+/// One variant's service, serving `count` requests.
+type Serve = Box<dyn FnMut(u32)>;
+
+pub fn report() {
+    let mut variants: Vec<(&str, Serve)> = vec![
+        ("bare app", serving(server::app())),
+        ("no-op layer", serving(server::no_op_layer(server::app()))),
+        (
+            "no-op layer wrapping the body",
+            serving(server::body_wrapping_layer(server::app())),
+        ),
+        (
+            "DebugLayer",
+            serving(server::app().layer(memscope::DebugLayer::new())),
+        ),
+        (
+            "no-op around the router, body boxed again",
+            serving(server::body_reboxing_wrapper(server::app())),
+        ),
+        (
+            "wrap_router",
+            serving(memscope::DebugLayer::new().wrap_router(server::app())),
+        ),
+    ];
+    for (_, serve) in &mut variants {
+        // Warms caches, the layers' tables and the clock's calibration.
+        serve(BATCH / 10);
+    }
+    let mut nanos = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for round in 0..ROUNDS {
+        // Each round starts with another variant, so that none always
+        // runs right after the same neighbour.
+        for offset in 0..variants.len() {
+            let index = (round + offset) % variants.len();
+            let started = thread_cpu_nanos();
+            (variants[index].1)(BATCH);
+            nanos[index].push((thread_cpu_nanos() - started) as f64 / f64::from(BATCH));
+        }
+    }
+    print_table(&variants, &nanos);
+}
+
+fn print_table(variants: &[(&str, Serve)], nanos: &[Vec<f64>]) {
+    println!(
+        "In process, {ROUNDS} rounds of {BATCH} requests a variant, thread CPU time; \
+         ratios are each round's variant over its bare app, median and middle half"
+    );
+    println!(
+        "| variant | ns a request, median | time over the bare app's: median (25 % .. 75 %) | ns over the bare app |"
+    );
+    println!("|---|---|---|---|");
+    let bare = median(nanos[0].clone());
+    for ((name, _), times) in variants.iter().zip(nanos) {
+        let mut ratios: Vec<f64> = times.iter().zip(&nanos[0]).map(|(t, b)| t / b).collect();
+        ratios.sort_by(f64::total_cmp);
+        let quantile = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "| {name} | {:.0} | {:.3} ({:.3} .. {:.3}) | {:+.0} |",
+            median(times.clone()),
+            quantile(0.5),
+            quantile(0.25),
+            quantile(0.75),
+            (quantile(0.5) - 1.0) * bare,
+        );
+    }
+}
+
+/// Drives `service` by hand: `poll_ready`, `call`, the future polled once
+/// (a hello-world handler answers at once) and the body polled until it
+/// ends, as hyper does, stopping once it says it has ended.
+fn serving<S>(mut service: S) -> Serve
+where
+    S: Service<Request, Response = Response, Error = Infallible> + 'static,
+{
+    Box::new(move |count| {
+        let mut context = Context::from_waker(Waker::noop());
+        for _ in 0..count {
+            assert!(service.poll_ready(&mut context).is_ready());
+            let request = Request::get("/").body(Body::empty()).unwrap();
+            let future = pin!(service.call(request));
+            let Poll::Ready(Ok(response)) = future.poll(&mut context) else {
+                panic!("the hello-world handler answers at its first poll")
+            };
+            let mut body = pin!(response.into_body());
+            let mut length = 0;
+            while !body.is_end_stream() {
+                match body.as_mut().poll_frame(&mut context) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        length += frame.data_ref().map_or(0, bytes::Buf::remaining);
+                    }
+                    Poll::Ready(None) => break,
+                    other => panic!("a hello-world body is ready: {:?}", other.is_ready()),
+                }
+            }
+            assert_eq!(black_box(length), "Hello, World!".len());
+        }
+    })
+}
+
+/// This thread's CPU time: unlike the wall clock, it leaves out the time
+/// the machine gives to other processes. It does not take out the
+/// machine's changing speed (the same batch takes from 530 to 930 ns a
+/// request here), hence the short interleaved batches and the ratios.
+fn thread_cpu_nanos() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid `timespec` to write to.
+    #[allow(unsafe_code)]
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}

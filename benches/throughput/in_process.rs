@@ -122,7 +122,8 @@ where
                         length += frame.data_ref().map_or(0, bytes::Buf::remaining);
                     }
                     Poll::Ready(None) => break,
-                    other => panic!("a hello-world body is ready: {:?}", other.is_ready()),
+                    Poll::Ready(Some(Err(error))) => panic!("the body failed: {error}"),
+                    Poll::Pending => panic!("a hello-world body is ready at once"),
                 }
             }
             assert_eq!(black_box(length), "Hello, World!".len());

@@ -58,31 +58,46 @@ fn text_of(tab: &Tab, selector: &str) -> String {
 }
 
 fn open(tab: &Tab, url: &str) {
-    tab.navigate_to(url)
-        .unwrap()
-        .wait_until_navigated()
-        .unwrap();
+    // Marked first: `navigate_to` may return before the new document has
+    // replaced the old one, and a click made then could land on the old
+    // page or be undone by the new one's arrival (a CI run failed so).
+    mark_document(tab);
+    tab.navigate_to(url).unwrap();
+    wait_for_new_document(tab, url);
 }
 
 /// Clicks `selector` and waits until another document has replaced this
 /// one (a form's POST may come back to the same URL, so the URL can't tell).
 fn click(tab: &Tab, selector: &str) {
+    mark_document(tab);
+    tab.wait_for_element(selector).unwrap().click().unwrap();
+    wait_for_new_document(tab, &format!("clicking `{selector}`"));
+}
+
+fn mark_document(tab: &Tab) {
     tab.evaluate("window.memscopeOldPage = true", false)
         .unwrap();
-    tab.wait_for_element(selector).unwrap().click().unwrap();
+}
+
+/// Waits until the document `mark_document` marked has been replaced and
+/// the new one has loaded; `what` names the step if it never happens.
+fn wait_for_new_document(tab: &Tab, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let old = tab
-            .evaluate("window.memscopeOldPage === true", false)
+        let loaded_and_new = tab
+            .evaluate(
+                "window.memscopeOldPage !== true && document.readyState === 'complete'",
+                false,
+            )
             .ok()
             .and_then(|result| result.value)
             .and_then(|value| value.as_bool());
-        if old == Some(false) {
+        if loaded_and_new == Some(true) {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "clicking `{selector}` led nowhere"
+            "{what} led to no new page"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

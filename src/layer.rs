@@ -62,8 +62,12 @@ impl DebugLayer {
         self.reconfigured()
     }
 
-    /// How many requests the history keeps (default 1,000, at least 1). The
-    /// ring never grows past it; totals per route count every request.
+    /// How many requests the history keeps (default 1,000, at least 1);
+    /// totals per route count every request. Each thread that ends requests
+    /// writes them into a ring of its own of this size (64 bytes a request),
+    /// so that recording a request takes no lock; the pages show the newest
+    /// `requests` of all the threads' together. Rings are reused when their
+    /// threads exit, so there are never more than threads at once.
     pub fn request_history(mut self, requests: usize) -> Self {
         self.config.request_history = requests.max(1);
         self.reconfigured()

@@ -58,7 +58,7 @@ where
         // would cost an allocation and a cold cache line per request, more
         // than copying the meter's 64 bytes when axum moves them (paired
         // load runs: 0.6 to 1 % of a hello-world request's throughput).
-        let meter = RequestMeter::start(log.clone(), method, route);
+        let meter = RequestMeter::start(log.id(), method, route);
         let before = thread_allocation_totals();
         // One expression, whose second argument is evaluated after the
         // call, so that the call's allocations are counted in the meter

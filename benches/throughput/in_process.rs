@@ -10,11 +10,17 @@
 //!
 //! Left out: the server's own work (hyper's parsing and writing) and what
 //! it does to the caches, so these nanoseconds are not a server's.
+//!
+//! With `--threads 2`, each batch is served by two threads at once, each
+//! with its own clone of the variant's service, as a runtime's worker
+//! threads share one app: what the layer's shared state costs when threads
+//! write to it at the same time. Times are the two threads' mean.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Barrier;
 use std::task::{Context, Poll, Waker};
 
 use axum::body::Body;
@@ -31,11 +37,13 @@ const BATCH: u32 = 2_000;
 /// Batches each variant serves, interleaved with the others'.
 const ROUNDS: usize = 400;
 
-/// One variant's service, serving `count` requests.
-type Serve = Box<dyn FnMut(u32)>;
+/// One clone of a variant's service, serving `count` requests.
+type Serve = Box<dyn FnMut(u32) + Send>;
+/// A variant: makes clones of its service, one for each thread.
+type Variant = Box<dyn Fn() -> Serve>;
 
-pub fn report() {
-    let mut variants: Vec<(&str, Serve)> = vec![
+pub fn report(threads: usize) {
+    let variants: Vec<(&str, Variant)> = vec![
         ("bare app", serving(server::app())),
         ("no-op layer", serving(server::no_op_layer(server::app()))),
         (
@@ -55,7 +63,11 @@ pub fn report() {
             serving(memscope::DebugLayer::new().wrap_router(server::app())),
         ),
     ];
-    for (_, serve) in &mut variants {
+    let mut serves: Vec<Vec<Serve>> = variants
+        .iter()
+        .map(|(_, variant)| (0..threads).map(|_| variant()).collect())
+        .collect();
+    for serve in serves.iter_mut().flatten() {
         // Warms caches, the layers' tables and the clock's calibration.
         serve(BATCH / 10);
     }
@@ -65,18 +77,50 @@ pub fn report() {
         // runs right after the same neighbour.
         for offset in 0..variants.len() {
             let index = (round + offset) % variants.len();
-            let started = thread_cpu_nanos();
-            (variants[index].1)(BATCH);
-            nanos[index].push((thread_cpu_nanos() - started) as f64 / f64::from(BATCH));
+            nanos[index].push(serve_batch(&mut serves[index]));
         }
     }
-    print_table(&variants, &nanos);
+    print_table(&variants, &nanos, threads);
 }
 
-fn print_table(variants: &[(&str, Serve)], nanos: &[Vec<f64>]) {
+/// Nanoseconds of CPU a request, for one batch on each of `serves`' threads
+/// at once (the threads' mean); on the calling thread when there is one.
+fn serve_batch(serves: &mut [Serve]) -> f64 {
+    if let [serve] = serves {
+        return time_batch(serve);
+    }
+    // Both threads start their batch together.
+    let start = Barrier::new(serves.len());
+    let times: Vec<f64> = std::thread::scope(|scope| {
+        let threads: Vec<_> = serves
+            .iter_mut()
+            .map(|serve| {
+                let start = &start;
+                scope.spawn(move || {
+                    // A new thread: its caches, its shard and its route
+                    // cache warmed first.
+                    serve(BATCH / 10);
+                    start.wait();
+                    time_batch(serve)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    times.iter().sum::<f64>() / times.len() as f64
+}
+
+fn time_batch(serve: &mut Serve) -> f64 {
+    let started = thread_cpu_nanos();
+    serve(BATCH);
+    (thread_cpu_nanos() - started) as f64 / f64::from(BATCH)
+}
+
+fn print_table(variants: &[(&str, Variant)], nanos: &[Vec<f64>], threads: usize) {
     println!(
-        "In process, {ROUNDS} rounds of {BATCH} requests a variant, thread CPU time; \
-         ratios are each round's variant over its bare app, median and middle half"
+        "In process, {ROUNDS} rounds of {BATCH} requests a variant on each of {threads} \
+         thread(s) at once, thread CPU time; ratios are each round's variant over its bare \
+         app, median and middle half"
     );
     println!(
         "| variant | ns a request, median | time over the bare app's: median (25 % .. 75 %) | ns over the bare app |"
@@ -101,9 +145,16 @@ fn print_table(variants: &[(&str, Serve)], nanos: &[Vec<f64>]) {
 /// Drives `service` by hand: `poll_ready`, `call`, the future polled once
 /// (a hello-world handler answers at once) and the body polled until it
 /// ends, as hyper does, stopping once it says it has ended.
-fn serving<S>(mut service: S) -> Serve
+fn serving<S>(service: S) -> Variant
 where
-    S: Service<Request, Response = Response, Error = Infallible> + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+{
+    Box::new(move || serving_clone(service.clone()))
+}
+
+fn serving_clone<S>(mut service: S) -> Serve
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
 {
     Box::new(move |count| {
         let mut context = Context::from_waker(Waker::noop());

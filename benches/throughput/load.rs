@@ -19,7 +19,7 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::server::{BARE, Server, VARIANTS, Variant};
+use crate::server::{BARE, BASELINE_BENCH, BASELINE_COMPARISON, Server, VARIANTS, Variant};
 
 const ROUNDS: usize = 12;
 const SECONDS: u64 = 5;
@@ -136,9 +136,15 @@ fn compare(variant: &Variant) -> Comparison {
     comparison
 }
 
-/// Runs every variant against the bare app and prints the table.
+/// Runs every variant against the bare app and prints the table; with
+/// `BASELINE_BENCH` set, compares this build with the baseline instead.
 pub fn report() {
-    let comparisons: Vec<Comparison> = VARIANTS.iter().map(compare).collect();
+    let variants: &[Variant] = if std::env::var_os(BASELINE_BENCH).is_some() {
+        &BASELINE_COMPARISON
+    } else {
+        &VARIANTS
+    };
+    let comparisons: Vec<Comparison> = variants.iter().map(compare).collect();
     println!(
         "\n{ROUNDS} rounds of {SECONDS} s per variant, each served at the same time as \
          the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}, \
@@ -154,7 +160,7 @@ pub fn report() {
         "per CPU second",
         "core busy"
     );
-    for (variant, comparison) in VARIANTS.iter().zip(comparisons) {
+    for (variant, comparison) in variants.iter().zip(comparisons) {
         let lowest = comparison
             .ratios
             .iter()

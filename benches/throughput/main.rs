@@ -8,7 +8,8 @@
 //! - default: paired wrk runs over loopback (see `load.rs`);
 //! - `-- --instructions`: instructions per request under callgrind;
 //! - `-- --in-process`: nanoseconds per request with no sockets (see
-//!   `in_process.rs`), for differences too small for the load runs.
+//!   `in_process.rs`), for differences too small for the load runs; with
+//!   `--threads 2`, on two threads at once.
 //!
 //! Each server is this binary run with `--serve VARIANT`.
 
@@ -25,7 +26,15 @@ fn main() {
     if let Some(position) = args.iter().position(|arg| arg == "--serve") {
         server::serve(args.get(position + 1).map_or("bare", String::as_str));
     } else if args.iter().any(|arg| arg == "--in-process") {
-        in_process::report();
+        let threads = match args.iter().position(|arg| arg == "--threads") {
+            Some(position) => args
+                .get(position + 1)
+                .and_then(|count| count.parse().ok())
+                .filter(|count| (1..=64).contains(count))
+                .expect("--threads takes a count from 1 to 64"),
+            None => 1,
+        };
+        in_process::report(threads);
     } else if args.iter().any(|arg| arg == "--instructions") {
         instructions::report();
     } else {

@@ -14,7 +14,13 @@ pub struct Variant {
     pub wrapping: &'static str,
     /// jemalloc's start-up configuration for the child.
     pub malloc_conf: Option<&'static str>,
+    /// Served by the binary `BASELINE_BENCH` names (this bench built from
+    /// other code) rather than by this one.
+    pub baseline: bool,
 }
+
+/// The variable naming the baseline build's bench binary.
+pub const BASELINE_BENCH: &str = "BASELINE_BENCH";
 
 const HEAP_PROFILING: &str = "prof:true,prof_active:true,lg_prof_sample:19";
 
@@ -22,6 +28,7 @@ pub const BARE: Variant = Variant {
     name: "bare app",
     wrapping: "bare",
     malloc_conf: None,
+    baseline: false,
 };
 
 /// The bare app first; the others are each compared with it.
@@ -31,38 +38,95 @@ pub const VARIANTS: [Variant; 8] = [
         name: "no-op layer",
         wrapping: "noop",
         malloc_conf: None,
+        baseline: false,
     },
     Variant {
         name: "no-op layer wrapping the body",
         wrapping: "bodywrap",
         malloc_conf: None,
+        baseline: false,
     },
     Variant {
         name: "DebugLayer",
         wrapping: "layer",
         malloc_conf: None,
+        baseline: false,
     },
     Variant {
         name: "DebugLayer, heap profiling active",
         wrapping: "layer",
         malloc_conf: Some(HEAP_PROFILING),
+        baseline: false,
     },
     Variant {
         name: "DebugLayer, heap profiling, jemalloc's unwinder",
         wrapping: "layer-jemalloc-unwinder",
         malloc_conf: Some(HEAP_PROFILING),
+        baseline: false,
     },
     Variant {
         name: "wrap_router",
         wrapping: "wrapped",
         malloc_conf: None,
+        baseline: false,
     },
     Variant {
         name: "wrap_router, heap profiling active",
         wrapping: "wrapped",
         malloc_conf: Some(HEAP_PROFILING),
+        baseline: false,
     },
 ];
+
+/// With `BASELINE_BENCH` set: memscope in both placements, with and
+/// without heap profiling, built from this code and from the baseline's,
+/// each against this build's bare app, so that two builds are compared
+/// inside one run.
+pub const BASELINE_COMPARISON: [Variant; 9] = [
+    BARE,
+    memscope("DebugLayer", "layer", None, false),
+    memscope("DebugLayer, baseline build", "layer", None, true),
+    memscope(
+        "DebugLayer, heap profiling active",
+        "layer",
+        Some(HEAP_PROFILING),
+        false,
+    ),
+    memscope(
+        "DebugLayer, heap profiling, baseline build",
+        "layer",
+        Some(HEAP_PROFILING),
+        true,
+    ),
+    memscope("wrap_router", "wrapped", None, false),
+    memscope("wrap_router, baseline build", "wrapped", None, true),
+    memscope(
+        "wrap_router, heap profiling active",
+        "wrapped",
+        Some(HEAP_PROFILING),
+        false,
+    ),
+    memscope(
+        "wrap_router, heap profiling, baseline build",
+        "wrapped",
+        Some(HEAP_PROFILING),
+        true,
+    ),
+];
+
+const fn memscope(
+    name: &'static str,
+    wrapping: &'static str,
+    malloc_conf: Option<&'static str>,
+    baseline: bool,
+) -> Variant {
+    Variant {
+        name,
+        wrapping,
+        malloc_conf,
+        baseline,
+    }
+}
 
 /// The hello-world app.
 pub fn app() -> Router {
@@ -161,12 +225,19 @@ pub struct Server {
 
 impl Server {
     /// Starts `variant` as `launcher` (e.g. `taskset -c 0`, or valgrind)
-    /// running this binary with `--serve`.
+    /// running this binary (or the baseline's) with `--serve`.
     pub fn start(variant: &Variant, launcher: &[&str]) -> Self {
+        let binary = if variant.baseline {
+            std::env::var_os(BASELINE_BENCH)
+                .unwrap_or_else(|| panic!("{BASELINE_BENCH} names no binary"))
+                .into()
+        } else {
+            std::env::current_exe().unwrap()
+        };
         let mut command = Command::new(launcher[0]);
         command
             .args(&launcher[1..])
-            .arg(std::env::current_exe().unwrap())
+            .arg(binary)
             .args(["--serve", variant.wrapping])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,9 +1,10 @@
 //! What the layer remembers of the requests it passed to the app: the last
-//! N requests in a ring, and totals per route since start. Both bounded.
+//! N requests, and totals per route since start. Both bounded.
 //!
-//! Every request closes with one short critical section here, on whichever
-//! worker thread ends it, so the ring stores plain records (see `ring.rs`)
-//! and names live once, in the route and method tables.
+//! Requests are written where they end, into the ending thread's shard
+//! (`shard.rs`), as plain records whose names are rows of the route and
+//! method tables here; the tables are locked only when a name is new to a
+//! thread. Pages read the shards and the tables and put them together.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,9 +13,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::ring::{Ring, StoredRecord};
+use super::clock;
+use super::ring::StoredRecord;
 use super::route::RouteName;
 use super::route_cache::cached_row;
+use super::route_totals::RouteTicks;
+use super::shard::ShardSet;
+#[cfg(test)]
+use super::shard::{FinishedRequest, record};
 
 /// Routes kept apart at most; later ones are added up in one row, so that
 /// an app whose paths never repeat cannot grow the table without bound.
@@ -52,23 +58,6 @@ pub(crate) struct RequestRecord {
     pub(crate) completed: bool,
 }
 
-/// A request as the meter hands it over, its times in ticks of the log's
-/// clock.
-pub(crate) struct FinishedRequest {
-    pub(crate) started: u64,
-    pub(crate) ended: u64,
-    /// Its index in the method table; see [`RequestLog::method_code`].
-    pub(crate) method: u16,
-    /// Its row in the route table; see [`RequestLog::route_row`].
-    pub(crate) route: u32,
-    /// 0 when there is none: HTTP status codes start at 100.
-    pub(crate) status: u16,
-    pub(crate) busy_ticks: u64,
-    pub(crate) allocated: u64,
-    pub(crate) freed: u64,
-    pub(crate) completed: bool,
-}
-
 /// Totals for one route since start.
 #[derive(Debug)]
 pub(crate) struct RouteTotals {
@@ -77,16 +66,6 @@ pub(crate) struct RouteTotals {
     pub(crate) cpu_us: u64,
     pub(crate) allocated: u64,
     pub(crate) net: i64,
-}
-
-/// A route's totals as requests add to them: times in clock ticks.
-#[derive(Debug, Default)]
-struct RouteTicks {
-    requests: u64,
-    wall_ticks: u64,
-    busy_ticks: u64,
-    allocated: u64,
-    net: i64,
 }
 
 /// The standard methods, in the method table's first rows, so that a
@@ -111,19 +90,17 @@ fn standard_method_code(method: &http::Method) -> Option<u16> {
         .map(|index| index as u16)
 }
 
+/// The names records refer to by row.
 #[derive(Debug)]
-struct Inner {
-    ring: Ring,
-    /// Requests recorded so far: the last one's id.
-    recorded: u64,
+struct Tables {
     /// Each route's row in `routes`.
     route_index: FxHashMap<Arc<str>, u32>,
-    routes: Vec<(Arc<str>, RouteTicks)>,
+    routes: Vec<Arc<str>>,
     methods: Vec<(http::Method, Arc<str>)>,
     other_methods: Arc<str>,
 }
 
-impl Inner {
+impl Tables {
     /// The row for `name`, added if it is new; once [`MAX_ROUTES`] rows
     /// exist, new names share the [`OTHER_ROUTES`] row.
     fn route_row(&mut self, name: &str) -> u32 {
@@ -141,7 +118,7 @@ impl Inner {
         let name: Arc<str> = name.into();
         let row = self.routes.len() as u32;
         self.route_index.insert(name.clone(), row);
-        self.routes.push((name, RouteTicks::default()));
+        self.routes.push(name);
         row
     }
 
@@ -159,31 +136,39 @@ impl Inner {
     }
 }
 
-/// The ring and the route totals of one layer.
-#[derive(Debug)]
+/// The requests and route totals of one layer.
 pub(crate) struct RequestLog {
-    /// Tells this log apart in the threads' route caches.
+    /// Tells this log apart in the threads' shards and route caches.
     id: u64,
-    inner: Mutex<Inner>,
-    /// The clock meters read around every poll; see `meter.rs`.
-    clock: quanta::Clock,
+    shards: Arc<ShardSet>,
+    tables: Mutex<Tables>,
     /// One reading of both clocks, so that a request's start needs only the
     /// fast one.
     created_unix_ms: u64,
     created_ticks: u64,
 }
 
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RequestLog")
+            .field("id", &self.id)
+            .field("recorded", &self.count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl RequestLog {
+    /// A log that shows the last `capacity` requests. Each thread that ends
+    /// requests keeps up to `capacity` of its own (64 bytes each), so that
+    /// the last `capacity` are there wherever they ended.
     pub(crate) fn new(capacity: usize) -> Self {
-        // The first clock in a process calibrates the time-stamp counter
-        // against the monotonic clock: 0.5 to 200 ms, once.
-        let clock = quanta::Clock::new();
         static LOGS: AtomicU64 = AtomicU64::new(0);
+        let id = LOGS.fetch_add(1, Ordering::Relaxed);
         Self {
-            id: LOGS.fetch_add(1, Ordering::Relaxed),
-            inner: Mutex::new(Inner {
-                ring: Ring::with_capacity(capacity),
-                recorded: 0,
+            id,
+            shards: ShardSet::new(id, capacity),
+            tables: Mutex::new(Tables {
                 route_index: FxHashMap::default(),
                 routes: Vec::new(),
                 methods: STANDARD_METHODS
@@ -195,26 +180,26 @@ impl RequestLog {
             created_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_millis() as u64),
-            created_ticks: clock.raw(),
-            clock,
+            created_ticks: clock::ticks(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// What a meter knows its log by.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
-    pub(crate) fn clock(&self) -> &quanta::Clock {
-        &self.clock
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Requests recorded so far (ended, or dropped before their end).
     pub(crate) fn count(&self) -> u64 {
-        self.lock().recorded
+        self.shards.count()
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.lock().ring.capacity()
+        self.shards.capacity()
     }
 
     /// The row a request known as `name` is counted in, added if it is new.
@@ -233,9 +218,9 @@ impl RequestLog {
     /// The row `name` is counted in, added if it is new.
     fn named_route_row(&self, name: &str) -> u32 {
         cached_row(self.id, name, || {
-            let mut inner = self.lock();
-            let row = inner.route_row(name);
-            (inner.routes[row as usize].0.clone(), row)
+            let mut tables = self.lock();
+            let row = tables.route_row(name);
+            (tables.routes[row as usize].clone(), row)
         })
     }
 
@@ -245,49 +230,26 @@ impl RequestLog {
         standard_method_code(method).unwrap_or_else(|| self.lock().method_index(method))
     }
 
-    pub(crate) fn push(&self, finished: FinishedRequest) {
-        let wall_ticks = finished.ended.saturating_sub(finished.started);
-        let mut inner = self.lock();
-        let totals = &mut inner.routes[finished.route as usize].1;
-        totals.requests += 1;
-        totals.wall_ticks += wall_ticks;
-        totals.busy_ticks += finished.busy_ticks;
-        totals.allocated += finished.allocated;
-        totals.net += finished.allocated as i64 - finished.freed as i64;
-        inner.recorded += 1;
-        let id = inner.recorded;
-        inner.ring.push(StoredRecord {
-            id,
-            started: finished.started,
-            wall_ticks,
-            busy_ticks: finished.busy_ticks,
-            allocated: finished.allocated,
-            freed: finished.freed,
-            route: finished.route,
-            method: finished.method,
-            status: finished.status,
-            completed: finished.completed,
-        });
+    /// Records a request as a meter does, on the calling thread.
+    #[cfg(test)]
+    fn push(&self, finished: FinishedRequest) {
+        record(self.id, &finished);
     }
 
-    fn micros(&self, ticks: u64) -> u64 {
-        self.clock.delta_as_nanos(0, ticks) / 1_000
-    }
-
-    fn view(&self, inner: &Inner, stored: &StoredRecord) -> RequestRecord {
-        let method = inner
+    fn view(&self, tables: &Tables, stored: &StoredRecord) -> RequestRecord {
+        let method = tables
             .methods
             .get(usize::from(stored.method))
-            .map_or(&inner.other_methods, |(_, name)| name);
+            .map_or(&tables.other_methods, |(_, name)| name);
         let since_created = stored.started.saturating_sub(self.created_ticks);
         RequestRecord {
             id: stored.id,
-            started_unix_ms: self.created_unix_ms + self.micros(since_created) / 1_000,
+            started_unix_ms: self.created_unix_ms + clock::micros(since_created) / 1_000,
             method: method.clone(),
-            path: inner.routes[stored.route as usize].0.clone(),
+            path: tables.routes[stored.route as usize].clone(),
             status: (stored.status != 0).then_some(stored.status),
-            wall_us: self.micros(stored.wall_ticks),
-            cpu_us: self.micros(stored.busy_ticks),
+            wall_us: clock::micros(stored.wall_ticks),
+            cpu_us: clock::micros(stored.busy_ticks),
             allocated: stored.allocated,
             freed: stored.freed,
             net: stored.allocated as i64 - stored.freed as i64,
@@ -295,31 +257,55 @@ impl RequestLog {
         }
     }
 
-    /// The records in the ring, oldest first.
-    pub(crate) fn records(&self) -> Vec<RequestRecord> {
-        let inner = self.lock();
-        inner
-            .ring
+    /// The last `capacity` records of every shard, oldest first.
+    fn stored(&self) -> Vec<StoredRecord> {
+        let mut stored: Vec<StoredRecord> = self
+            .shards
+            .shards()
             .iter()
-            .map(|stored| self.view(&inner, stored))
+            .flat_map(|shard| shard.ring.snapshot())
+            .collect();
+        stored.sort_unstable_by_key(|record| record.id);
+        stored
+    }
+
+    /// The last `capacity` requests recorded, oldest first.
+    pub(crate) fn records(&self) -> Vec<RequestRecord> {
+        let stored = self.stored();
+        let newest = &stored[stored.len().saturating_sub(self.capacity())..];
+        let tables = self.lock();
+        newest
+            .iter()
+            .map(|stored| self.view(&tables, stored))
             .collect()
     }
 
+    /// Request `id`, if it is among the last `capacity`.
     pub(crate) fn record(&self, id: u64) -> Option<RequestRecord> {
-        let inner = self.lock();
-        let stored = inner.ring.iter().find(|stored| stored.id == id)?;
-        Some(self.view(&inner, stored))
+        // Older than the last `capacity`: not worth reading every ring.
+        if id.saturating_add(self.capacity() as u64) <= self.count() {
+            return None;
+        }
+        let stored = self.stored();
+        let stored = stored.iter().find(|stored| stored.id == id)?;
+        Some(self.view(&self.lock(), stored))
     }
 
     pub(crate) fn routes(&self) -> Vec<(String, RouteTotals)> {
-        self.lock()
-            .routes
+        let shards = self.shards.shards();
+        let names = self.lock().routes.clone();
+        names
             .iter()
-            .map(|(route, ticks)| {
+            .enumerate()
+            .map(|(row, route)| {
+                let mut ticks = RouteTicks::default();
+                for shard in &shards {
+                    ticks.add(shard.routes.read(row as u32));
+                }
                 let totals = RouteTotals {
                     requests: ticks.requests,
-                    wall_us: self.micros(ticks.wall_ticks),
-                    cpu_us: self.micros(ticks.busy_ticks),
+                    wall_us: clock::micros(ticks.wall_ticks),
+                    cpu_us: clock::micros(ticks.busy_ticks),
                     allocated: ticks.allocated,
                     net: ticks.net,
                 };
@@ -334,7 +320,7 @@ mod tests {
     use super::*;
 
     fn finished(log: &RequestLog, path: &str) -> FinishedRequest {
-        let now = log.clock().raw();
+        let now = clock::ticks();
         FinishedRequest {
             started: now,
             ended: now,
@@ -358,6 +344,7 @@ mod tests {
         assert_eq!(ids, vec![8, 9, 10]);
         assert_eq!(log.count(), 10);
         assert!(log.record(7).is_none());
+        assert!(log.record(u64::MAX).is_none());
         let routes = log.routes();
         assert_eq!(routes[0].1.requests, 10);
         assert_eq!(routes[0].1.net, 600);
@@ -393,5 +380,36 @@ mod tests {
         assert_eq!(&*records[others - 1].method, format!("M{}", others - 1));
         assert_eq!(&*records[others].method, OTHER_METHODS);
         assert_eq!(log.lock().methods.len(), MAX_METHODS);
+    }
+
+    /// Requests end on threads that come and go, two at a time: the pages
+    /// see one list (the newest `capacity` of all) and one set of totals,
+    /// and the log never keeps more shards than threads at once.
+    #[test]
+    fn threads_record_apart_and_pages_see_them_together() {
+        let log = Arc::new(RequestLog::new(50));
+        for _ in 0..8 {
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let log = log.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..40 {
+                            log.push(finished(&log, "/a"));
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        }
+        assert_eq!(log.count(), 640);
+        let ids: Vec<u64> = log.records().iter().map(|r| r.id).collect();
+        assert_eq!(ids, (591..=640).collect::<Vec<_>>());
+        assert!(log.record(590).is_none());
+        assert_eq!(log.record(600).unwrap().id, 600);
+        assert_eq!(log.routes()[0].1.requests, 640);
+        assert_eq!(log.routes()[0].1.net, 640 * 60);
+        assert!(log.shards.shards().len() <= 2);
     }
 }

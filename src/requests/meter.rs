@@ -2,10 +2,7 @@
 //! request on, carried by the response future and then by the body, and
 //! closed when the body ends or is dropped.
 //!
-//! Times are raw ticks of the log's [`quanta::Clock`] (the CPU's time-stamp
-//! counter where it is invariant, else the monotonic clock): a read costs
-//! ~10 ns here instead of a `clock_gettime` call, and ticks become
-//! nanoseconds once, when the record closes.
+//! Times are raw ticks of the process's clock (`clock.rs`).
 //!
 //! Busy time is the sum of spans. A span begins where the request's work
 //! begins and ends where it waits, and the clock is read only at those two
@@ -21,15 +18,18 @@
 //! instructions of hyper's work (callgrind), is counted in with the
 //! request's.
 
-use std::sync::Arc;
-
-use super::log::{FinishedRequest, RequestLog};
+use super::clock;
+use super::shard::{FinishedRequest, record};
 use crate::allocator::thread_allocation_totals;
 
 /// Allocation and busy time of one request, so far.
 #[derive(Debug)]
 pub(crate) struct RequestMeter {
-    log: Arc<RequestLog>,
+    /// The log's id: the meter holds no reference to the log, whose
+    /// reference count every request would otherwise add to and take from,
+    /// on a cache line every worker thread writes. A request that ends
+    /// after its log is gone is not recorded.
+    log: u64,
     /// Clock ticks when the layer received the request.
     started: u64,
     /// While a span is open, the ticks when it began; after, when it
@@ -53,8 +53,8 @@ pub(crate) struct RequestMeter {
 }
 
 impl RequestMeter {
-    pub(crate) fn start(log: Arc<RequestLog>, method: u16, route: u32) -> Self {
-        let started = log.clock().raw();
+    pub(crate) fn start(log: u64, method: u16, route: u32) -> Self {
+        let started = clock::ticks();
         Self {
             log,
             started,
@@ -85,7 +85,7 @@ impl RequestMeter {
     ) -> R {
         let before = thread_allocation_totals();
         if !self.span_open {
-            self.span_edge = self.log.clock().raw();
+            self.span_edge = clock::ticks();
             self.span_open = true;
         }
         let result = poll();
@@ -98,7 +98,7 @@ impl RequestMeter {
 
     #[inline]
     fn end_span(&mut self) {
-        let ended = self.log.clock().raw();
+        let ended = clock::ticks();
         // A span runs on one thread or follows on at once; ticks that went
         // backwards (a clock not synchronised across cores) count as none.
         self.busy += ended.saturating_sub(self.span_edge);
@@ -144,17 +144,20 @@ impl RequestMeter {
         if self.span_open {
             self.end_span();
         }
-        self.log.push(FinishedRequest {
-            started: self.started,
-            ended: self.span_edge,
-            method: self.method,
-            route: self.route,
-            status: self.status,
-            busy_ticks: self.busy,
-            allocated: self.allocated,
-            freed: self.freed,
-            completed: self.completed,
-        });
+        record(
+            self.log,
+            &FinishedRequest {
+                started: self.started,
+                ended: self.span_edge,
+                method: self.method,
+                route: self.route,
+                status: self.status,
+                busy_ticks: self.busy,
+                allocated: self.allocated,
+                freed: self.freed,
+                completed: self.completed,
+            },
+        );
     }
 }
 
@@ -170,14 +173,15 @@ mod tests {
     use std::thread::sleep;
     use std::time::Duration;
 
+    use super::super::log::RequestLog;
     use super::super::route::RouteName;
     use super::*;
 
     #[test]
     fn busy_time_counts_spans_and_leaves_out_waits() {
-        let log = Arc::new(RequestLog::new(4));
+        let log = RequestLog::new(4);
         let route = log.route_row(&RouteName::Path("/t".into()));
-        let mut meter = RequestMeter::start(log.clone(), 0, route);
+        let mut meter = RequestMeter::start(log.id(), 0, route);
         // The call's span runs on through a first poll that waits...
         let first = meter.measure(
             || {

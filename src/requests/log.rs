@@ -3,8 +3,9 @@
 //!
 //! Requests are written where they end, into the ending thread's shard
 //! (`shard.rs`), as plain records whose names are rows of the route and
-//! method tables here; the tables are locked only when a name is new to a
-//! thread. Pages read the shards and the tables and put them together.
+//! method tables here; the tables are locked only when a route is new to
+//! a thread or a method is not a standard one. Pages read the shards and
+//! the tables and put them together.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,6 +1,7 @@
 //! Where requests are recorded as they end: each thread writes into a
-//! shard of its own, so that closing a request takes no lock, touches no
-//! cache line another thread writes, and needs no reference to its log.
+//! shard of its own, so that closing a request takes no lock, needs no
+//! reference to its log, and writes no cache line another thread writes
+//! but the log's request count.
 //!
 //! A log's shards are in its [`ShardSet`]. A thread takes a shard the first
 //! time it ends one of the log's requests and keeps it in a thread-local
@@ -9,8 +10,10 @@
 //! ending its requests at one time, whatever the churn of threads. Readers
 //! (the pages) add the shards up.
 //!
-//! The one write the threads share is the log's request count, which hands
-//! out ids in the order requests end.
+//! The request count is shared because it hands out ids in the order
+//! requests end; with two threads serving at once, counting in each shard
+//! instead made no difference the in-process bench could see
+//! (BENCHMARKS.md).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -24,58 +24,33 @@ pub const BASELINE_BENCH: &str = "BASELINE_BENCH";
 
 const HEAP_PROFILING: &str = "prof:true,prof_active:true,lg_prof_sample:19";
 
-pub const BARE: Variant = Variant {
-    name: "bare app",
-    wrapping: "bare",
-    malloc_conf: None,
-    baseline: false,
-};
+pub const BARE: Variant = variant("bare app", "bare", None, false);
 
 /// The bare app first; the others are each compared with it.
 pub const VARIANTS: [Variant; 8] = [
     BARE,
-    Variant {
-        name: "no-op layer",
-        wrapping: "noop",
-        malloc_conf: None,
-        baseline: false,
-    },
-    Variant {
-        name: "no-op layer wrapping the body",
-        wrapping: "bodywrap",
-        malloc_conf: None,
-        baseline: false,
-    },
-    Variant {
-        name: "DebugLayer",
-        wrapping: "layer",
-        malloc_conf: None,
-        baseline: false,
-    },
-    Variant {
-        name: "DebugLayer, heap profiling active",
-        wrapping: "layer",
-        malloc_conf: Some(HEAP_PROFILING),
-        baseline: false,
-    },
-    Variant {
-        name: "DebugLayer, heap profiling, jemalloc's unwinder",
-        wrapping: "layer-jemalloc-unwinder",
-        malloc_conf: Some(HEAP_PROFILING),
-        baseline: false,
-    },
-    Variant {
-        name: "wrap_router",
-        wrapping: "wrapped",
-        malloc_conf: None,
-        baseline: false,
-    },
-    Variant {
-        name: "wrap_router, heap profiling active",
-        wrapping: "wrapped",
-        malloc_conf: Some(HEAP_PROFILING),
-        baseline: false,
-    },
+    variant("no-op layer", "noop", None, false),
+    variant("no-op layer wrapping the body", "bodywrap", None, false),
+    variant("DebugLayer", "layer", None, false),
+    variant(
+        "DebugLayer, heap profiling active",
+        "layer",
+        Some(HEAP_PROFILING),
+        false,
+    ),
+    variant(
+        "DebugLayer, heap profiling, jemalloc's unwinder",
+        "layer-jemalloc-unwinder",
+        Some(HEAP_PROFILING),
+        false,
+    ),
+    variant("wrap_router", "wrapped", None, false),
+    variant(
+        "wrap_router, heap profiling active",
+        "wrapped",
+        Some(HEAP_PROFILING),
+        false,
+    ),
 ];
 
 /// With `BASELINE_BENCH` set: memscope in both placements, with and
@@ -84,29 +59,29 @@ pub const VARIANTS: [Variant; 8] = [
 /// inside one run.
 pub const BASELINE_COMPARISON: [Variant; 9] = [
     BARE,
-    memscope("DebugLayer", "layer", None, false),
-    memscope("DebugLayer, baseline build", "layer", None, true),
-    memscope(
+    variant("DebugLayer", "layer", None, false),
+    variant("DebugLayer, baseline build", "layer", None, true),
+    variant(
         "DebugLayer, heap profiling active",
         "layer",
         Some(HEAP_PROFILING),
         false,
     ),
-    memscope(
+    variant(
         "DebugLayer, heap profiling, baseline build",
         "layer",
         Some(HEAP_PROFILING),
         true,
     ),
-    memscope("wrap_router", "wrapped", None, false),
-    memscope("wrap_router, baseline build", "wrapped", None, true),
-    memscope(
+    variant("wrap_router", "wrapped", None, false),
+    variant("wrap_router, baseline build", "wrapped", None, true),
+    variant(
         "wrap_router, heap profiling active",
         "wrapped",
         Some(HEAP_PROFILING),
         false,
     ),
-    memscope(
+    variant(
         "wrap_router, heap profiling, baseline build",
         "wrapped",
         Some(HEAP_PROFILING),
@@ -114,7 +89,8 @@ pub const BASELINE_COMPARISON: [Variant; 9] = [
     ),
 ];
 
-const fn memscope(
+/// A variant, as the lists above name them.
+const fn variant(
     name: &'static str,
     wrapping: &'static str,
     malloc_conf: Option<&'static str>,

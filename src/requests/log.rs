@@ -287,9 +287,14 @@ impl RequestLog {
         if id.saturating_add(self.capacity() as u64) <= self.count() {
             return None;
         }
-        let stored = self.stored();
-        let stored = stored.iter().find(|stored| stored.id == id)?;
-        Some(self.view(&self.lock(), stored))
+        let stored = self.shards.shards().iter().find_map(|shard| {
+            shard
+                .ring
+                .snapshot()
+                .into_iter()
+                .find(|stored| stored.id == id)
+        })?;
+        Some(self.view(&self.lock(), &stored))
     }
 
     pub(crate) fn routes(&self) -> Vec<(String, RouteTotals)> {

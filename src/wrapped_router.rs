@@ -48,9 +48,18 @@ impl DebugLayer {
     /// Cheaper per request than `Router::layer`, which wraps each route on
     /// its own, but requests are filed under their paths with identifiers
     /// collapsed rather than under axum's route templates.
+    ///
+    /// The router is made ready to serve here, as `Router::into_make_service`
+    /// would make it: its handlers become routes and its own layers are
+    /// applied, once.
     pub fn wrap_router(&self, router: Router) -> WrappedRouter {
         WrappedRouter {
-            inner: self.layer(router),
+            // As `Router::into_make_service` does: handlers become routes,
+            // and the router's layers are applied, once here. A router left
+            // as built does both again for every request (a clone of the
+            // handler and of each layer, and two boxes), and
+            // `WrappedRouter::into_make_service` cannot do it for it.
+            inner: self.layer(router.with_state(())),
         }
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -125,6 +125,34 @@ async fn a_router_wrapped_from_outside_is_measured_too() {
         statuses.contains(&("/missing".into(), 404.into())),
         "{statuses:?}"
     );
+}
+
+/// `wrap_router` turns handlers into routes once, as
+/// `Router::into_make_service` does: a router left as built would apply
+/// its layers (and clone its handlers) again for every request.
+#[tokio::test]
+async fn a_wrapped_router_applies_its_layers_once() {
+    let applied = Arc::new(AtomicUsize::new(0));
+    let counter = applied.clone();
+    let router = Router::new()
+        .route("/", get(|| async { "root" }))
+        .layer(tower::layer::layer_fn(move |inner| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            inner
+        }));
+    let app = DebugLayer::new().wrap_router(router);
+    let applied_when_wrapped = applied.load(Ordering::Relaxed);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+
+    for _ in 0..5 {
+        let answer = http_get(addr, "/").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.body, "root");
+    }
+    assert_eq!(applied.load(Ordering::Relaxed), applied_when_wrapped);
 }
 
 #[tokio::test]

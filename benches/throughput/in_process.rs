@@ -23,6 +23,7 @@ use std::pin::pin;
 use std::sync::Barrier;
 use std::task::{Context, Poll, Waker};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
@@ -42,27 +43,36 @@ type Serve = Box<dyn FnMut(u32) + Send>;
 /// A variant: makes clones of its service, one for each thread.
 type Variant = Box<dyn Fn() -> Serve>;
 
-pub fn report(threads: usize) {
+/// Runs every variant, or with `only` that one alone (for a profiler: its
+/// samples then are that variant's), and prints the table.
+pub fn report(threads: usize, only: Option<&str>) {
     let variants: Vec<(&str, Variant)> = vec![
-        ("bare app", serving(server::app())),
-        ("no-op layer", serving(server::no_op_layer(server::app()))),
+        ("bare app", serving(as_served(server::app()))),
+        (
+            "no-op layer",
+            serving(as_served(server::no_op_layer(server::app()))),
+        ),
         (
             "no-op layer wrapping the body",
-            serving(server::body_wrapping_layer(server::app())),
+            serving(as_served(server::body_wrapping_layer(server::app()))),
         ),
         (
             "DebugLayer",
-            serving(server::app().layer(memscope::DebugLayer::new())),
+            serving(as_served(server::app().layer(memscope::DebugLayer::new()))),
         ),
         (
             "no-op around the router, body boxed again",
-            serving(server::body_reboxing_wrapper(server::app())),
+            serving(server::body_reboxing_wrapper(as_served(server::app()))),
         ),
         (
             "wrap_router",
             serving(memscope::DebugLayer::new().wrap_router(server::app())),
         ),
     ];
+    let variants = match only {
+        Some(name) => only_variant(variants, name),
+        None => variants,
+    };
     let mut serves: Vec<Vec<Serve>> = variants
         .iter()
         .map(|(_, variant)| (0..threads).map(|_| variant()).collect())
@@ -116,14 +126,27 @@ fn time_batch(serve: &mut Serve) -> f64 {
     (thread_cpu_nanos() - started) as f64 / f64::from(BATCH)
 }
 
+/// The variant named `name`, alone.
+fn only_variant<'a>(variants: Vec<(&'a str, Variant)>, name: &str) -> Vec<(&'a str, Variant)> {
+    let names: Vec<&str> = variants.iter().map(|(known, _)| *known).collect();
+    let chosen: Vec<_> = variants
+        .into_iter()
+        .filter(|(known, _)| *known == name)
+        .collect();
+    assert!(!chosen.is_empty(), "--only takes one of {names:?}");
+    chosen
+}
+
 fn print_table(variants: &[(&str, Variant)], nanos: &[Vec<f64>], threads: usize) {
     println!(
         "In process, {ROUNDS} rounds of {BATCH} requests a variant on each of {threads} \
          thread(s) at once, thread CPU time; ratios are each round's variant over its bare \
          app, median and middle half"
     );
+    // The first variant is the bare app, unless `--only` left one other.
+    let first = variants[0].0;
     println!(
-        "| variant | ns a request, median | time over the bare app's: median (25 % .. 75 %) | ns over the bare app |"
+        "| variant | ns a request, median | time over the {first}'s: median (25 % .. 75 %) | ns over the {first} |"
     );
     println!("|---|---|---|---|");
     let bare = median(nanos[0].clone());
@@ -140,6 +163,13 @@ fn print_table(variants: &[(&str, Variant)], nanos: &[Vec<f64>], threads: usize)
             (quantile(0.5) - 1.0) * bare,
         );
     }
+}
+
+/// `router` as `axum::serve` runs it: `into_make_service` turns handlers
+/// into routes and applies the router's layers once, where a router called
+/// as built does both for every request (`wrap_router` does it itself).
+fn as_served(router: Router) -> Router {
+    router.with_state(())
 }
 
 /// Drives `service` by hand: `poll_ready`, `call`, the future polled once

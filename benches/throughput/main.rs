@@ -9,7 +9,8 @@
 //! - `-- --instructions`: instructions per request under callgrind;
 //! - `-- --in-process`: nanoseconds per request with no sockets (see
 //!   `in_process.rs`), for differences too small for the load runs; with
-//!   `--threads 2`, on two threads at once.
+//!   `--threads 2`, on two threads at once; with `--only NAME`, that
+//!   variant alone (to run under a profiler).
 //!
 //! Each server is this binary run with `--serve VARIANT`.
 
@@ -34,7 +35,11 @@ fn main() {
                 .expect("--threads takes a count from 1 to 64"),
             None => 1,
         };
-        in_process::report(threads);
+        let only = args.iter().position(|arg| arg == "--only").map(|position| {
+            args.get(position + 1)
+                .expect("--only takes a variant's name")
+        });
+        in_process::report(threads, only.map(String::as_str));
     } else if args.iter().any(|arg| arg == "--instructions") {
         instructions::report();
     } else {

@@ -54,11 +54,10 @@ impl DebugLayer {
     /// applied, once.
     pub fn wrap_router(&self, router: Router) -> WrappedRouter {
         WrappedRouter {
-            // As `Router::into_make_service` does: handlers become routes,
-            // and the router's layers are applied, once here. A router left
-            // as built does both again for every request (a clone of the
-            // handler and of each layer, and two boxes), and
-            // `WrappedRouter::into_make_service` cannot do it for it.
+            // A router left as built turns its handlers into routes and
+            // applies its layers again for every request (a clone of each,
+            // and boxes), and `WrappedRouter::into_make_service` cannot
+            // reach it to do what `Router::into_make_service` does.
             inner: self.layer(router.with_state(())),
         }
     }

@@ -138,13 +138,13 @@ fn only_variant<'a>(variants: Vec<(&'a str, Variant)>, name: &str) -> Vec<(&'a s
 }
 
 fn print_table(variants: &[(&str, Variant)], nanos: &[Vec<f64>], threads: usize) {
-    println!(
-        "In process, {ROUNDS} rounds of {BATCH} requests a variant on each of {threads} \
-         thread(s) at once, thread CPU time; ratios are each round's variant over its bare \
-         app, median and middle half"
-    );
     // The first variant is the bare app, unless `--only` left one other.
     let first = variants[0].0;
+    println!(
+        "In process, {ROUNDS} rounds of {BATCH} requests a variant on each of {threads} \
+         thread(s) at once, thread CPU time; ratios are each round's variant over its \
+         {first}'s, median and middle half"
+    );
     println!(
         "| variant | ns a request, median | time over the {first}'s: median (25 % .. 75 %) | ns over the {first} |"
     );

@@ -12,13 +12,14 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Serialize;
 
 use crate::allocator::{ProfilingState, set_profiling_active};
+use crate::sync::lock;
 
 /// Samples per second: at 999 Hz only ~20 % of samples arrived here, at
 /// 99 Hz ~97 % (FACTS.md).
@@ -96,10 +97,6 @@ pub(crate) static CPU_CAPTURES: CpuCaptures = CpuCaptures {
     kept: Mutex::new(VecDeque::new()),
     next_id: AtomicU64::new(1),
 };
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Releases the one-capture slot and resumes heap sampling, whatever
 /// happens to the capture.

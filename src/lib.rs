@@ -19,6 +19,7 @@ mod requests;
 mod routes;
 mod service;
 mod state;
+mod sync;
 mod text;
 mod timeline;
 mod view;

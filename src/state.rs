@@ -1,6 +1,6 @@
 //! The configuration and the state shared by every clone of the service.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::access::AccessPolicy;
@@ -83,7 +83,7 @@ impl Shared {
     }
 
     pub(crate) fn baseline(&self) -> MutexGuard<'_, Option<Baseline>> {
-        self.baseline.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.baseline)
     }
 
     /// Whether `path` is the prefix itself or below it (`/_debug/x`, not

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -48,7 +48,7 @@ impl Timeline {
     }
 
     fn lock(&self) -> MutexGuard<'_, VecDeque<TimelinePoint>> {
-        self.points.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.points)
     }
 
     pub(crate) fn capacity(&self) -> usize {

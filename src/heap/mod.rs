@@ -8,7 +8,7 @@ mod symbolize;
 pub(crate) use group::{GroupedHeap, Grouping, SiteId, key_of};
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
@@ -62,7 +62,7 @@ static LAST_SNAPSHOT: Mutex<Option<Arc<HeapSnapshot>>> = Mutex::new(None);
 /// take another.
 pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, PageError> {
     let asked = Instant::now();
-    let mut last = LAST_SNAPSHOT.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut last = crate::sync::lock(&LAST_SNAPSHOT);
     if let Some(snapshot) = last.as_ref()
         && snapshot.instant >= asked
     {

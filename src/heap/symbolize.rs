@@ -6,7 +6,7 @@
 //! and backtrace's debug-info cache are given back after a minute unused.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -73,7 +73,7 @@ pub(crate) static SYMBOLIZER: LazyLock<Symbolizer> = LazyLock::new(|| Symbolizer
 
 impl Symbolizer {
     fn lock(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.cache)
     }
 
     /// Resolves every address of `stacks`, each once. Blocking: call it off

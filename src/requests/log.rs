@@ -8,7 +8,7 @@
 //! the tables and put them together.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
@@ -191,7 +191,7 @@ impl RequestLog {
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
-        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.tables)
     }
 
     /// Requests recorded so far (ended, or dropped before their end).

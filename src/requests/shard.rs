@@ -17,10 +17,11 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::ring::{Ring, StoredRecord};
 use super::route_totals::{RouteColumns, RouteTicks};
+use crate::sync::lock;
 
 /// A request as the meter hands it over, its times in clock ticks.
 pub(crate) struct FinishedRequest {
@@ -98,10 +99,6 @@ pub(super) struct ShardSet {
 /// The sets of the logs alive, by log id: where a thread that has no shard
 /// of a log yet finds the log's set.
 static LIVE_SETS: Mutex<Vec<(u64, Weak<ShardSet>)>> = Mutex::new(Vec::new());
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 impl ShardSet {
     pub(super) fn new(log: u64, capacity: usize) -> Arc<Self> {

@@ -25,32 +25,36 @@ pub const BASELINE_BENCH: &str = "BASELINE_BENCH";
 const HEAP_PROFILING: &str = "prof:true,prof_active:true,lg_prof_sample:19";
 
 pub const BARE: Variant = variant("bare app", "bare", None, false);
+const LAYER: Variant = variant("DebugLayer", "layer", None, false);
+const LAYER_PROFILING: Variant = variant(
+    "DebugLayer, heap profiling active",
+    "layer",
+    Some(HEAP_PROFILING),
+    false,
+);
+const WRAPPED: Variant = variant("wrap_router", "wrapped", None, false);
+const WRAPPED_PROFILING: Variant = variant(
+    "wrap_router, heap profiling active",
+    "wrapped",
+    Some(HEAP_PROFILING),
+    false,
+);
 
 /// The bare app first; the others are each compared with it.
 pub const VARIANTS: [Variant; 8] = [
     BARE,
     variant("no-op layer", "noop", None, false),
     variant("no-op layer wrapping the body", "bodywrap", None, false),
-    variant("DebugLayer", "layer", None, false),
-    variant(
-        "DebugLayer, heap profiling active",
-        "layer",
-        Some(HEAP_PROFILING),
-        false,
-    ),
+    LAYER,
+    LAYER_PROFILING,
     variant(
         "DebugLayer, heap profiling, jemalloc's unwinder",
         "layer-jemalloc-unwinder",
         Some(HEAP_PROFILING),
         false,
     ),
-    variant("wrap_router", "wrapped", None, false),
-    variant(
-        "wrap_router, heap profiling active",
-        "wrapped",
-        Some(HEAP_PROFILING),
-        false,
-    ),
+    WRAPPED,
+    WRAPPED_PROFILING,
 ];
 
 /// With `BASELINE_BENCH` set: memscope in both placements, with and
@@ -59,28 +63,18 @@ pub const VARIANTS: [Variant; 8] = [
 /// inside one run.
 pub const BASELINE_COMPARISON: [Variant; 9] = [
     BARE,
-    variant("DebugLayer", "layer", None, false),
+    LAYER,
     variant("DebugLayer, baseline build", "layer", None, true),
-    variant(
-        "DebugLayer, heap profiling active",
-        "layer",
-        Some(HEAP_PROFILING),
-        false,
-    ),
+    LAYER_PROFILING,
     variant(
         "DebugLayer, heap profiling, baseline build",
         "layer",
         Some(HEAP_PROFILING),
         true,
     ),
-    variant("wrap_router", "wrapped", None, false),
+    WRAPPED,
     variant("wrap_router, baseline build", "wrapped", None, true),
-    variant(
-        "wrap_router, heap profiling active",
-        "wrapped",
-        Some(HEAP_PROFILING),
-        false,
-    ),
+    WRAPPED_PROFILING,
     variant(
         "wrap_router, heap profiling, baseline build",
         "wrapped",

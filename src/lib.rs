@@ -1,43 +1,32 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
-#![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
 
-mod access;
-mod allocator;
-mod body;
-mod cpu;
-mod error;
-mod format;
-mod future;
-mod heap;
+// Three rooms, their doors opening one way: the request path (`layer`,
+// which measures requests into `record`) hands debug requests to `pages`,
+// which read the memory model (`model`), which reads `record`.
 mod layer;
+mod model;
 mod pages;
-mod process;
-mod query;
-mod render;
-mod requests;
-mod routes;
-mod service;
-mod state;
+mod record;
 mod sync;
-mod text;
-mod timeline;
-mod view;
-#[cfg(feature = "axum")]
-mod wrapped_router;
+mod units;
 
-pub use access::{AccessPolicy, PeerAddr, peer_addr};
-pub use body::ResponseBody;
-pub use future::ResponseFuture;
-pub use layer::{DEFAULT_PREFIX, DebugLayer};
-pub use service::DebugService;
+pub use layer::{DEFAULT_PREFIX, DebugLayer, DebugService, ResponseBody, ResponseFuture};
+#[cfg(feature = "axum")]
+pub use layer::{WrappedRouter, WrappedRouterFuture};
+pub use pages::{AccessPolicy, PeerAddr, peer_addr};
 /// jemalloc as the global allocator; memscope reads its statistics and
 /// heap profiles. See [`heap_profiling!`] to switch profiling on.
 pub use tikv_jemallocator::Jemalloc;
-#[cfg(feature = "axum")]
-pub use wrapped_router::{WrappedRouter, WrappedRouterFuture};
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::allocator::nul_terminated_conf;
+    pub use crate::model::allocator::nul_terminated_conf;
 }

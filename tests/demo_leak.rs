@@ -1,6 +1,8 @@
 //! The demo's story, end to end over loopback: the leak is found at the top
 //! of the memory diff, in the demo's caching code, and the fix holds.
 //! One test, so that the two modes never run at once in this process's heap.
+//! Both modes' layers have the same settings, so they share one request
+//! log: each mode's figures are read as the change over its own run.
 
 mod common;
 #[allow(dead_code, unreachable_pub)]
@@ -15,10 +17,13 @@ use leaky_cache::Mode;
 
 const REQUESTS: usize = 2_000;
 
-async fn run(mode: Mode) -> (SocketAddr, serde_json::Value) {
+/// A mode's run: its address, its diff, and the `/json` route's totals
+/// (requests, total net bytes) before its traffic.
+async fn run(mode: Mode) -> (SocketAddr, serde_json::Value, (u64, i64)) {
     let addr = leaky_cache::start(mode, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    let before = json_route_totals(addr).await;
     // Warm up connections and the symbolizer before the baseline.
     for _ in 0..20 {
         get(addr, "/json").await;
@@ -35,23 +40,34 @@ async fn run(mode: Mode) -> (SocketAddr, serde_json::Value) {
     }
     let diff = get(addr, "/_debug/memory/diff?format=json&limit=50").await;
     assert_eq!(diff.status, StatusCode::OK, "{}", diff.body);
-    (addr, diff.json())
+    (addr, diff.json(), before)
 }
 
-async fn json_route_mean_net(addr: SocketAddr) -> f64 {
+/// The `/json` route's requests and total net bytes so far.
+async fn json_route_totals(addr: SocketAddr) -> (u64, i64) {
     let profiles = get(addr, "/_debug/profiles?format=json").await.json();
     let routes = profiles["routes"].as_array().unwrap();
-    let json = routes
+    routes
         .iter()
         .find(|r| r["route"] == "/json")
-        .expect("no /json route");
-    assert_eq!(json["requests"].as_u64().unwrap(), REQUESTS as u64 + 20);
-    json["mean_net"].as_f64().unwrap()
+        .map_or((0, 0), |json| {
+            (
+                json["requests"].as_u64().unwrap(),
+                json["total_net"].as_i64().unwrap(),
+            )
+        })
+}
+
+/// What each `/json` request of a run kept, on average.
+async fn json_route_mean_net(addr: SocketAddr, (requests, net): (u64, i64)) -> f64 {
+    let (requests_now, net_now) = json_route_totals(addr).await;
+    assert_eq!(requests_now - requests, REQUESTS as u64 + 20);
+    (net_now - net) as f64 / (requests_now - requests) as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leak_is_found_and_the_fix_holds() {
-    let (addr, diff) = run(Mode::Leaky).await;
+    let (addr, diff, before) = run(Mode::Leaky).await;
     assert_eq!(diff["requests"].as_u64().unwrap(), REQUESTS as u64);
     let top = &diff["rows"][0];
     let name = top["name"].as_str().unwrap();
@@ -90,15 +106,15 @@ async fn leak_is_found_and_the_fix_holds() {
     // keeps about what the cache holds per item.
     let info = get(addr, "/info").await.json();
     let per_item = info["cache_bytes"].as_f64().unwrap() / info["cache_items"].as_f64().unwrap();
-    let leaky_net = json_route_mean_net(addr).await;
+    let leaky_net = json_route_mean_net(addr, before).await;
     println!("leaky: /json mean net {leaky_net} B; the cache holds {per_item:.0} B per item");
     assert!(
         (0.7 * per_item..=2.0 * per_item).contains(&leaky_net),
         "mean net {leaky_net} B against {per_item:.0} B per cached item"
     );
 
-    let (fixed_addr, fixed) = run(Mode::Fixed).await;
-    let fixed_net = json_route_mean_net(fixed_addr).await;
+    let (fixed_addr, fixed, fixed_before) = run(Mode::Fixed).await;
+    let fixed_net = json_route_mean_net(fixed_addr, fixed_before).await;
     println!("fixed: /json mean net {fixed_net} B");
     // Not exactly zero: the handler frees buffers that hyper's connection
     // task allocated, and a free counts on the task that makes it.

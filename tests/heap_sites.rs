@@ -171,14 +171,21 @@ async fn heapdump_top_site_is_the_retaining_function() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_top_growing_site_is_the_retaining_function() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let addr = serve_app_with_layer().await;
+    // A prefix of its own, so that no other test's visit to a diff has
+    // taken this mount's baseline already.
+    let addr = common::serve(
+        axum::Router::new()
+            .route("/", axum::routing::get(|| async { "app" }))
+            .layer(memscope::DebugLayer::new().prefix("/_debug_diff")),
+    )
+    .await;
     // First visit: no baseline, one is taken.
-    let first = http_get(addr, "/_debug/memory/diff?format=json")
+    let first = http_get(addr, "/_debug_diff/memory/diff?format=json")
         .await
         .json();
     assert_eq!(first["baseline_created"], true);
     assert_eq!(
-        post(addr, "/_debug/memory/diff/baseline?format=json")
+        post(addr, "/_debug_diff/memory/diff/baseline?format=json")
             .await
             .status,
         StatusCode::OK
@@ -188,7 +195,7 @@ async fn diff_top_growing_site_is_the_retaining_function() {
     }
     let held = retain_sixty_four_mebibytes();
 
-    let diff = http_get(addr, "/_debug/memory/diff?format=json&limit=5").await;
+    let diff = http_get(addr, "/_debug_diff/memory/diff?format=json&limit=5").await;
     assert_eq!(diff.status, StatusCode::OK, "{}", diff.body);
     let diff = diff.json();
     assert_eq!(diff["baseline_created"], false);
@@ -213,9 +220,12 @@ async fn diff_top_growing_site_is_the_retaining_function() {
 
     // Freed: the site shrinks back and is no longer the top grower.
     drop(held);
-    let after = http_get(addr, "/_debug/memory/diff?format=json&filter=retain_sixty")
-        .await
-        .json();
+    let after = http_get(
+        addr,
+        "/_debug_diff/memory/diff?format=json&filter=retain_sixty",
+    )
+    .await
+    .json();
     let rows = after["rows"].as_array().unwrap();
     assert!(
         rows.iter()
@@ -224,7 +234,7 @@ async fn diff_top_growing_site_is_the_retaining_function() {
     );
 
     // The exact size-class diff sees the 8 KiB class.
-    let sizes = http_get(addr, "/_debug/memory/diff?format=json&group=size")
+    let sizes = http_get(addr, "/_debug_diff/memory/diff?format=json&group=size")
         .await
         .json();
     assert!(

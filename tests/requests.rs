@@ -204,8 +204,14 @@ async fn routes_use_the_matched_path_or_collapse_ids() {
         .find(|r| r["route"] == "/missing/{n}")
         .expect("collapsed path");
     assert_eq!(missing["requests"], 1);
-    let record = &page["records"][0];
-    assert_eq!(record["path"], "/missing/{n}");
+    // Other tests' layers share this one's state (same settings): their
+    // requests may be newer.
+    let record = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["path"] == "/missing/{n}")
+        .expect("the unmatched request's record");
     assert_eq!(record["status"], 404);
     for field in [
         "id",
@@ -276,8 +282,16 @@ async fn the_timeline_fills_and_the_overview_draws_it() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let timeline = http_get(addr, "/_debug/timeline?format=json").await.json();
     assert_eq!(timeline["interval_ms"], 20);
+    // The timeline is the process's: at the shortest interval any layer
+    // asks for, keeping the most points any asks for (the other tests'
+    // layers ask for the default 3,600); its bound is a unit test's.
     let points = timeline["points"].as_array().unwrap();
-    assert_eq!(points.len(), 5, "the ring is at its bound");
+    assert!(
+        points.len() >= 5,
+        "{} points in 300 ms at 20 ms",
+        points.len()
+    );
+    assert!(points.len() as u64 <= timeline["capacity"].as_u64().unwrap());
     assert!(points[0]["allocated"].as_u64().unwrap() > 0);
     let limited = http_get(addr, "/_debug/timeline?format=json&limit=2")
         .await

@@ -2,17 +2,18 @@
 //! allocation site (the default), function, crate, whole stack, or exact
 //! size class.
 
-use bytes::Bytes;
-use http::Response;
 use serde::Serialize;
 
-use crate::allocator::{AllocatorStats, SizeClass, size_classes};
-use crate::error::PageError;
-use crate::heap::{self, Frame, GroupedHeap, Grouping, HeapSnapshot};
-use crate::query::Query;
-use crate::render::{Chrome, Page, respond};
-use crate::routes::PageRequest;
-use crate::text::{Align, TextTable, grouped, human_bytes};
+use super::dispatch::{Answer, PageRequest, Pending};
+use super::error::PageError;
+use super::query::Query;
+use super::render::text::{Align, TextTable};
+use super::render::{Layout, Page, respond};
+use crate::model::allocator::{AllocatorStats, size_classes};
+use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
+use crate::model::process::resident_set_size;
+use crate::model::table::{Amount, HeapRow, HeapTable, TableSpec};
+use crate::units::{grouped, human_bytes};
 
 /// The largest `limit=` accepted; more rows than this is no longer a table
 /// anyone reads.
@@ -22,54 +23,45 @@ const DEFAULT_LIMIT: u64 = 100;
 pub(crate) const MAX_FILTER_LEN: usize = 200;
 pub(crate) const GROUPS: &[&str] = &["site", "function", "crate", "stack", "size"];
 
-/// What the heap tables take from the query: `group`, `filter`, `limit`.
-pub(crate) struct TableQuery {
-    /// `None` for `group=size`.
-    pub(crate) grouping: Option<Grouping>,
-    /// Lower case.
-    pub(crate) filter: Option<String>,
-    pub(crate) limit: usize,
+/// Reads `group`, `filter` and `limit`, as the heap tables take them.
+pub(crate) fn table_spec(query: &Query) -> Result<TableSpec, PageError> {
+    let group = query.choice("group", GROUPS)?.unwrap_or("site");
+    let filter = query
+        .text("filter", MAX_FILTER_LEN)?
+        .map(|filter| filter.to_lowercase());
+    let grouping = Grouping::from_name(group);
+    if grouping.is_none() && filter.is_some() {
+        return Err(PageError::bad_request(
+            "`filter` matches the frames of a stack, and `group=size` has none: \
+             use group=site, function, crate or stack with a filter",
+        ));
+    }
+    Ok(TableSpec {
+        grouping,
+        filter,
+        limit: query
+            .number("limit", 1..=MAX_LIMIT)?
+            .unwrap_or(DEFAULT_LIMIT) as usize,
+    })
 }
 
-impl TableQuery {
-    pub(crate) fn read(query: &Query) -> Result<Self, PageError> {
-        let group = query.choice("group", GROUPS)?.unwrap_or("site");
-        let filter = query
-            .text("filter", MAX_FILTER_LEN)?
-            .map(|filter| filter.to_lowercase());
-        let grouping = Grouping::from_name(group);
-        if grouping.is_none() && filter.is_some() {
-            return Err(PageError::bad_request(
-                "`filter` matches the frames of a stack, and `group=size` has none: \
-                 use group=site, function, crate or stack with a filter",
-            ));
-        }
-        Ok(Self {
-            grouping,
-            filter,
-            limit: query
-                .number("limit", 1..=MAX_LIMIT)?
-                .unwrap_or(DEFAULT_LIMIT) as usize,
-        })
-    }
-
-    pub(crate) fn group_name(&self) -> &'static str {
-        self.grouping.map_or("size", Grouping::name)
-    }
+/// `site`, `function`, `crate`, `stack` or `size`.
+pub(crate) fn group_name(spec: &TableSpec) -> &'static str {
+    spec.grouping.map_or("size", Grouping::name)
 }
 
 /// The heap as rows of `name · # objects · total size · share`.
 #[derive(Serialize)]
-pub(crate) struct HeapTable {
+struct HeapTablePage {
     /// How rows are grouped: `site`, `function`, `crate`, `stack` or `size`.
     group: &'static str,
     filter: Option<String>,
-    rows: Vec<HeapRow>,
+    rows: Vec<HeapRowView>,
     /// Rows beyond `limit`, counted but not listed.
     rows_omitted: usize,
     total: Total,
     /// memscope's own allocations (symbolizer, pages), left out of the rows.
-    memscope_own: Option<Amount>,
+    memscope_own: Option<AmountView>,
     /// Whether the figures are estimates from sampled stacks.
     estimate: bool,
     /// Sampled stacks in the heap profile (0 for `group=size`).
@@ -79,7 +71,7 @@ pub(crate) struct HeapTable {
 }
 
 #[derive(Serialize)]
-pub(crate) struct HeapRow {
+struct HeapRowView {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     name: String,
@@ -88,7 +80,7 @@ pub(crate) struct HeapRow {
     /// This row's part of the total, from 0 to 1.
     share: f64,
     /// The frames of the row's largest stack, innermost first, allocator
-    /// plumbing left out.
+    /// frames left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     frames: Option<Vec<Frame>>,
     /// `file:line` of the frame the row is named after.
@@ -102,10 +94,20 @@ pub(crate) struct HeapRow {
     size: Option<u64>,
 }
 
+/// Objects and bytes, rounded, as the pages show them.
 #[derive(Serialize)]
-pub(crate) struct Amount {
+pub(crate) struct AmountView {
     pub(crate) objects: u64,
     pub(crate) bytes: u64,
+}
+
+impl From<Amount> for AmountView {
+    fn from(amount: Amount) -> Self {
+        Self {
+            objects: amount.objects.round() as u64,
+            bytes: amount.bytes.round() as u64,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -121,114 +123,70 @@ struct Total {
     rss: Option<u64>,
 }
 
-pub(crate) fn share(part: f64, whole: f64) -> f64 {
-    if whole <= 0.0 { 0.0 } else { part / whole }
-}
-
 /// The link to a site's page, for site rows.
 pub(crate) fn site_link(prefix: &str, grouping: Option<Grouping>, id: &str) -> Option<String> {
     (grouping == Some(Grouping::Site)).then(|| format!("{prefix}/heapdump/{id}"))
 }
 
-impl HeapTable {
-    /// The exact table from jemalloc's per-size-class counters.
-    fn by_size_class(
-        classes: &[SizeClass],
-        stats: &AllocatorStats,
-        rss: Option<u64>,
-        limit: usize,
+impl HeapTablePage {
+    fn of(
+        table: &HeapTable,
+        spec: &TableSpec,
+        prefix: &str,
+        (stats, rss): (AllocatorStats, Option<u64>),
+        snapshot: Option<&HeapSnapshot>,
     ) -> Self {
-        let mut classes = classes.to_vec();
-        classes.sort_by(|a, b| b.bytes().cmp(&a.bytes()).then(b.size.cmp(&a.size)));
-        let total_bytes: u64 = classes.iter().map(SizeClass::bytes).sum();
-        let total_objects: u64 = classes.iter().map(|class| class.objects).sum();
-        let rows = classes
+        let rows = table
+            .rows
             .iter()
-            .take(limit)
-            .map(|class| HeapRow {
-                id: None,
-                name: class.name(),
-                objects: class.objects,
-                bytes: class.bytes(),
-                share: share(class.bytes() as f64, total_bytes as f64),
-                frames: None,
-                location: None,
-                link: None,
-                size: Some(class.size),
-            })
+            .map(|row| HeapRowView::of(row, table.share(row), spec.grouping, prefix))
             .collect();
+        let notes = match snapshot {
+            Some(snapshot) => estimate_notes(snapshot),
+            None => vec![
+                "Exact: jemalloc counts every live object by size class; no sampling.".to_owned(),
+                "An object's size is its size class: a 100-byte Vec occupies 112 bytes.".to_owned(),
+            ],
+        };
+        let total = AmountView::from(table.total);
         Self {
-            group: "size",
-            filter: None,
+            group: group_name(spec),
+            filter: spec.filter.clone(),
             rows,
-            rows_omitted: classes.len().saturating_sub(limit),
+            rows_omitted: table.rows_omitted,
             total: Total {
-                objects: total_objects,
-                bytes: total_bytes,
+                objects: total.objects,
+                bytes: total.bytes,
                 allocated: stats.allocated,
                 resident: stats.resident,
                 rss,
             },
-            memscope_own: None,
-            estimate: false,
-            stacks: 0,
-            notes: vec![
-                "Exact: jemalloc counts every live object by size class; no sampling.".to_owned(),
-                "An object's size is its size class: a 100-byte Vec occupies 112 bytes.".to_owned(),
-            ],
+            memscope_own: table.memscope_own.map(AmountView::from),
+            estimate: snapshot.is_some(),
+            stacks: snapshot.map_or(0, |snapshot| snapshot.stacks.len()),
+            notes,
         }
     }
 
-    fn by_stacks(snapshot: &HeapSnapshot, query: &TableQuery, prefix: &str) -> Self {
-        let grouping = query.grouping.unwrap_or(Grouping::Site);
-        let grouped = GroupedHeap::build(snapshot, grouping, query.filter.as_deref());
-        let own = Amount {
-            objects: grouped.own_objects.round() as u64,
-            bytes: grouped.own_bytes.round() as u64,
-        };
-        let groups = grouped.into_sorted();
-        let total_bytes: f64 = groups.iter().map(|group| group.bytes).sum();
-        let total_objects: f64 = groups.iter().map(|group| group.objects).sum();
-        let rows_omitted = groups.len().saturating_sub(query.limit);
-        let rows = groups
-            .into_iter()
-            .take(query.limit)
-            .map(|group| {
-                let id = group.id.to_string();
-                HeapRow {
-                    link: site_link(prefix, query.grouping, &id),
-                    id: Some(id),
-                    name: group.name,
-                    objects: group.objects.round() as u64,
-                    bytes: group.bytes.round() as u64,
-                    share: share(group.bytes, total_bytes),
-                    frames: Some(group.frames),
-                    location: Some(group.location),
-                    size: None,
-                }
-            })
-            .collect();
-        Self {
-            group: grouping.name(),
-            filter: query.filter.clone(),
-            rows,
-            rows_omitted,
-            total: Total {
-                objects: total_objects.round() as u64,
-                bytes: total_bytes.round() as u64,
-                allocated: snapshot.stats.allocated,
-                resident: snapshot.stats.resident,
-                rss: snapshot.rss,
-            },
-            memscope_own: Some(own),
-            estimate: true,
-            stacks: snapshot.stacks.len(),
-            notes: estimate_notes(snapshot),
-        }
-    }
-
-    pub(crate) fn group_title(&self) -> &'static str {
+    fn group_title(&self) -> &'static str {
         group_title(self.group)
+    }
+}
+
+impl HeapRowView {
+    fn of(row: &HeapRow, share: f64, grouping: Option<Grouping>, prefix: &str) -> Self {
+        let id = row.id.map(|id| id.to_string());
+        Self {
+            link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
+            id,
+            name: row.name.clone(),
+            objects: row.amount.objects.round() as u64,
+            bytes: row.amount.bytes.round() as u64,
+            share,
+            frames: row.frames.clone(),
+            location: row.location.clone(),
+            size: row.size,
+        }
     }
 }
 
@@ -264,7 +222,7 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
     notes
 }
 
-impl Page for HeapTable {
+impl Page for HeapTablePage {
     fn text(&self) -> String {
         let mut table = TextTable::new(&[
             (self.group_title(), Align::Left),
@@ -277,7 +235,7 @@ impl Page for HeapTable {
                 row.name.clone(),
                 grouped(row.objects),
                 human_bytes(row.bytes),
-                crate::view::percent(&row.share),
+                super::render::view::percent(&row.share),
             ]);
         }
         table.omitted_rows(self.rows_omitted);
@@ -314,9 +272,9 @@ impl Page for HeapTable {
         out
     }
 
-    fn html(&self, chrome: &Chrome) -> askama::Result<String> {
+    fn html(&self, layout: &Layout) -> askama::Result<String> {
         askama::Template::render(&HeapTableTemplate {
-            chrome,
+            layout,
             page: self,
             groups: GROUPS,
         })
@@ -326,29 +284,31 @@ impl Page for HeapTable {
 #[derive(askama::Template)]
 #[template(path = "heapdump.html")]
 struct HeapTableTemplate<'a> {
-    chrome: &'a Chrome,
-    page: &'a HeapTable,
+    layout: &'a Layout,
+    page: &'a HeapTablePage,
     groups: &'static [&'static str],
 }
 
-pub(crate) async fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
+pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
+    Box::pin(page(request))
+}
+
+async fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["group", "limit", "filter"])?;
-    let table_query = TableQuery::read(&query)?;
-    let table = match table_query.grouping {
+    let spec = table_spec(&query)?;
+    let page = match spec.grouping {
         None => {
             let stats = AllocatorStats::read();
-            let classes = size_classes();
-            HeapTable::by_size_class(
-                &classes,
-                &stats,
-                crate::process::resident_set_size(),
-                table_query.limit,
-            )
+            let table = HeapTable::of_size_classes(&size_classes(), spec.limit);
+            let figures = (stats, resident_set_size());
+            HeapTablePage::of(&table, &spec, request.prefix(), figures, None)
         }
-        Some(_) => {
+        Some(grouping) => {
             let snapshot = heap::snapshot().await?;
-            HeapTable::by_stacks(&snapshot, &table_query, &request.shared.config.prefix)
+            let table = HeapTable::of_stacks(&snapshot, grouping, &spec);
+            let figures = (snapshot.stats, snapshot.rss);
+            HeapTablePage::of(&table, &spec, request.prefix(), figures, Some(&snapshot))
         }
     };
-    Ok(respond(&table, request.format, request.chrome))
+    Ok(respond(&page, request.format, request.layout))
 }

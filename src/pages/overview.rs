@@ -1,20 +1,18 @@
 //! `GET /_debug/`: jemalloc's figures, RSS, the state of heap profiling and
 //! links to every page.
 
-use bytes::Bytes;
-use http::Response;
 use serde::Serialize;
 
-use crate::allocator::{AllocatorStats, ProfilingState};
-use crate::error::PageError;
-use crate::heap::SYMBOLIZER;
-use crate::pages::chart::memory_chart;
-use crate::process::resident_set_size;
-use crate::query::Query;
-use crate::render::{Chrome, Page, profiling_hint, profiling_summary, respond};
-use crate::routes::PageRequest;
-use crate::state::Shared;
-use crate::text::{Align, TextTable, human_bytes};
+use super::dispatch::{Answer, PageRequest, page_links};
+use super::query::Query;
+use super::render::chart::memory_chart;
+use super::render::text::{Align, TextTable};
+use super::render::{Layout, Page, respond};
+use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::heap::SYMBOLIZER;
+use crate::model::process::resident_set_size;
+use crate::model::timeline;
+use crate::units::human_bytes;
 
 #[derive(Serialize)]
 pub(crate) struct Overview {
@@ -64,13 +62,8 @@ struct Figure {
 }
 
 impl Overview {
-    fn build(prefix: &str, shared: &Shared, state: &ProfilingState) -> Self {
+    fn build(prefix: &str, state: &ProfilingState) -> Self {
         let stats = AllocatorStats::read();
-        let link = |path: &str, title, about| PageLink {
-            path: format!("{prefix}{path}"),
-            title,
-            about,
-        };
         Self {
             allocated: stats.allocated,
             active: stats.active,
@@ -86,38 +79,21 @@ impl Overview {
                 sample_interval: state.sample_interval(),
                 jemalloc_is_global: state.jemalloc_is_global,
                 unwinder: state.unwinder,
-                summary: profiling_summary(state),
+                summary: state.summary(),
             },
-            hint: profiling_hint(state),
+            hint: state.hint(),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
-            pages: vec![
-                link(
-                    "/heapdump",
-                    "Heap by allocation site",
-                    "where the live heap was allocated: the application's own function, and the library it went through",
-                ),
-                link(
-                    "/memory/diff",
-                    "Memory diff",
-                    "what grew since the baseline, by site, with bytes per request",
-                ),
-                link(
-                    "/profiles",
-                    "Requests",
-                    "every request's wall and busy time and bytes allocated, freed and kept; totals per route; CPU profiles",
-                ),
-                link(
-                    "/timeline",
-                    "Timeline",
-                    "allocated, resident and RSS over the last hour",
-                ),
-                link(
-                    "/heapdump?group=size",
-                    "Heap by size class",
-                    "live objects in each jemalloc size class; exact, needs no profiling",
-                ),
-            ],
-            chart: memory_chart(&shared.timeline.points()),
+            pages: page_links()
+                .filter_map(|link| {
+                    let (title, about) = link.listed?;
+                    Some(PageLink {
+                        path: format!("{prefix}{}", link.href),
+                        title,
+                        about,
+                    })
+                })
+                .collect(),
+            chart: memory_chart(&timeline::points()),
         }
     }
 
@@ -195,9 +171,9 @@ impl Page for Overview {
         out
     }
 
-    fn html(&self, chrome: &Chrome) -> askama::Result<String> {
+    fn html(&self, layout: &Layout) -> askama::Result<String> {
         askama::Template::render(&OverviewTemplate {
-            chrome,
+            layout,
             page: self,
             figures: self.figures(),
         })
@@ -207,17 +183,13 @@ impl Page for Overview {
 #[derive(askama::Template)]
 #[template(path = "overview.html")]
 struct OverviewTemplate<'a> {
-    chrome: &'a Chrome,
+    layout: &'a Layout,
     page: &'a Overview,
     figures: Vec<Figure>,
 }
 
-pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
+pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
-    let overview = Overview::build(
-        &request.shared.config.prefix,
-        request.shared,
-        &request.chrome.profiling,
-    );
-    Ok(respond(&overview, request.format, request.chrome))
+    let overview = Overview::build(request.prefix(), &request.layout.profiling);
+    Ok(respond(&overview, request.format, request.layout))
 }

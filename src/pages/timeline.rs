@@ -1,16 +1,14 @@
 //! `GET /_debug/timeline`: memory over time, as a chart and as points.
 
-use bytes::Bytes;
-use http::Response;
 use serde::Serialize;
 
-use super::chart::memory_chart;
-use crate::error::PageError;
-use crate::query::Query;
-use crate::render::{Chrome, Page, respond};
-use crate::routes::PageRequest;
-use crate::text::{Align, TextTable, grouped, human_bytes};
-use crate::timeline::TimelinePoint;
+use super::dispatch::{Answer, PageRequest};
+use super::query::Query;
+use super::render::chart::memory_chart;
+use super::render::text::{Align, TextTable};
+use super::render::{Layout, Page, respond};
+use crate::model::timeline::{self, TimelinePoint};
+use crate::units::{grouped, human_bytes};
 
 #[derive(Serialize)]
 struct TimelinePage {
@@ -49,9 +47,9 @@ impl Page for TimelinePage {
         )
     }
 
-    fn html(&self, chrome: &Chrome) -> askama::Result<String> {
+    fn html(&self, layout: &Layout) -> askama::Result<String> {
         askama::Template::render(&TimelineTemplate {
-            chrome,
+            layout,
             page: self,
             newest: self.points.iter().rev().take(60).collect(),
         })
@@ -61,24 +59,24 @@ impl Page for TimelinePage {
 #[derive(askama::Template)]
 #[template(path = "timeline.html")]
 struct TimelineTemplate<'a> {
-    chrome: &'a Chrome,
+    layout: &'a Layout,
     page: &'a TimelinePage,
     newest: Vec<&'a TimelinePoint>,
 }
 
-pub(crate) fn page(request: &PageRequest<'_>) -> Result<Response<Bytes>, PageError> {
+pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["limit"])?;
-    let timeline = &request.shared.timeline;
-    let limit = query.number("limit", 1..=timeline.capacity() as u64)?;
-    let mut points = timeline.points();
+    let (interval, capacity) = timeline::settings();
+    let limit = query.number("limit", 1..=capacity as u64)?;
+    let mut points = timeline::points();
     if let Some(limit) = limit {
         points.drain(..points.len().saturating_sub(limit as usize));
     }
     let page = TimelinePage {
-        interval_ms: timeline.interval.as_millis() as u64,
-        capacity: timeline.capacity(),
+        interval_ms: interval.as_millis() as u64,
+        capacity,
         chart: memory_chart(&points),
         points,
     };
-    Ok(respond(&page, request.format, request.chrome))
+    Ok(respond(&page, request.format, request.layout))
 }

@@ -1,0 +1,275 @@
+//! What changed between two snapshots, row by row, growing first.
+
+use std::collections::HashMap;
+
+use super::allocator::SizeClass;
+use super::heap::{Frame, HeapSnapshot, SiteId};
+use super::table::{Amount, GroupedHeap, TableSpec};
+
+/// One row's figures then and now.
+#[derive(Clone, Debug)]
+pub(crate) struct DiffRow {
+    /// `None` for a size class.
+    pub(crate) id: Option<SiteId>,
+    pub(crate) name: String,
+    pub(crate) then: Amount,
+    pub(crate) now: Amount,
+    pub(crate) frames: Option<Vec<Frame>>,
+    pub(crate) location: Option<String>,
+    pub(crate) size: Option<u64>,
+}
+
+impl DiffRow {
+    /// Bytes now minus bytes then, rounded.
+    pub(crate) fn bytes_delta(&self) -> i64 {
+        (self.now.bytes - self.then.bytes).round() as i64
+    }
+
+    pub(crate) fn objects_delta(&self) -> i64 {
+        (self.now.objects - self.then.objects).round() as i64
+    }
+}
+
+/// The change between two snapshots.
+#[derive(Debug)]
+pub(crate) struct HeapDiff {
+    /// Growing first; among equals, the larger now, then by name.
+    pub(crate) rows: Vec<DiffRow>,
+    pub(crate) rows_omitted: usize,
+    /// Summed over every row, listed or not: (then, now).
+    pub(crate) then: Amount,
+    pub(crate) now: Amount,
+    /// memscope's own allocations now, left out of the rows; `None` for
+    /// size classes.
+    pub(crate) memscope_own: Option<Amount>,
+}
+
+impl HeapDiff {
+    /// The change from `then` to `now`, grouped as `spec` says.
+    pub(crate) fn between(then: &HeapSnapshot, now: &HeapSnapshot, spec: &TableSpec) -> Self {
+        let (rows, memscope_own) = match spec.grouping {
+            Some(grouping) => {
+                let before = GroupedHeap::build(then, grouping, spec.filter.as_deref());
+                let after = GroupedHeap::build(now, grouping, spec.filter.as_deref());
+                let own = after.memscope_own;
+                (stack_rows(before, after), Some(own))
+            }
+            None => (size_class_rows(&then.size_classes, &now.size_classes), None),
+        };
+        Self::of_rows(rows, spec.limit, memscope_own)
+    }
+
+    fn of_rows(mut rows: Vec<DiffRow>, limit: usize, memscope_own: Option<Amount>) -> Self {
+        rows.sort_by(|a, b| {
+            b.bytes_delta()
+                .cmp(&a.bytes_delta())
+                .then(b.now.bytes.total_cmp(&a.now.bytes))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let (mut then, mut now) = (Amount::default(), Amount::default());
+        for row in &rows {
+            then.objects += row.then.objects;
+            then.bytes += row.then.bytes;
+            now.objects += row.now.objects;
+            now.bytes += row.now.bytes;
+        }
+        let rows_omitted = rows.len().saturating_sub(limit);
+        rows.truncate(limit);
+        Self {
+            rows,
+            rows_omitted,
+            then,
+            now,
+            memscope_own,
+        }
+    }
+}
+
+/// Rows of stacks grouped alike in both snapshots: what is in both, what
+/// appeared, and what vanished (shrank to nothing).
+fn stack_rows(before: GroupedHeap, after: GroupedHeap) -> Vec<DiffRow> {
+    let mut before = before.groups;
+    let mut rows: Vec<DiffRow> = after
+        .groups
+        .into_values()
+        .map(|row| {
+            let then = row
+                .id
+                .and_then(|id| before.remove(&id))
+                .map_or_else(Amount::default, |then| then.amount);
+            DiffRow {
+                id: row.id,
+                name: row.name,
+                then,
+                now: row.amount,
+                frames: row.frames,
+                location: row.location,
+                size: None,
+            }
+        })
+        .collect();
+    rows.extend(before.into_values().map(|row| DiffRow {
+        id: row.id,
+        name: row.name,
+        then: row.amount,
+        now: Amount::default(),
+        frames: row.frames,
+        location: row.location,
+        size: None,
+    }));
+    rows
+}
+
+fn size_class_rows(then: &[SizeClass], now: &[SizeClass]) -> Vec<DiffRow> {
+    let mut classes: HashMap<u64, (Option<&SizeClass>, Option<&SizeClass>)> = HashMap::new();
+    for class in then {
+        classes.entry(class.size).or_default().0 = Some(class);
+    }
+    for class in now {
+        classes.entry(class.size).or_default().1 = Some(class);
+    }
+    let amount = |class: Option<&SizeClass>| {
+        class.map_or_else(Amount::default, |class| Amount {
+            objects: class.objects as f64,
+            bytes: class.bytes() as f64,
+        })
+    };
+    classes
+        .into_iter()
+        .map(|(size, (then, now))| DiffRow {
+            id: None,
+            name: now.or(then).map(SizeClass::name).unwrap_or_default(),
+            then: amount(then),
+            now: amount(now),
+            frames: None,
+            location: None,
+            size: Some(size),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::heap::Grouping;
+    use crate::model::table::tests::{alloc, app, library, stack};
+
+    fn spec(grouping: Option<Grouping>) -> TableSpec {
+        TableSpec {
+            grouping,
+            filter: None,
+            limit: 100,
+        }
+    }
+
+    fn delta_of<'a>(diff: &'a HeapDiff, name: &str) -> &'a DiffRow {
+        diff.rows
+            .iter()
+            .find(|row| row.name == name)
+            .unwrap_or_else(|| panic!("no row {name}: {diff:#?}"))
+    }
+
+    #[test]
+    fn growth_shrink_appearance_and_vanishing() {
+        let cache = [alloc(), app("shop::cache::store", 40)];
+        let orders = [alloc(), app("shop::orders::new", 12)];
+        let session = [alloc(), app("shop::session::open", 7)];
+        let report = [alloc(), app("shop::report::build", 3)];
+        let then = HeapSnapshot::of_stacks(vec![
+            stack(&cache, 10.0, 1_000.0),
+            stack(&orders, 8.0, 4_000.0),
+            stack(&session, 2.0, 300.0),
+        ]);
+        let now = HeapSnapshot::of_stacks(vec![
+            stack(&cache, 30.0, 3_000.0),
+            stack(&orders, 4.0, 2_000.0),
+            stack(&report, 1.0, 700.0),
+        ]);
+        let diff = HeapDiff::between(&then, &now, &spec(Some(Grouping::Site)));
+        let order: Vec<(&str, i64)> = diff
+            .rows
+            .iter()
+            .map(|row| (row.name.as_str(), row.bytes_delta()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("shop::cache::store", 2_000),
+                ("shop::report::build", 700),
+                ("shop::session::open", -300),
+                ("shop::orders::new", -2_000),
+            ],
+            "growing first, shrinking last"
+        );
+        assert_eq!(delta_of(&diff, "shop::cache::store").objects_delta(), 20);
+        let appeared = delta_of(&diff, "shop::report::build");
+        assert_eq!(appeared.then, Amount::default());
+        let vanished = delta_of(&diff, "shop::session::open");
+        assert_eq!(vanished.now, Amount::default());
+        assert_eq!(vanished.location.as_deref(), Some("src/main.rs:7"));
+        assert_eq!(diff.then.bytes, 5_300.0);
+        assert_eq!(diff.now.bytes, 5_700.0);
+    }
+
+    #[test]
+    fn rows_are_grouped_alike_on_both_sides() {
+        let first = [
+            alloc(),
+            library("bytes::BytesMut::with_capacity"),
+            app("shop::cache::store", 40),
+        ];
+        let second = [alloc(), app("shop::cache::evict", 90)];
+        let then = HeapSnapshot::of_stacks(vec![stack(&first, 1.0, 100.0)]);
+        let now =
+            HeapSnapshot::of_stacks(vec![stack(&first, 2.0, 200.0), stack(&second, 1.0, 50.0)]);
+        let by_crate = HeapDiff::between(&then, &now, &spec(Some(Grouping::Crate)));
+        let crates: Vec<(&str, i64)> = by_crate
+            .rows
+            .iter()
+            .map(|row| (row.name.as_str(), row.bytes_delta()))
+            .collect();
+        assert_eq!(crates, [("bytes", 100), ("shop", 50)]);
+        let by_function = HeapDiff::between(&then, &now, &spec(Some(Grouping::Function)));
+        assert_eq!(
+            delta_of(&by_function, "bytes::BytesMut::with_capacity").bytes_delta(),
+            100
+        );
+        let by_stack = HeapDiff::between(&then, &now, &spec(Some(Grouping::Stack)));
+        assert_eq!(by_stack.rows.len(), 2);
+        assert_eq!(
+            by_stack.rows[0].name,
+            "bytes::BytesMut::with_capacity ← shop::cache::store"
+        );
+    }
+
+    #[test]
+    fn size_classes_compare_exactly() {
+        let mut then = HeapSnapshot::of_stacks(Vec::new());
+        then.size_classes = vec![SizeClass {
+            size: 32,
+            objects: 10,
+            small: true,
+        }];
+        let mut now = HeapSnapshot::of_stacks(Vec::new());
+        now.size_classes = vec![
+            SizeClass {
+                size: 32,
+                objects: 4,
+                small: true,
+            },
+            SizeClass {
+                size: 64,
+                objects: 3,
+                small: true,
+            },
+        ];
+        let diff = HeapDiff::between(&then, &now, &spec(None));
+        let rows: Vec<(Option<u64>, i64)> = diff
+            .rows
+            .iter()
+            .map(|row| (row.size, row.bytes_delta()))
+            .collect();
+        assert_eq!(rows, [(Some(64), 192), (Some(32), -192)]);
+        assert!(diff.memscope_own.is_none());
+    }
+}

@@ -1,0 +1,45 @@
+//! The memory model: what memscope knows about the process's memory, with
+//! nothing of HTTP or templates in it.
+//!
+//! - [`allocator`]: jemalloc's figures, its size classes, the heap
+//!   profiling switch, and memscope's stack walker for sampled stacks;
+//! - [`heap`]: a heap snapshot (jemalloc's dump, parsed, scaled and
+//!   symbolized), and how a stack's frames are told apart and named;
+//! - [`table`] and [`diff`]: a snapshot grouped into rows, and the change
+//!   between two snapshots, as plain functions over snapshots;
+//! - [`baseline`]: the snapshot a diff compares against;
+//! - [`timeline`]: memory over time, filled by a background thread;
+//! - [`cpu_capture`]: CPU profiles taken with pprof;
+//! - [`process`]: figures the allocator does not know (RSS).
+//!
+//! Failures are [`ModelError`]s, which the pages turn into responses.
+//!
+//! # What is per process, and why
+//!
+//! Some state exists once in the process whatever the number of layers,
+//! because what it describes or guards is the process's:
+//!
+//! - the symbolizer's caches (`heap::symbolize`): debug info is the
+//!   binary's, and backtrace's cache behind it is global;
+//! - the last heap snapshot, behind the lock that lets one `prof.dump`
+//!   run at a time (`heap`): jemalloc has one heap profile;
+//! - the CPU captures (`cpu_capture`): pprof allows one profiler a process;
+//! - the timeline and its one sampler thread (`timeline`): allocator
+//!   figures and RSS are the process's;
+//! - memscope's stack walker, installed once (`allocator`).
+//!
+//! What belongs to a mount (the layers mounted at one prefix with the same
+//! request history, see `layer::state`) is the request log and the
+//! baseline, since a diff's bytes per request divide by that log's count.
+
+pub(crate) mod allocator;
+pub(crate) mod baseline;
+pub(crate) mod cpu_capture;
+pub(crate) mod diff;
+mod error;
+pub(crate) mod heap;
+pub(crate) mod process;
+pub(crate) mod table;
+pub(crate) mod timeline;
+
+pub(crate) use error::{ModelError, ModelErrorKind};

@@ -1,0 +1,398 @@
+//! The live heap as rows: a snapshot's stacks grouped by site, function,
+//! crate or whole stack, or jemalloc's exact size classes.
+
+use std::collections::HashMap;
+
+use super::allocator::SizeClass;
+use super::heap::{Frame, FrameKind, Grouping, HeapSnapshot, SiteId, key_of, named_frame};
+
+/// What a table is asked for.
+#[derive(Clone, Debug)]
+pub(crate) struct TableSpec {
+    /// `None` for jemalloc's size classes, which need no profile.
+    pub(crate) grouping: Option<Grouping>,
+    /// Lower case; keeps the stacks with a frame whose function or file
+    /// contains it.
+    pub(crate) filter: Option<String>,
+    /// Rows listed at most; the rest are counted.
+    pub(crate) limit: usize,
+}
+
+/// Estimated objects and bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Amount {
+    pub(crate) objects: f64,
+    pub(crate) bytes: f64,
+}
+
+/// One row: the stacks that share a name under a grouping, or one size
+/// class.
+#[derive(Clone, Debug)]
+pub(crate) struct HeapRow {
+    /// The row's stable id; `None` for a size class.
+    pub(crate) id: Option<SiteId>,
+    pub(crate) name: String,
+    pub(crate) amount: Amount,
+    /// The frames of the row's largest stack, innermost first, allocator
+    /// frames left out; `None` for a size class.
+    pub(crate) frames: Option<Vec<Frame>>,
+    /// `file:line` of the frame the row is named after, in its largest
+    /// stack; `None` for a size class.
+    pub(crate) location: Option<String>,
+    /// The size of every object of a size class.
+    pub(crate) size: Option<u64>,
+}
+
+/// A table, largest row first.
+#[derive(Debug)]
+pub(crate) struct HeapTable {
+    pub(crate) rows: Vec<HeapRow>,
+    /// Rows past the limit, counted in the total but not listed.
+    pub(crate) rows_omitted: usize,
+    /// Summed over every row, listed or not.
+    pub(crate) total: Amount,
+    /// memscope's own allocations, left out of the rows; `None` for size
+    /// classes, which cannot tell whose an object is.
+    pub(crate) memscope_own: Option<Amount>,
+}
+
+/// Frames listed on a row, innermost first; enough to see the way in.
+const FRAMES_PER_ROW: usize = 12;
+
+/// A snapshot's stacks grouped, filtered, memscope's own counted apart.
+#[derive(Debug, Default)]
+pub(crate) struct GroupedHeap {
+    pub(crate) groups: HashMap<SiteId, HeapRow>,
+    pub(crate) memscope_own: Amount,
+}
+
+impl GroupedHeap {
+    /// Groups `snapshot`'s stacks under `grouping`. `filter` (lower case)
+    /// keeps the stacks with a frame whose function or file contains it.
+    pub(crate) fn build(snapshot: &HeapSnapshot, grouping: Grouping, filter: Option<&str>) -> Self {
+        let mut grouped = Self::default();
+        // The bytes of each group's largest stack so far, which names its
+        // frames and location.
+        let mut largest: HashMap<SiteId, f64> = HashMap::new();
+        for stack in &snapshot.stacks {
+            if let Some(needle) = filter
+                && !stack.frames().any(|frame| frame.matches(needle))
+            {
+                continue;
+            }
+            let Some(key) = key_of(stack, grouping) else {
+                grouped.memscope_own.objects += stack.objects;
+                grouped.memscope_own.bytes += stack.bytes;
+                continue;
+            };
+            let id = SiteId::of(grouping, &key);
+            let row = grouped.groups.entry(id).or_insert_with(|| HeapRow {
+                id: Some(id),
+                name: key,
+                amount: Amount::default(),
+                frames: Some(Vec::new()),
+                location: Some(String::new()),
+                size: None,
+            });
+            row.amount.objects += stack.objects;
+            row.amount.bytes += stack.bytes;
+            let largest = largest.entry(id).or_insert(-1.0);
+            if stack.bytes > *largest {
+                *largest = stack.bytes;
+                row.location =
+                    Some(named_frame(stack, grouping).map_or_else(String::new, Frame::location));
+                row.frames = Some(
+                    stack
+                        .frames()
+                        .filter(|frame| frame.kind != FrameKind::Allocator)
+                        .take(FRAMES_PER_ROW)
+                        .cloned()
+                        .collect(),
+                );
+            }
+        }
+        grouped
+    }
+}
+
+impl HeapTable {
+    /// The live heap by `spec.grouping` from a snapshot's stacks.
+    pub(crate) fn of_stacks(snapshot: &HeapSnapshot, grouping: Grouping, spec: &TableSpec) -> Self {
+        let grouped = GroupedHeap::build(snapshot, grouping, spec.filter.as_deref());
+        let rows = grouped.groups.into_values().collect();
+        Self::of_rows(rows, spec.limit, Some(grouped.memscope_own))
+    }
+
+    /// The live heap by jemalloc's size classes: exact, no profile needed.
+    pub(crate) fn of_size_classes(classes: &[SizeClass], limit: usize) -> Self {
+        let rows = classes
+            .iter()
+            .map(|class| HeapRow {
+                id: None,
+                name: class.name(),
+                amount: Amount {
+                    objects: class.objects as f64,
+                    bytes: class.bytes() as f64,
+                },
+                frames: None,
+                location: None,
+                size: Some(class.size),
+            })
+            .collect();
+        Self::of_rows(rows, limit, None)
+    }
+
+    /// Largest first (by bytes, then the larger size, then the name), the
+    /// total over all of them, and the first `limit` kept.
+    fn of_rows(mut rows: Vec<HeapRow>, limit: usize, memscope_own: Option<Amount>) -> Self {
+        rows.sort_by(|a, b| {
+            b.amount
+                .bytes
+                .total_cmp(&a.amount.bytes)
+                .then(b.size.cmp(&a.size))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let total = rows.iter().fold(Amount::default(), |total, row| Amount {
+            objects: total.objects + row.amount.objects,
+            bytes: total.bytes + row.amount.bytes,
+        });
+        let rows_omitted = rows.len().saturating_sub(limit);
+        rows.truncate(limit);
+        Self {
+            rows,
+            rows_omitted,
+            total,
+            memscope_own,
+        }
+    }
+
+    /// Each row's part of the total, from 0 to 1.
+    pub(crate) fn share(&self, row: &HeapRow) -> f64 {
+        share(row.amount.bytes, self.total.bytes)
+    }
+}
+
+/// `part` of `whole`, 0 where the whole is empty.
+pub(crate) fn share(part: f64, whole: f64) -> f64 {
+    if whole <= 0.0 { 0.0 } else { part / whole }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::heap::Stack;
+
+    /// A frame of kind `kind`.
+    pub(crate) fn frame(function: &str, file: &str, line: u32, kind: FrameKind) -> Frame {
+        Frame {
+            function: function.to_owned(),
+            file: Some(file.to_owned()),
+            line: Some(line),
+            kind,
+        }
+    }
+
+    /// A stack of `frames` (innermost first, one address each) holding
+    /// `objects` objects of `bytes` bytes in all.
+    pub(crate) fn stack(frames: &[Frame], objects: f64, bytes: f64) -> Stack {
+        Stack {
+            addresses: frames
+                .iter()
+                .map(|frame| Arc::from(vec![frame.clone()]))
+                .collect(),
+            objects,
+            bytes,
+        }
+    }
+
+    pub(crate) fn alloc() -> Frame {
+        frame(
+            "alloc::raw_vec::RawVecInner<A>::with_capacity_in",
+            "/rustc/x/library/alloc/src/raw_vec.rs",
+            10,
+            FrameKind::Allocator,
+        )
+    }
+
+    pub(crate) fn app(function: &str, line: u32) -> Frame {
+        frame(function, "src/main.rs", line, FrameKind::App)
+    }
+
+    pub(crate) fn library(function: &str) -> Frame {
+        frame(
+            function,
+            "/root/.cargo/registry/src/x/bytes-1.0.0/src/bytes_mut.rs",
+            5,
+            FrameKind::Library,
+        )
+    }
+
+    fn spec(grouping: Grouping, filter: Option<&str>, limit: usize) -> TableSpec {
+        TableSpec {
+            grouping: Some(grouping),
+            filter: filter.map(str::to_owned),
+            limit,
+        }
+    }
+
+    fn snapshot() -> HeapSnapshot {
+        HeapSnapshot::of_stacks(vec![
+            // Two stacks of one site, through one library function.
+            stack(
+                &[
+                    alloc(),
+                    library("bytes::BytesMut::with_capacity"),
+                    app("shop::cache::store", 40),
+                    app("shop::main", 3),
+                ],
+                10.0,
+                1000.0,
+            ),
+            stack(
+                &[
+                    alloc(),
+                    library("bytes::BytesMut::with_capacity"),
+                    app("shop::cache::store", 41),
+                    app("shop::handlers::order", 9),
+                ],
+                5.0,
+                3000.0,
+            ),
+            // Another site, directly.
+            stack(&[alloc(), app("shop::orders::new", 12)], 2.0, 500.0),
+            // A library's own, with no application frame.
+            stack(&[alloc(), library("tokio::runtime::spawn")], 1.0, 64.0),
+            // memscope's own.
+            stack(
+                &[
+                    alloc(),
+                    frame("memscope::x", "/m/src/x.rs", 1, FrameKind::Memscope),
+                ],
+                4.0,
+                256.0,
+            ),
+        ])
+    }
+
+    #[test]
+    fn groups_by_site_largest_first_with_memscope_apart() {
+        let table =
+            HeapTable::of_stacks(&snapshot(), Grouping::Site, &spec(Grouping::Site, None, 10));
+        let names: Vec<&str> = table.rows.iter().map(|row| row.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "shop::cache::store via bytes::BytesMut::with_capacity",
+                "shop::orders::new",
+                "tokio::runtime::spawn",
+            ]
+        );
+        assert_eq!(
+            table.rows[0].amount,
+            Amount {
+                objects: 15.0,
+                bytes: 4000.0
+            }
+        );
+        // Named after the larger of its stacks.
+        assert_eq!(table.rows[0].location.as_deref(), Some("src/main.rs:41"));
+        let frames = table.rows[0].frames.as_ref().unwrap();
+        assert_eq!(frames[0].function, "bytes::BytesMut::with_capacity");
+        assert!(frames.iter().all(|f| f.kind != FrameKind::Allocator));
+        assert_eq!(
+            table.total,
+            Amount {
+                objects: 18.0,
+                bytes: 4564.0
+            }
+        );
+        assert_eq!(
+            table.memscope_own,
+            Some(Amount {
+                objects: 4.0,
+                bytes: 256.0
+            })
+        );
+        assert!((table.share(&table.rows[0]) - 4000.0 / 4564.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn groups_by_function_crate_and_stack() {
+        let snapshot = snapshot();
+        let names = |grouping| {
+            HeapTable::of_stacks(&snapshot, grouping, &spec(grouping, None, 10))
+                .rows
+                .into_iter()
+                .map(|row| (row.name, row.amount.bytes))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(Grouping::Function),
+            [
+                ("bytes::BytesMut::with_capacity".to_owned(), 4000.0),
+                ("shop::orders::new".to_owned(), 500.0),
+                ("tokio::runtime::spawn".to_owned(), 64.0),
+            ]
+        );
+        assert_eq!(
+            names(Grouping::Crate),
+            [
+                ("bytes".to_owned(), 4000.0),
+                ("shop".to_owned(), 500.0),
+                ("tokio".to_owned(), 64.0),
+            ]
+        );
+        let stacks = names(Grouping::Stack);
+        assert_eq!(stacks.len(), 4, "{stacks:?}");
+        assert_eq!(
+            stacks[0].0,
+            "bytes::BytesMut::with_capacity ← shop::cache::store ← shop::handlers::order"
+        );
+    }
+
+    #[test]
+    fn filters_and_limits() {
+        let table = HeapTable::of_stacks(
+            &snapshot(),
+            Grouping::Site,
+            &spec(Grouping::Site, Some("orders"), 10),
+        );
+        let names: Vec<&str> = table.rows.iter().map(|row| row.name.as_str()).collect();
+        assert_eq!(names, ["shop::orders::new"]);
+        let limited =
+            HeapTable::of_stacks(&snapshot(), Grouping::Site, &spec(Grouping::Site, None, 1));
+        assert_eq!(limited.rows.len(), 1);
+        assert_eq!(limited.rows_omitted, 2);
+        assert_eq!(limited.total.bytes, 4564.0, "the total counts omitted rows");
+    }
+
+    #[test]
+    fn size_classes_are_exact_and_largest_first() {
+        let classes = [
+            SizeClass {
+                size: 16,
+                objects: 10,
+                small: true,
+            },
+            SizeClass {
+                size: 4096,
+                objects: 1,
+                small: false,
+            },
+            SizeClass {
+                size: 32,
+                objects: 128,
+                small: true,
+            },
+        ];
+        let table = HeapTable::of_size_classes(&classes, 2);
+        let sizes: Vec<Option<u64>> = table.rows.iter().map(|row| row.size).collect();
+        // 32 × 128 = 4096 ties 4096 × 1: the larger size first.
+        assert_eq!(sizes, [Some(4096), Some(32)]);
+        assert_eq!(table.rows_omitted, 1);
+        assert_eq!(table.total.bytes, 4096.0 * 2.0 + 160.0);
+        assert!(table.memscope_own.is_none());
+    }
+}

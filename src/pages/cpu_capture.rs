@@ -1,0 +1,150 @@
+//! `POST /_debug/profiles/cpu?seconds=N` captures a CPU profile;
+//! `GET /_debug/profiles/cpu/{id}` shows it, with its flamegraph at
+//! `…/flamegraph.svg` and the pprof protobuf at `…/profile.pb.gz`.
+
+use serde::Serialize;
+
+use super::dispatch::{Answer, PageRequest, Pending};
+use super::error::PageError;
+use super::format::Format;
+use super::query::{Query, parse_id};
+use super::render::{Layout, Page, download, respond, see_other};
+use crate::model::cpu_capture::{CPU_CAPTURES, CpuCapture, FREQUENCY_HZ, KEPT_CAPTURES};
+
+const DEFAULT_SECONDS: u64 = 10;
+pub(crate) const MAX_SECONDS: u64 = 60;
+
+/// What the pages list of a capture.
+#[derive(Debug, Serialize)]
+pub(crate) struct CaptureSummary {
+    pub(crate) id: u64,
+    pub(crate) started_unix: u64,
+    pub(crate) seconds: u64,
+    pub(crate) samples: u64,
+    pub(crate) link: String,
+    pub(crate) flamegraph: String,
+    pub(crate) pprof: String,
+}
+
+impl CaptureSummary {
+    pub(crate) fn of(capture: &CpuCapture, prefix: &str) -> Self {
+        let link = format!("{prefix}/profiles/cpu/{}", capture.id);
+        Self {
+            id: capture.id,
+            started_unix: capture.started_unix,
+            seconds: capture.seconds,
+            samples: capture.samples,
+            flamegraph: format!("{link}/flamegraph.svg"),
+            pprof: format!("{link}/profile.pb.gz"),
+            link,
+        }
+    }
+
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "{} s at {FREQUENCY_HZ} Hz, {} samples",
+            self.seconds, self.samples
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct CapturePage {
+    #[serde(flatten)]
+    summary: CaptureSummary,
+    /// Heap sampling was paused for the capture (see the crate docs on why).
+    paused_heap_sampling: bool,
+}
+
+impl Page for CapturePage {
+    fn text(&self) -> String {
+        format!(
+            "CPU profile {}: {}\nflamegraph: {}\npprof:      {} (go tool pprof -http=: profile.pb.gz)\n{}",
+            self.summary.id,
+            self.summary.summary(),
+            self.summary.flamegraph,
+            self.summary.pprof,
+            if self.paused_heap_sampling {
+                "Heap sampling was paused while it ran.\n"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn html(&self, layout: &Layout) -> askama::Result<String> {
+        askama::Template::render(&CaptureTemplate { layout, page: self })
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "cpu.html")]
+struct CaptureTemplate<'a> {
+    layout: &'a Layout,
+    page: &'a CapturePage,
+}
+
+fn capture_page(capture: &CpuCapture, prefix: &str) -> CapturePage {
+    CapturePage {
+        summary: CaptureSummary::of(capture, prefix),
+        paused_heap_sampling: capture.paused_heap_sampling,
+    }
+}
+
+pub(super) fn answer_capture<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
+    Box::pin(capture(request))
+}
+
+/// `POST /profiles/cpu`: blocks for the capture, then shows it.
+async fn capture(request: &PageRequest<'_>) -> Answer {
+    let query = Query::parse(request.raw_query(), &["seconds"])?;
+    let seconds = query
+        .number("seconds", 1..=MAX_SECONDS)?
+        .unwrap_or(DEFAULT_SECONDS);
+    let capture = tokio::task::spawn_blocking(move || CPU_CAPTURES.capture(seconds))
+        .await
+        .map_err(|error| PageError::internal(format!("the CPU capture task failed: {error}")))??;
+    let prefix = request.prefix();
+    if request.format == Format::Html {
+        return Ok(see_other(&format!("{prefix}/profiles/cpu/{}", capture.id)));
+    }
+    Ok(respond(
+        &capture_page(&capture, prefix),
+        request.format,
+        request.layout,
+    ))
+}
+
+/// `GET /profiles/cpu/{id}`, `…/flamegraph.svg`, `…/profile.pb.gz`.
+pub(super) fn page(request: &PageRequest<'_>) -> Answer {
+    Query::parse(request.raw_query(), &[])?;
+    let rest = request.rest;
+    let (raw_id, file) = rest.split_once('/').unwrap_or((rest, ""));
+    let id = parse_id(raw_id, "capture")?;
+    let capture = CPU_CAPTURES.get(id).ok_or_else(|| {
+        PageError::not_found(format!(
+            "no CPU profile {id}: the last {} captures are kept",
+            KEPT_CAPTURES
+        ))
+    })?;
+    match file {
+        "" => Ok(respond(
+            &capture_page(&capture, request.prefix()),
+            request.format,
+            request.layout,
+        )),
+        "flamegraph.svg" => Ok(download(
+            "image/svg+xml",
+            None,
+            capture.flamegraph_svg.clone(),
+        )),
+        "profile.pb.gz" => Ok(download(
+            "application/octet-stream",
+            Some(&format!("cpu-{id}.pb.gz")),
+            capture.pprof_gzip.clone(),
+        )),
+        other => Err(PageError::not_found(format!(
+            "no `{other}` for a CPU profile: there is flamegraph.svg and profile.pb.gz"
+        ))),
+    }
+}

@@ -1,0 +1,344 @@
+//! Which page answers which path under the prefix: one table, from which
+//! dispatch, the methods each page allows, the navigation bar and the
+//! overview's list of pages all come.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Method, Response};
+
+use super::error::PageError;
+use super::format::Format;
+use super::render::{Layout, respond_error};
+use super::{
+    Mount, PageFuture, cpu_capture, heap_sampling, heap_site, heapdump, memory_diff, overview,
+    request_detail, request_list, timeline,
+};
+
+/// What a page handler returns.
+pub(crate) type Answer = Result<Response<Bytes>, PageError>;
+/// A page handler's answer to come, for pages that wait.
+pub(crate) type Pending<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+
+/// What a page handler gets.
+pub(crate) struct PageRequest<'a> {
+    pub(crate) mount: &'a Arc<Mount>,
+    pub(crate) parts: &'a Parts,
+    pub(crate) format: Format,
+    pub(crate) layout: &'a Layout,
+    /// The path after the page's own, for pages of one item
+    /// (`/heapdump/{site}`); empty for the others.
+    pub(crate) rest: &'a str,
+}
+
+impl PageRequest<'_> {
+    pub(crate) fn raw_query(&self) -> Option<&str> {
+        self.parts.uri.query()
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.mount.prefix
+    }
+}
+
+/// How a page is found from the path under the prefix.
+#[derive(Clone, Copy, Debug)]
+enum PagePath {
+    /// A page read with GET: the path, with or without a trailing `/`.
+    Page(&'static str),
+    /// An action taken with POST: exactly the path.
+    Action(&'static str),
+    /// Pages of one item: the path is a prefix ending in `/`, and what
+    /// follows it is the item.
+    Item(&'static str),
+}
+
+impl PagePath {
+    /// The rest of `path` if this entry answers it.
+    fn rest_of(self, path: &str) -> Option<&str> {
+        match self {
+            Self::Page(page) => {
+                (path == page || path.strip_suffix('/') == Some(page)).then_some("")
+            }
+            Self::Action(action) => (path == action).then_some(""),
+            Self::Item(below) => path.strip_prefix(below),
+        }
+    }
+
+    fn allowed(self) -> &'static str {
+        match self {
+            Self::Page(_) | Self::Item(_) => "GET, HEAD",
+            Self::Action(_) => "POST",
+        }
+    }
+
+    fn allows(self, method: &Method) -> bool {
+        match self {
+            Self::Page(_) | Self::Item(_) => method == Method::GET || method == Method::HEAD,
+            Self::Action(_) => method == Method::POST,
+        }
+    }
+}
+
+/// How a page answers.
+#[derive(Clone, Copy)]
+enum Handler {
+    /// At once.
+    Now(fn(&PageRequest<'_>) -> Answer),
+    /// After waiting: on a heap profile, a CPU capture, a timer.
+    Later(for<'a> fn(&'a PageRequest<'a>) -> Pending<'a>),
+}
+
+/// A link to a page, in the navigation bar and on the overview.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageLink {
+    /// Under the prefix, query included.
+    pub(crate) href: &'static str,
+    /// Its name in the navigation bar.
+    pub(crate) nav: &'static str,
+    /// Its title and what it shows, on the overview; `None` for the
+    /// overview itself.
+    pub(crate) listed: Option<(&'static str, &'static str)>,
+}
+
+struct PageEntry {
+    path: PagePath,
+    handler: Handler,
+    links: &'static [PageLink],
+}
+
+/// Every page, in the order paths are matched: an action or an item page
+/// comes before a shorter path it starts with.
+const PAGES: &[PageEntry] = &[
+    PageEntry {
+        path: PagePath::Page("/"),
+        handler: Handler::Now(overview::page),
+        links: &[PageLink {
+            href: "/",
+            nav: "Overview",
+            listed: None,
+        }],
+    },
+    PageEntry {
+        path: PagePath::Page("/heapdump"),
+        handler: Handler::Later(heapdump::answer),
+        links: &[
+            PageLink {
+                href: "/heapdump",
+                nav: "Heap",
+                listed: Some((
+                    "Heap by allocation site",
+                    "where the live heap was allocated: the application's own function, and the library it went through",
+                )),
+            },
+            PageLink {
+                href: "/heapdump?group=size",
+                nav: "Size classes",
+                listed: Some((
+                    "Heap by size class",
+                    "live objects in each jemalloc size class; exact, needs no profiling",
+                )),
+            },
+        ],
+    },
+    PageEntry {
+        path: PagePath::Page("/memory/diff"),
+        handler: Handler::Later(memory_diff::answer),
+        links: &[PageLink {
+            href: "/memory/diff",
+            nav: "Diff",
+            listed: Some((
+                "Memory diff",
+                "what grew since the baseline, by site, with bytes per request",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Action("/memory/diff/baseline"),
+        handler: Handler::Later(memory_diff::answer_new_baseline),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Page("/profiles"),
+        handler: Handler::Now(request_list::page),
+        links: &[PageLink {
+            href: "/profiles",
+            nav: "Requests",
+            listed: Some((
+                "Requests",
+                "every request's wall and busy time and bytes allocated, freed and kept; totals per route; CPU profiles",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Action("/profiles/cpu"),
+        handler: Handler::Later(cpu_capture::answer_capture),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Item("/profiles/cpu/"),
+        handler: Handler::Now(cpu_capture::page),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Item("/profiles/"),
+        handler: Handler::Now(request_detail::page),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Page("/timeline"),
+        handler: Handler::Now(timeline::page),
+        links: &[PageLink {
+            href: "/timeline",
+            nav: "Timeline",
+            listed: Some(("Timeline", "allocated, resident and RSS over the last hour")),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Action("/profiling"),
+        handler: Handler::Now(heap_sampling::switch),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Item("/heapdump/"),
+        handler: Handler::Later(heap_site::answer),
+        links: &[],
+    },
+];
+
+/// Every page's links, in the table's order.
+pub(crate) fn page_links() -> impl Iterator<Item = &'static PageLink> {
+    PAGES.iter().flat_map(|page| page.links)
+}
+
+/// Answers a request under the prefix. Never fails: an error is a page.
+pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
+    Box::pin(async move {
+        let layout = Layout::new(&mount.prefix);
+        let format = match requested_format(&parts) {
+            Ok(format) => format,
+            Err(error) => return respond_error(&error, Format::Text, &layout),
+        };
+        if let Err(error) = mount.access.check(&parts, &mount.prefix) {
+            return respond_error(&error, format, &layout);
+        }
+        match dispatch(&mount, &parts, format, &layout).await {
+            Ok(response) => response,
+            Err(error) => respond_error(&error, format, &layout),
+        }
+    })
+}
+
+async fn dispatch(mount: &Arc<Mount>, parts: &Parts, format: Format, layout: &Layout) -> Answer {
+    let path = mount.page_path(parts.uri.path()).unwrap_or("/");
+    let found = PAGES
+        .iter()
+        .find_map(|page| page.path.rest_of(path).map(|rest| (page, rest)));
+    let Some((page, rest)) = found else {
+        return Err(PageError::not_found(format!(
+            "no page at {}{path}; the overview at {}/ links to every page",
+            mount.prefix, mount.prefix
+        )));
+    };
+    if !page.path.allows(&parts.method) {
+        return Err(PageError::method_not_allowed(page.path.allowed()));
+    }
+    let request = PageRequest {
+        mount,
+        parts,
+        format,
+        layout,
+        rest,
+    };
+    match page.handler {
+        Handler::Now(handler) => handler(&request),
+        Handler::Later(handler) => handler(&request).await,
+    }
+}
+
+/// `?format=` wins over `Accept`. A bad value is reported before anything
+/// else, in text, since the form asked for is unknown.
+fn requested_format(parts: &Parts) -> Result<Format, PageError> {
+    let requested = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .filter(|(name, _)| name == "format")
+        .last()
+        .map(|(_, value)| value.into_owned());
+    match requested {
+        None => Ok(Format::from_accept(&parts.headers)),
+        Some(name) => Format::from_name(&name).ok_or_else(|| {
+            PageError::bad_request(format!(
+                "invalid value `{name}` for `format`: expected one of {}",
+                Format::NAMES.join(", ")
+            ))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_for(path: &str) -> Option<(usize, &str)> {
+        PAGES
+            .iter()
+            .enumerate()
+            .find_map(|(index, page)| page.path.rest_of(path).map(|rest| (index, rest)))
+    }
+
+    #[test]
+    fn paths_find_their_pages_in_table_order() {
+        fn path_of(path: &str) -> Option<(PagePath, &str)> {
+            page_for(path).map(|(index, rest)| (PAGES[index].path, rest))
+        }
+        assert!(matches!(path_of("/"), Some((PagePath::Page("/"), ""))));
+        assert!(matches!(
+            path_of("/heapdump/"),
+            Some((PagePath::Page("/heapdump"), ""))
+        ));
+        assert!(matches!(
+            path_of("/heapdump/0123456789abcdef"),
+            Some((PagePath::Item("/heapdump/"), "0123456789abcdef"))
+        ));
+        assert!(matches!(
+            path_of("/profiles/cpu"),
+            Some((PagePath::Action("/profiles/cpu"), ""))
+        ));
+        assert!(matches!(
+            path_of("/profiles/cpu/3/flamegraph.svg"),
+            Some((PagePath::Item("/profiles/cpu/"), "3/flamegraph.svg"))
+        ));
+        assert!(matches!(
+            path_of("/profiles/12"),
+            Some((PagePath::Item("/profiles/"), "12"))
+        ));
+        assert!(
+            path_of("/profiling/").is_none(),
+            "actions take their exact path"
+        );
+        assert!(path_of("/nothing").is_none());
+    }
+
+    #[test]
+    fn every_listed_page_is_in_the_navigation_and_reachable() {
+        let links: Vec<&PageLink> = page_links().collect();
+        assert_eq!(
+            links.iter().map(|link| link.nav).collect::<Vec<_>>(),
+            [
+                "Overview",
+                "Heap",
+                "Size classes",
+                "Diff",
+                "Requests",
+                "Timeline"
+            ]
+        );
+        for link in links {
+            let path = link.href.split('?').next().unwrap();
+            let (index, _) = page_for(path).unwrap_or_else(|| panic!("{} has no page", link.href));
+            assert!(PAGES[index].path.allows(&Method::GET), "{}", link.href);
+        }
+    }
+}

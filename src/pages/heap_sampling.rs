@@ -1,0 +1,57 @@
+//! `POST /_debug/profiling?active=true|false`: the heap sampling switch,
+//! which pauses or resumes jemalloc's sampling without a restart.
+
+use http::StatusCode;
+use serde::Serialize;
+
+use super::dispatch::{Answer, PageRequest};
+use super::error::PageError;
+use super::format::Format;
+use super::query::Query;
+use super::render::{Layout, Page, respond, see_other};
+use crate::model::allocator::{ProfilingState, set_profiling_active};
+
+#[derive(Serialize)]
+struct ProfilingSwitched {
+    enabled: bool,
+    active: bool,
+    lg_sample: Option<u32>,
+    summary: String,
+}
+
+impl Page for ProfilingSwitched {
+    fn text(&self) -> String {
+        format!("{}\n", self.summary)
+    }
+
+    fn html(&self, _layout: &Layout) -> askama::Result<String> {
+        // Browsers are sent back to the overview instead; see `page`.
+        Ok(format!(
+            "<p>{}</p>",
+            askama::filters::escape(&self.summary, askama::filters::Html)?
+        ))
+    }
+}
+
+pub(super) fn switch(request: &PageRequest<'_>) -> Answer {
+    let query = Query::parse(request.raw_query(), &["active"])?;
+    let active = query.boolean("active")?.ok_or_else(|| {
+        PageError::bad_request(
+            "missing `active`: POST ?active=true to sample, ?active=false to pause",
+        )
+    })?;
+    set_profiling_active(active)
+        .map_err(|message| PageError::new(StatusCode::CONFLICT, message))?;
+    if request.format == Format::Html {
+        // A form's POST: back to the overview, which shows the new state.
+        return Ok(see_other(&format!("{}/", request.prefix())));
+    }
+    let state = ProfilingState::read();
+    let switched = ProfilingSwitched {
+        enabled: state.enabled,
+        active: state.active,
+        lg_sample: state.lg_sample,
+        summary: state.summary(),
+    };
+    Ok(respond(&switched, request.format, request.layout))
+}

@@ -1,0 +1,367 @@
+//! `GET /_debug/memory/diff`: what grew since the baseline, by site, with
+//! bytes per request; `POST /_debug/memory/diff/baseline` takes a new
+//! baseline; `?seconds=N` compares two snapshots N seconds apart instead.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::dispatch::{Answer, PageRequest, Pending};
+use super::format::Format;
+use super::heapdump::{AmountView, estimate_notes, group_name, site_link, table_spec};
+use super::query::Query;
+use super::render::text::{Align, TextTable};
+use super::render::{Layout, Page, respond, see_other};
+use crate::model::baseline::Baseline;
+use crate::model::diff::{DiffRow, HeapDiff};
+use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
+use crate::model::table::TableSpec;
+use crate::units::{grouped, grouped_signed, human_bytes, human_bytes_signed};
+
+/// `seconds=` accepted, so that a page never waits more than five minutes.
+const MAX_SECONDS: u64 = 300;
+
+#[derive(Serialize)]
+pub(crate) struct MemoryDiff {
+    group: &'static str,
+    filter: Option<String>,
+    /// `baseline` (against the stored baseline) or `interval` (`seconds=`).
+    compared_to: &'static str,
+    /// This visit found no baseline and took one: there is nothing to
+    /// compare yet.
+    baseline_created: bool,
+    /// When the earlier snapshot was taken, in seconds since the Unix epoch.
+    since_unix: u64,
+    elapsed_seconds: f64,
+    /// Requests the layer passed to the app in between.
+    requests: u64,
+    rows: Vec<DiffRowView>,
+    rows_omitted: usize,
+    /// The change summed over every row, including those past `limit`.
+    total: DiffTotal,
+    jemalloc: JemallocDelta,
+    /// memscope's own allocations now, left out of the rows.
+    memscope_own: Option<AmountView>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct DiffRowView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    name: String,
+    objects: u64,
+    objects_delta: i64,
+    bytes: u64,
+    bytes_delta: i64,
+    /// `bytes_delta` over the requests in between; `null` without requests.
+    bytes_per_request: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frames: Option<Vec<Frame>>,
+    /// `file:line` of the frame the row is named after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+}
+
+#[derive(Serialize, Default)]
+struct DiffTotal {
+    objects: u64,
+    objects_delta: i64,
+    bytes: u64,
+    bytes_delta: i64,
+    bytes_per_request: Option<f64>,
+}
+
+/// jemalloc's exact figures then and now.
+#[derive(Serialize)]
+struct JemallocDelta {
+    allocated: u64,
+    allocated_delta: i64,
+    resident: u64,
+    resident_delta: i64,
+    rss: Option<u64>,
+    rss_delta: Option<i64>,
+}
+
+fn delta(now: u64, then: u64) -> i64 {
+    now as i64 - then as i64
+}
+
+fn per_request(bytes_delta: i64, requests: u64) -> Option<f64> {
+    (requests > 0).then(|| bytes_delta as f64 / requests as f64)
+}
+
+impl MemoryDiff {
+    fn build(
+        then: &HeapSnapshot,
+        now: &HeapSnapshot,
+        requests: u64,
+        spec: &TableSpec,
+        prefix: &str,
+    ) -> Self {
+        let diff = HeapDiff::between(then, now, spec);
+        let rows = diff
+            .rows
+            .iter()
+            .map(|row| DiffRowView::of(row, requests, spec.grouping, prefix))
+            .collect();
+        let (total_then, total_now) = (AmountView::from(diff.then), AmountView::from(diff.now));
+        let bytes_delta = delta(total_now.bytes, total_then.bytes);
+        let total = DiffTotal {
+            objects: total_now.objects,
+            objects_delta: delta(total_now.objects, total_then.objects),
+            bytes: total_now.bytes,
+            bytes_delta,
+            bytes_per_request: per_request(bytes_delta, requests),
+        };
+        Self {
+            group: group_name(spec),
+            filter: spec.filter.clone(),
+            compared_to: "baseline",
+            baseline_created: false,
+            since_unix: then
+                .taken_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs()),
+            elapsed_seconds: now.instant.duration_since(then.instant).as_secs_f64(),
+            requests,
+            rows,
+            rows_omitted: diff.rows_omitted,
+            total,
+            jemalloc: JemallocDelta {
+                allocated: now.stats.allocated,
+                allocated_delta: delta(now.stats.allocated, then.stats.allocated),
+                resident: now.stats.resident,
+                resident_delta: delta(now.stats.resident, then.stats.resident),
+                rss: now.rss,
+                rss_delta: now.rss.zip(then.rss).map(|(now, then)| delta(now, then)),
+            },
+            memscope_own: diff.memscope_own.map(AmountView::from),
+            notes: if spec.grouping.is_some() {
+                estimate_notes(now)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+impl DiffRowView {
+    fn of(row: &DiffRow, requests: u64, grouping: Option<Grouping>, prefix: &str) -> Self {
+        let id = row.id.map(|id| id.to_string());
+        let bytes_delta = row.bytes_delta();
+        Self {
+            link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
+            id,
+            name: row.name.clone(),
+            objects: row.now.objects.round() as u64,
+            objects_delta: row.objects_delta(),
+            bytes: row.now.bytes.round() as u64,
+            bytes_delta,
+            bytes_per_request: per_request(bytes_delta, requests),
+            frames: row.frames.clone(),
+            location: row.location.clone(),
+            size: row.size,
+        }
+    }
+}
+
+impl MemoryDiff {
+    fn heading(&self) -> String {
+        if self.baseline_created {
+            return "No baseline yet: one was taken now. Send some traffic, then load this page again."
+                .to_owned();
+        }
+        let what = if self.compared_to == "interval" {
+            "over"
+        } else {
+            "since the baseline,"
+        };
+        format!(
+            "Growth {what} {:.1} s ago, across {} requests",
+            self.elapsed_seconds,
+            grouped(self.requests)
+        )
+    }
+
+    fn group_title(&self) -> &'static str {
+        super::heapdump::group_title(self.group)
+    }
+}
+
+impl Page for MemoryDiff {
+    fn text(&self) -> String {
+        let mut out = format!("{}\n\n", self.heading());
+        let mut table = TextTable::new(&[
+            (self.group_title(), Align::Left),
+            ("size", Align::Right),
+            ("Δ size", Align::Right),
+            ("# objects", Align::Right),
+            ("Δ objects", Align::Right),
+            ("per request", Align::Right),
+        ]);
+        for row in &self.rows {
+            table.row(vec![
+                row.name.clone(),
+                human_bytes(row.bytes),
+                human_bytes_signed(row.bytes_delta),
+                grouped(row.objects),
+                grouped_signed(row.objects_delta),
+                super::render::view::per_request(&row.bytes_per_request),
+            ]);
+        }
+        table.omitted_rows(self.rows_omitted);
+        table.footer(vec![
+            "total".to_owned(),
+            human_bytes(self.total.bytes),
+            human_bytes_signed(self.total.bytes_delta),
+            grouped(self.total.objects),
+            grouped_signed(self.total.objects_delta),
+            super::render::view::per_request(&self.total.bytes_per_request),
+        ]);
+        if let Some(own) = &self.memscope_own {
+            table.footer(vec![
+                "memscope's own now (not above)".to_owned(),
+                human_bytes(own.bytes),
+                String::new(),
+                grouped(own.objects),
+            ]);
+        }
+        out.push_str(&table.render());
+        out.push_str(&format!(
+            "\njemalloc allocated {} ({}) · resident {} ({}) · process RSS {}\n",
+            human_bytes(self.jemalloc.allocated),
+            human_bytes_signed(self.jemalloc.allocated_delta),
+            human_bytes(self.jemalloc.resident),
+            human_bytes_signed(self.jemalloc.resident_delta),
+            match (self.jemalloc.rss, self.jemalloc.rss_delta) {
+                (Some(rss), Some(delta)) =>
+                    format!("{} ({})", human_bytes(rss), human_bytes_signed(delta)),
+                _ => "unknown".to_owned(),
+            }
+        ));
+        for note in &self.notes {
+            out.push_str(note);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn html(&self, layout: &Layout) -> askama::Result<String> {
+        askama::Template::render(&DiffTemplate {
+            layout,
+            page: self,
+            groups: super::heapdump::GROUPS,
+        })
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "diff.html")]
+struct DiffTemplate<'a> {
+    layout: &'a Layout,
+    page: &'a MemoryDiff,
+    groups: &'static [&'static str],
+}
+
+pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
+    Box::pin(page(request))
+}
+
+pub(super) fn answer_new_baseline<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
+    Box::pin(new_baseline(request))
+}
+
+async fn page(request: &PageRequest<'_>) -> Answer {
+    let query = Query::parse(
+        request.raw_query(),
+        &["group", "limit", "filter", "seconds"],
+    )?;
+    let spec = table_spec(&query)?;
+    let seconds = query.number("seconds", 1..=MAX_SECONDS)?;
+    let log = &request.mount.requests;
+    let prefix = request.prefix();
+
+    let diff = if let Some(seconds) = seconds {
+        let (then, requests_then) = (heap::snapshot().await?, log.count());
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let now = heap::snapshot().await?;
+        let requests = log.count() - requests_then;
+        let mut diff = MemoryDiff::build(&then, &now, requests, &spec, prefix);
+        diff.compared_to = "interval";
+        diff
+    } else {
+        match request.mount.baseline.get() {
+            Some(baseline) => {
+                let now = heap::snapshot().await?;
+                let requests = log.count().saturating_sub(baseline.requests);
+                MemoryDiff::build(&baseline.snapshot, &now, requests, &spec, prefix)
+            }
+            None => {
+                let snapshot = take_baseline(request).await?;
+                let mut diff = MemoryDiff::build(&snapshot, &snapshot, 0, &spec, prefix);
+                diff.baseline_created = true;
+                diff
+            }
+        }
+    };
+    Ok(respond(&diff, request.format, request.layout))
+}
+
+/// Takes a snapshot and stores it as the baseline.
+async fn take_baseline(
+    request: &PageRequest<'_>,
+) -> Result<Arc<HeapSnapshot>, super::error::PageError> {
+    let requests = request.mount.requests.count();
+    let snapshot = heap::snapshot().await?;
+    request.mount.baseline.set(Baseline {
+        snapshot: snapshot.clone(),
+        requests,
+    });
+    Ok(snapshot)
+}
+
+#[derive(Serialize)]
+struct BaselineTaken {
+    taken_at_unix: u64,
+    requests: u64,
+    allocated: u64,
+}
+
+impl Page for BaselineTaken {
+    fn text(&self) -> String {
+        format!(
+            "New baseline taken: jemalloc allocated {}, {} requests so far.\n",
+            human_bytes(self.allocated),
+            grouped(self.requests)
+        )
+    }
+
+    fn html(&self, _layout: &Layout) -> askama::Result<String> {
+        // Browsers are sent to the diff page instead; see `reset_baseline`.
+        Ok(self.text())
+    }
+}
+
+/// `POST /_debug/memory/diff/baseline`.
+async fn new_baseline(request: &PageRequest<'_>) -> Answer {
+    Query::parse(request.raw_query(), &[])?;
+    let snapshot = take_baseline(request).await?;
+    if request.format == Format::Html {
+        return Ok(see_other(&format!("{}/memory/diff", request.prefix())));
+    }
+    let taken = BaselineTaken {
+        taken_at_unix: snapshot
+            .taken_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs()),
+        requests: request.mount.requests.count(),
+        allocated: snapshot.stats.allocated,
+    };
+    Ok(respond(&taken, request.format, request.layout))
+}

@@ -1,0 +1,148 @@
+//! The query string of a debug page, validated parameter by parameter so
+//! that a bad value is answered with a 400 that names it.
+
+use std::ops::RangeInclusive;
+
+use super::error::PageError;
+
+/// A page's query parameters, checked against the names the page accepts.
+#[derive(Debug)]
+pub(crate) struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parses `raw` and rejects parameters the page does not know, since a
+    /// misspelt `filtr=` silently ignored would show the wrong table.
+    /// `format` is accepted everywhere.
+    pub(crate) fn parse(raw: Option<&str>, accepted: &[&str]) -> Result<Self, PageError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        for (name, _) in &pairs {
+            if name != "format" && !accepted.contains(&name.as_str()) {
+                let known = if accepted.is_empty() {
+                    "only `format`".to_owned()
+                } else {
+                    format!("`format`, `{}`", accepted.join("`, `"))
+                };
+                return Err(PageError::bad_request(format!(
+                    "unknown query parameter `{name}`: this page accepts {known}"
+                )));
+            }
+        }
+        Ok(Self { pairs })
+    }
+
+    /// The last value given for `name`, if any.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// A value from a fixed list.
+    pub(crate) fn choice<'a>(
+        &self,
+        name: &str,
+        allowed: &[&'a str],
+    ) -> Result<Option<&'a str>, PageError> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        allowed
+            .iter()
+            .find(|candidate| **candidate == value)
+            .map(|candidate| Some(*candidate))
+            .ok_or_else(|| {
+                PageError::bad_request(format!(
+                    "invalid value `{value}` for `{name}`: expected one of {}",
+                    allowed.join(", ")
+                ))
+            })
+    }
+
+    /// A whole number within `range`.
+    pub(crate) fn number(
+        &self,
+        name: &str,
+        range: RangeInclusive<u64>,
+    ) -> Result<Option<u64>, PageError> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        match value.parse::<u64>() {
+            Ok(number) if range.contains(&number) => Ok(Some(number)),
+            _ => Err(PageError::bad_request(format!(
+                "invalid value `{value}` for `{name}`: expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn boolean(&self, name: &str) -> Result<Option<bool>, PageError> {
+        Ok(self
+            .choice(name, &["true", "false"])?
+            .map(|value| value == "true"))
+    }
+
+    /// Free text, such as a filter; empty counts as absent.
+    pub(crate) fn text(&self, name: &str, max_len: usize) -> Result<Option<String>, PageError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(value) if value.len() > max_len => Err(PageError::bad_request(format!(
+                "invalid value for `{name}`: at most {max_len} bytes"
+            ))),
+            Some(value) => Ok(Some(value.to_owned())),
+        }
+    }
+}
+
+/// A whole-number id from a path, such as a request's: `what` names it in
+/// the 400.
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<u64, PageError> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PageError::bad_request(format!(
+            "malformed {what} id `{raw}`: a {what} id is a whole number"
+        )));
+    }
+    raw.parse()
+        .map_err(|_| PageError::bad_request(format!("malformed {what} id `{raw}`: too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_parameter_and_what_it_accepts() {
+        let query = Query::parse(Some("limit=abc&group=nope"), &["limit", "group"]).unwrap();
+        let limit = query.number("limit", 1..=100).unwrap_err();
+        assert!(limit.message().contains("`limit`"), "{}", limit.message());
+        assert!(limit.message().contains("1 to 100"));
+        let group = query.choice("group", &["site", "size"]).unwrap_err();
+        assert!(
+            group.message().contains("site, size"),
+            "{}",
+            group.message()
+        );
+        let unknown = Query::parse(Some("limt=3"), &["limit"]).unwrap_err();
+        assert!(unknown.message().contains("`limt`"));
+    }
+
+    #[test]
+    fn decodes_and_keeps_the_last_value() {
+        let query = Query::parse(
+            Some("filter=a%20b&filter=c+d&limit=7"),
+            &["filter", "limit"],
+        )
+        .unwrap();
+        assert_eq!(query.get("filter"), Some("c d"));
+        assert_eq!(query.number("limit", 1..=10).unwrap(), Some(7));
+        assert_eq!(query.number("limit", 8..=10).unwrap_err().status(), 400);
+    }
+}

@@ -1,0 +1,169 @@
+//! The memory-over-time chart, drawn on the server as SVG: no JavaScript,
+//! no external asset. It holds numbers only, so it is safe to inline.
+
+use std::fmt::Write;
+
+use crate::model::timeline::TimelinePoint;
+use crate::units::human_bytes;
+
+const WIDTH: f64 = 900.0;
+const HEIGHT: f64 = 220.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 24.0;
+const BOTTOM: f64 = 26.0;
+/// More points than pixels add nothing but bytes.
+const MAX_DRAWN: usize = 900;
+
+struct Series {
+    name: &'static str,
+    color: &'static str,
+    dashed: bool,
+    value: fn(&TimelinePoint) -> Option<u64>,
+}
+
+const SERIES: [Series; 3] = [
+    Series {
+        name: "allocated",
+        color: "#0b5cad",
+        dashed: false,
+        value: |p| Some(p.allocated),
+    },
+    Series {
+        name: "resident",
+        color: "#d9822b",
+        dashed: false,
+        value: |p| Some(p.resident),
+    },
+    Series {
+        name: "RSS",
+        color: "#7a8793",
+        dashed: true,
+        value: |p| p.rss,
+    },
+];
+
+/// The chart of `points` (oldest first); `None` with fewer than two.
+pub(crate) fn memory_chart(points: &[TimelinePoint]) -> Option<String> {
+    if points.len() < 2 {
+        return None;
+    }
+    let stride = points.len().div_ceil(MAX_DRAWN);
+    let drawn: Vec<&TimelinePoint> = points.iter().step_by(stride).chain(points.last()).collect();
+    let first = drawn[0].unix_ms;
+    let last = drawn[drawn.len() - 1].unix_ms;
+    let span = (last - first).max(1) as f64;
+    let top_value = drawn
+        .iter()
+        .flat_map(|p| SERIES.iter().filter_map(|s| (s.value)(p)))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.05;
+    let x = |ms: u64| LEFT + (ms - first) as f64 / span * (WIDTH - LEFT - RIGHT);
+    let y = |bytes: u64| TOP + (1.0 - bytes as f64 / top_value) * (HEIGHT - TOP - BOTTOM);
+
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="memory over time" font-family="system-ui, sans-serif" font-size="11">"##
+    );
+    let _ = write!(
+        svg,
+        r##"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>"##
+    );
+    for step in 0..=4 {
+        let value = (top_value * f64::from(step) / 4.0) as u64;
+        let line_y = y(value);
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{line_y:.1}" y2="{line_y:.1}" stroke="#e4e8ee"/><text x="{}" y="{:.1}" text-anchor="end" fill="#5b6472">{}</text>"##,
+            WIDTH - RIGHT,
+            LEFT - 6.0,
+            line_y + 4.0,
+            human_bytes(value)
+        );
+    }
+    let _ = write!(
+        svg,
+        r##"<text x="{LEFT}" y="{}" fill="#5b6472">{} ago</text><text x="{}" y="{}" text-anchor="end" fill="#5b6472">now</text>"##,
+        HEIGHT - 8.0,
+        duration_text((last - first) / 1000),
+        WIDTH - RIGHT,
+        HEIGHT - 8.0
+    );
+    let mut legend_x = LEFT;
+    for series in &SERIES {
+        let coordinates: Vec<String> = drawn
+            .iter()
+            .filter_map(|p| (series.value)(p).map(|v| format!("{:.1},{:.1}", x(p.unix_ms), y(v))))
+            .collect();
+        if coordinates.len() < 2 {
+            continue;
+        }
+        let dash = if series.dashed {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            svg,
+            r##"<polyline fill="none" stroke="{}" stroke-width="1.6"{dash} points="{}"/><rect x="{legend_x}" y="6" width="10" height="10" fill="{}"/><text x="{}" y="15" fill="#1d2430">{}</text>"##,
+            series.color,
+            coordinates.join(" "),
+            series.color,
+            legend_x + 14.0,
+            series.name
+        );
+        legend_x += 90.0;
+    }
+    svg.push_str("</svg>");
+    Some(svg)
+}
+
+/// `3725` → `1 h 2 min`.
+pub(crate) fn duration_text(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(second: u64, allocated: u64) -> TimelinePoint {
+        TimelinePoint {
+            unix_ms: second * 1000,
+            allocated,
+            resident: allocated * 2,
+            rss: Some(allocated * 3),
+            requests: second,
+        }
+    }
+
+    #[test]
+    fn draws_three_series_within_the_frame() {
+        assert!(memory_chart(&[point(0, 10)]).is_none());
+        let points: Vec<TimelinePoint> = (0..5000).map(|s| point(s, 1024 * (s + 1))).collect();
+        let svg = memory_chart(&points).unwrap();
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        assert!(svg.contains("83 min ago"));
+        assert!(!svg.contains("<script"));
+        // Every coordinate lies inside the view box.
+        for pair in svg
+            .split("points=\"")
+            .skip(1)
+            .flat_map(|s| s.split('"').next().unwrap().split(' '))
+        {
+            let (px, py) = pair.split_once(',').unwrap();
+            let (px, py): (f64, f64) = (px.parse().unwrap(), py.parse().unwrap());
+            assert!(
+                (0.0..=WIDTH).contains(&px) && (0.0..=HEIGHT).contains(&py),
+                "{pair}"
+            );
+        }
+    }
+}

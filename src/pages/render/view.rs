@@ -1,0 +1,44 @@
+//! Display helpers the templates call as `crate::pages::render::view::size(x)`. askama
+//! passes arguments by reference, hence the `&` parameters.
+
+use crate::units::{grouped, grouped_signed, human_bytes, human_bytes_f64, human_bytes_signed};
+
+pub(crate) fn size(bytes: &u64) -> String {
+    human_bytes(*bytes)
+}
+
+pub(crate) fn size_or_unknown(bytes: &Option<u64>) -> String {
+    bytes.map_or("unknown".to_owned(), human_bytes)
+}
+
+pub(crate) fn size_delta(bytes: &i64) -> String {
+    human_bytes_signed(*bytes)
+}
+
+pub(crate) fn count(number: &u64) -> String {
+    grouped(*number)
+}
+
+pub(crate) fn count_delta(number: &i64) -> String {
+    grouped_signed(*number)
+}
+
+/// `0.123` → `12.3 %`.
+pub(crate) fn percent(share: &f64) -> String {
+    format!("{:.1} %", share * 100.0)
+}
+
+/// Bytes per request, signed; `-` where there were no requests.
+pub(crate) fn per_request(value: &Option<f64>) -> String {
+    match *value {
+        None => "-".to_owned(),
+        Some(value) if value < 0.0 => format!("-{}", human_bytes_f64(-value)),
+        Some(value) => format!("+{}", human_bytes_f64(value)),
+    }
+}
+
+/// The text of an optional query value, empty where there is none: what a
+/// form's input shows.
+pub(crate) fn or_empty(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}

@@ -1,0 +1,26 @@
+//! Per-request records: every request the layer passes to the app is
+//! measured around every poll of its future and its body, and recorded
+//! where it ends, in a ring and in per-route totals of the ending thread's
+//! own.
+//!
+//! - `meter`: what follows one request, from the call to the body's end;
+//! - `thread_counters` and `clock`: what the meter reads around each poll;
+//! - `shard`, `ring`, `route_totals`: where a finished request is written;
+//! - `log`: one layer's records and route totals, put together for pages;
+//! - `route` and `route_cache`: the name a request is filed under.
+
+mod clock;
+mod log;
+mod meter;
+mod ring;
+mod route;
+mod route_cache;
+mod route_totals;
+mod shard;
+mod thread_counters;
+
+pub(crate) use log::{RequestLog, RequestRecord, RouteTotals};
+pub(crate) use meter::RequestMeter;
+pub(crate) use route::route_name;
+pub(crate) use shard::recorded_in_process;
+pub(crate) use thread_counters::thread_allocation_totals;

@@ -5,6 +5,8 @@
 //! Ignored by a plain `cargo test`, since it needs Chromium: `.ci/run`
 //! installs it (`apt-get install chromium`) and runs
 //! `cargo test --test browser -- --ignored`.
+// The demo reads the peer from axum's ConnectInfo: memscope's `axum` feature.
+#![cfg(feature = "axum")]
 
 mod common;
 #[allow(dead_code, unreachable_pub)]

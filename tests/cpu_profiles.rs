@@ -25,8 +25,12 @@ fn spin(ms: u64) -> u64 {
     x
 }
 
+/// CPU captures and heap sampling are the process's: one test at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_is_served_and_one_runs_at_a_time() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let addr = serve_app_with_layer().await;
     let busy = std::thread::spawn(|| spin(2500));
     let first =
@@ -99,4 +103,63 @@ async fn capture_is_served_and_one_runs_at_a_time() {
         http_get(addr, "/_debug/profiles/cpu").await.status,
         StatusCode::METHOD_NOT_ALLOWED
     );
+}
+
+/// Whether heap sampling is active now, from the overview.
+async fn sampling_active(addr: std::net::SocketAddr) -> bool {
+    let overview = http_get(addr, "/_debug/?format=json").await.json();
+    overview["profiling"]["active"].as_bool().unwrap()
+}
+
+/// What the user asks of heap sampling while a capture runs is done when it
+/// ends, and the two never run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_sampling_choice_during_a_capture_wins_without_overlap() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let addr = serve_app_with_layer().await;
+    assert!(sampling_active(addr).await);
+
+    // Paused during a capture: still paused after it.
+    let capture =
+        tokio::spawn(async move { post(addr, "/_debug/profiles/cpu?seconds=2&format=json").await });
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let pause = post(addr, "/_debug/profiling?active=false&format=json").await;
+    assert_eq!(pause.status, StatusCode::ACCEPTED, "{}", pause.body);
+    assert_eq!(pause.json()["deferred_until_cpu_capture_ends"], true);
+    let overview = http_get(addr, "/_debug/?format=json").await.json();
+    assert_eq!(overview["profiling"]["cpu_capture_hold"]["resumes"], false);
+    assert!(
+        overview["profiling"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("stays paused after it"),
+        "{overview}"
+    );
+    assert_eq!(capture.await.unwrap().status, StatusCode::OK);
+    assert!(
+        !sampling_active(addr).await,
+        "the capture switched sampling back on"
+    );
+
+    // Resumed during a capture: not before it ends, and on after it.
+    let capture =
+        tokio::spawn(async move { post(addr, "/_debug/profiles/cpu?seconds=2&format=json").await });
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let resume = post(addr, "/_debug/profiling?active=true&format=json").await;
+    assert_eq!(resume.status, StatusCode::ACCEPTED, "{}", resume.body);
+    assert!(
+        !sampling_active(addr).await,
+        "sampling and the CPU profiler ran at once"
+    );
+    let captured = capture.await.unwrap().json();
+    assert_eq!(
+        captured["paused_heap_sampling"], false,
+        "sampling was already paused when this capture began"
+    );
+    assert!(sampling_active(addr).await, "the resume asked for was lost");
+
+    // Without a capture, the switch is immediate.
+    let now = post(addr, "/_debug/profiling?active=true&format=json").await;
+    assert_eq!(now.status, StatusCode::OK);
+    assert_eq!(now.json()["deferred_until_cpu_capture_ends"], false);
 }

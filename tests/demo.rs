@@ -1,4 +1,6 @@
 //! The demo, end to end: its server on an ephemeral loopback port, real HTTP.
+// The demo reads the peer from axum's ConnectInfo: memscope's `axum` feature.
+#![cfg(feature = "axum")]
 
 mod common;
 #[allow(dead_code, unreachable_pub)]

@@ -3,6 +3,8 @@
 //! One test, so that the two modes never run at once in this process's heap.
 //! Both modes' layers have the same settings, so they share one request
 //! log: each mode's figures are read as the change over its own run.
+// The demo reads the peer from axum's ConnectInfo: memscope's `axum` feature.
+#![cfg(feature = "axum")]
 
 mod common;
 #[allow(dead_code, unreachable_pub)]

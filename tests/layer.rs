@@ -9,7 +9,7 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -78,6 +78,7 @@ async fn axum_router_serves_the_pages_under_the_prefix() {
 
 /// The whole router wrapped from outside: the app's answers untouched, the
 /// pages served, and each request recorded under its collapsed path.
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn a_router_wrapped_from_outside_is_measured_too() {
     let router = Router::new().route(
@@ -130,9 +131,10 @@ async fn a_router_wrapped_from_outside_is_measured_too() {
 /// `wrap_router` turns handlers into routes once, as
 /// `Router::into_make_service` does: a router left as built would apply
 /// its layers (and clone its handlers) again for every request.
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn a_wrapped_router_applies_its_layers_once() {
-    let applied = Arc::new(AtomicUsize::new(0));
+    let applied = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = applied.clone();
     let router = Router::new()
         .route("/", get(|| async { "root" }))

@@ -31,7 +31,7 @@ use http_body::Body as _;
 use tower::Service;
 
 use crate::load::median;
-use crate::server;
+use crate::server::{self, App};
 
 /// Requests a variant serves in one timed batch.
 const BATCH: u32 = 2_000;
@@ -43,32 +43,13 @@ type Serve = Box<dyn FnMut(u32) + Send>;
 /// A variant: makes clones of its service, one for each thread.
 type Variant = Box<dyn Fn() -> Serve>;
 
-/// Runs every variant, or with `only` that one alone (for a profiler: its
-/// samples then are that variant's), and prints the table.
-pub fn report(threads: usize, only: Option<&str>) {
-    let variants: Vec<(&str, Variant)> = vec![
-        ("bare app", serving(as_served(server::app()))),
-        (
-            "no-op layer",
-            serving(as_served(server::no_op_layer(server::app()))),
-        ),
-        (
-            "no-op layer wrapping the body",
-            serving(as_served(server::body_wrapping_layer(server::app()))),
-        ),
-        (
-            "DebugLayer",
-            serving(as_served(server::app().layer(memscope::DebugLayer::new()))),
-        ),
-        (
-            "no-op around the router, body boxed again",
-            serving(server::body_reboxing_wrapper(as_served(server::app()))),
-        ),
-        (
-            "wrap_router",
-            serving(memscope::DebugLayer::new().wrap_router(server::app())),
-        ),
-    ];
+/// Runs every variant of `app`, or with `only` that one alone (for a
+/// profiler: its samples then are that variant's), and prints the table.
+pub fn report(threads: usize, only: Option<&str>, app: App) {
+    let variants = match app {
+        App::Hello => hello_variants(),
+        App::Json => json_variants(),
+    };
     let variants = match only {
         Some(name) => only_variant(variants, name),
         None => variants,
@@ -91,6 +72,64 @@ pub fn report(threads: usize, only: Option<&str>) {
         }
     }
     print_table(&variants, &nanos, threads);
+}
+
+fn json_variants() -> Vec<(&'static str, Variant)> {
+    let app = || App::Json.router();
+    vec![
+        ("bare JSON app", serving(as_served(app()), App::Json)),
+        (
+            "JSON app, no-op layer wrapping the body",
+            serving(as_served(server::body_wrapping_layer(app())), App::Json),
+        ),
+        (
+            "JSON app, DebugLayer",
+            serving(
+                as_served(app().layer(memscope::DebugLayer::new())),
+                App::Json,
+            ),
+        ),
+        (
+            "JSON app, wrap_router",
+            serving(memscope::DebugLayer::new().wrap_router(app()), App::Json),
+        ),
+    ]
+}
+
+fn hello_variants() -> Vec<(&'static str, Variant)> {
+    let hello = App::Hello;
+    vec![
+        ("bare app", serving(as_served(server::app()), hello)),
+        (
+            "no-op layer",
+            serving(as_served(server::no_op_layer(server::app())), hello),
+        ),
+        (
+            "no-op layer wrapping the body",
+            serving(as_served(server::body_wrapping_layer(server::app())), hello),
+        ),
+        (
+            "DebugLayer",
+            serving(
+                as_served(server::app().layer(memscope::DebugLayer::new())),
+                hello,
+            ),
+        ),
+        (
+            "no-op around the router, body boxed again",
+            serving(
+                server::body_reboxing_wrapper(as_served(server::app())),
+                hello,
+            ),
+        ),
+        (
+            "wrap_router",
+            serving(
+                memscope::DebugLayer::new().wrap_router(server::app()),
+                hello,
+            ),
+        ),
+    ]
 }
 
 /// Nanoseconds of CPU a request, for one batch on each of `serves`' threads
@@ -172,17 +211,17 @@ fn as_served(router: Router) -> Router {
     router.with_state(())
 }
 
-/// Drives `service` by hand: `poll_ready`, `call`, the future polled once
-/// (a hello-world handler answers at once) and the body polled until it
-/// ends, as hyper does, stopping once it says it has ended.
-fn serving<S>(service: S) -> Variant
+/// Drives `service` by hand: `poll_ready`, `call` with `app`'s request,
+/// the future polled once (both apps' handlers answer at once) and the body
+/// polled until it ends, as hyper does, stopping once it says it has ended.
+fn serving<S>(service: S, app: App) -> Variant
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
 {
-    Box::new(move || serving_clone(service.clone()))
+    Box::new(move || serving_clone(service.clone(), app))
 }
 
-fn serving_clone<S>(mut service: S) -> Serve
+fn serving_clone<S>(mut service: S, app: App) -> Serve
 where
     S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
 {
@@ -190,10 +229,10 @@ where
         let mut context = Context::from_waker(Waker::noop());
         for _ in 0..count {
             assert!(service.poll_ready(&mut context).is_ready());
-            let request = Request::get("/").body(Body::empty()).unwrap();
+            let request = Request::get(app.path()).body(Body::empty()).unwrap();
             let future = pin!(service.call(request));
             let Poll::Ready(Ok(response)) = future.poll(&mut context) else {
-                panic!("the hello-world handler answers at its first poll")
+                panic!("the handler answers at its first poll")
             };
             let mut body = pin!(response.into_body());
             let mut length = 0;
@@ -204,10 +243,13 @@ where
                     }
                     Poll::Ready(None) => break,
                     Poll::Ready(Some(Err(error))) => panic!("the body failed: {error}"),
-                    Poll::Pending => panic!("a hello-world body is ready at once"),
+                    Poll::Pending => panic!("the body is ready at once"),
                 }
             }
-            assert_eq!(black_box(length), "Hello, World!".len());
+            match app {
+                App::Hello => assert_eq!(black_box(length), "Hello, World!".len()),
+                App::Json => assert!(black_box(length) > 1_000, "{length} bytes of JSON"),
+            }
         }
     })
 }

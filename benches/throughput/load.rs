@@ -19,8 +19,11 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::server::{BARE, BASELINE_BENCH, BASELINE_COMPARISON, Server, VARIANTS, Variant};
+use crate::server::{
+    App, BASELINE_BENCH, BASELINE_COMPARISON, JSON_VARIANTS, Server, VARIANTS, Variant, bare,
+};
 
+/// Rounds a variant, unless `THROUGHPUT_ROUNDS` says otherwise.
 const ROUNDS: usize = 12;
 const SECONDS: u64 = 5;
 /// Load before each round's measurement, so that both servers have their
@@ -32,13 +35,13 @@ const CONNECTIONS: u32 = 32;
 const SERVER_CPU: &str = "0";
 const LOAD_CPU: &str = "1";
 
-/// Starts wrk on the load core against `addr`.
-fn start_wrk(addr: &str, seconds: u64) -> Child {
+/// Starts wrk on the load core against `path` at `addr`.
+fn start_wrk(addr: &str, path: &str, seconds: u64) -> Child {
     Command::new("taskset")
         .args(["-c", LOAD_CPU, "wrk", "-t1"])
         .arg(format!("-c{CONNECTIONS}"))
         .arg(format!("-d{seconds}s"))
-        .arg(format!("http://{addr}/"))
+        .arg(format!("http://{addr}{path}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,9 +82,9 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Requests served and CPU seconds used by each of two servers loaded at
 /// the same time for `seconds`.
-fn load_both(servers: [&Server; 2], seconds: u64) -> [(u64, f64); 2] {
+fn load_both(servers: [&Server; 2], path: &str, seconds: u64) -> [(u64, f64); 2] {
     let cpu_before = servers.map(|server| cpu_seconds(server.pid()));
-    let wrks = servers.map(|server| start_wrk(&server.addr, seconds));
+    let wrks = servers.map(|server| start_wrk(&server.addr, path, seconds));
     let requests = wrks.map(finish_wrk);
     let cpu_after = servers.map(|server| cpu_seconds(server.pid()));
     [0, 1].map(|i| (requests[i], cpu_after[i] - cpu_before[i]))
@@ -101,6 +104,15 @@ struct Comparison {
     core_busy: Vec<f64>,
 }
 
+/// Rounds a variant: `THROUGHPUT_ROUNDS`, else [`ROUNDS`].
+fn rounds() -> usize {
+    std::env::var("THROUGHPUT_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .filter(|rounds| (2..=1_000).contains(rounds))
+        .unwrap_or(ROUNDS)
+}
+
 fn compare(variant: &Variant) -> Comparison {
     let launcher = ["taskset", "-c", SERVER_CPU];
     let mut comparison = Comparison {
@@ -109,15 +121,16 @@ fn compare(variant: &Variant) -> Comparison {
         rates: Vec::new(),
         core_busy: Vec::new(),
     };
-    for round in 0..ROUNDS {
-        let bare = Server::start(&BARE, &launcher);
+    let path = variant.app.path();
+    for round in 0..rounds() {
+        let bare = Server::start(bare(variant.app), &launcher);
         let other = Server::start(variant, &launcher);
-        load_both([&bare, &other], WARM_UP_SECONDS);
+        load_both([&bare, &other], path, WARM_UP_SECONDS);
         // Each starts its load first in half the rounds.
         let [(bare_requests, bare_cpu), (requests, cpu)] = if round % 2 == 0 {
-            load_both([&bare, &other], SECONDS)
+            load_both([&bare, &other], path, SECONDS)
         } else {
-            let [other, bare] = load_both([&other, &bare], SECONDS);
+            let [other, bare] = load_both([&other, &bare], path, SECONDS);
             [bare, other]
         };
         let ratio = requests as f64 / bare_requests as f64;
@@ -136,19 +149,30 @@ fn compare(variant: &Variant) -> Comparison {
     comparison
 }
 
-/// Runs every variant against the bare app and prints the table; with
-/// `BASELINE_BENCH` set, compares this build with the baseline instead.
-pub fn report() {
-    let variants: &[Variant] = if std::env::var_os(BASELINE_BENCH).is_some() {
-        &BASELINE_COMPARISON
-    } else {
-        &VARIANTS
-    };
+/// Runs every variant of each app (or of `only`) against its bare app and
+/// prints a table an app; with `BASELINE_BENCH` set, compares this build
+/// with the baseline instead.
+pub fn report(only: Option<App>) {
+    if std::env::var_os(BASELINE_BENCH).is_some() {
+        report_variants(&BASELINE_COMPARISON);
+        return;
+    }
+    for (app, variants) in [(App::Hello, &VARIANTS[..]), (App::Json, &JSON_VARIANTS[..])] {
+        if only.is_none_or(|only| only == app) {
+            report_variants(variants);
+        }
+    }
+}
+
+fn report_variants(variants: &[Variant]) {
     let comparisons: Vec<Comparison> = variants.iter().map(compare).collect();
     println!(
-        "\n{ROUNDS} rounds of {SECONDS} s per variant, each served at the same time as \
+        "\n{} app, {} rounds of {SECONDS} s per variant, each served at the same time as \
          the bare app on core {SERVER_CPU}, each under wrk -t1 -c{CONNECTIONS} on core {LOAD_CPU}, \
-         both servers started afresh every round:"
+         both servers started afresh every round, load on {}:",
+        variants[0].app.name(),
+        rounds(),
+        variants[0].app.path()
     );
     println!(
         "{:<48} {:>11} {:>14} {:>18} {:>16} {:>14} {:>10}",
@@ -171,7 +195,10 @@ pub fn report() {
         println!(
             "{:<48} {:>11.0} {:>14.3} {:>18} {:>16} {:>14.3} {:>9.0}%",
             if variant.wrapping == "bare" {
-                "bare app (against itself)"
+                match variant.app {
+                    App::Hello => "bare app (against itself)",
+                    App::Json => "bare JSON app (against itself)",
+                }
             } else {
                 variant.name
             },

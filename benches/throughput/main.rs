@@ -2,8 +2,10 @@
 //! no-op layer that wraps the body (what axum's `Router::layer` costs any
 //! layer); with memscope's `DebugLayer` on the router's routes
 //! (`Router::layer`) and around the whole router (`wrap_router`), each also
-//! with heap profiling active (lg_sample 19). `bash benches/throughput.sh`
-//! installs wrk and runs this.
+//! with heap profiling active (lg_sample 19). Then the same for an app
+//! that does the work of a typical JSON endpoint (`json_app.rs`).
+//! `bash benches/throughput.sh` installs wrk and runs this; `-- --app json`
+//! runs the JSON app's variants only, `-- --app hello` the hello-world's.
 //!
 //! - default: paired wrk runs over loopback (see `load.rs`);
 //! - `-- --instructions`: instructions per request under callgrind;
@@ -19,13 +21,22 @@ static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
 
 mod in_process;
 mod instructions;
+mod json_app;
 mod load;
 mod server;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let app = args.iter().position(|arg| arg == "--app").map(|position| {
+        args.get(position + 1)
+            .and_then(|name| server::App::from_name(name))
+            .expect("--app takes hello or json")
+    });
     if let Some(position) = args.iter().position(|arg| arg == "--serve") {
-        server::serve(args.get(position + 1).map_or("bare", String::as_str));
+        server::serve(
+            args.get(position + 1).map_or("bare", String::as_str),
+            app.unwrap_or(server::App::Hello),
+        );
     } else if args.iter().any(|arg| arg == "--in-process") {
         let threads = match args.iter().position(|arg| arg == "--threads") {
             Some(position) => args
@@ -39,10 +50,14 @@ fn main() {
             args.get(position + 1)
                 .expect("--only takes a variant's name")
         });
-        in_process::report(threads, only.map(String::as_str));
+        in_process::report(
+            threads,
+            only.map(String::as_str),
+            app.unwrap_or(server::App::Hello),
+        );
     } else if args.iter().any(|arg| arg == "--instructions") {
         instructions::report();
     } else {
-        load::report();
+        load::report(app);
     }
 }

@@ -7,9 +7,62 @@ use std::process::{Child, Command, Stdio};
 use axum::Router;
 use axum::routing::get;
 
-/// One way of running the hello-world app.
+/// Which app a variant serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum App {
+    /// `GET /` answers "Hello, World!": what memscope adds to a request
+    /// that does nothing.
+    Hello,
+    /// A typical JSON endpoint (`json_app.rs`): what memscope adds to a
+    /// request that does work.
+    Json,
+}
+
+impl App {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hello => "hello",
+            Self::Json => "json",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Hello, Self::Json]
+            .into_iter()
+            .find(|app| app.name() == name)
+    }
+
+    /// The request the load sends.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Hello => "/",
+            Self::Json => crate::json_app::PATH,
+        }
+    }
+
+    /// The app's router, with the `/exit` route the servers stop by.
+    pub fn router(self) -> Router {
+        let router = match self {
+            Self::Hello => Router::new().route("/", get(|| async { "Hello, World!" })),
+            Self::Json => crate::json_app::app(),
+        };
+        // Lets the instruction count end the server cleanly, so that
+        // callgrind writes its totals.
+        router.route(
+            "/exit",
+            get(|| async {
+                std::process::exit(0);
+                #[allow(unreachable_code)]
+                ""
+            }),
+        )
+    }
+}
+
+/// One way of running an app.
 pub struct Variant {
     pub name: &'static str,
+    pub app: App,
     /// The argument `--serve` takes.
     pub wrapping: &'static str,
     /// jemalloc's start-up configuration for the child.
@@ -25,6 +78,7 @@ pub const BASELINE_BENCH: &str = "BASELINE_BENCH";
 const HEAP_PROFILING: &str = "prof:true,prof_active:true,lg_prof_sample:19";
 
 pub const BARE: Variant = variant("bare app", "bare", None, false);
+pub const BARE_JSON: Variant = json(variant("bare JSON app", "bare", None, false));
 const LAYER: Variant = variant("DebugLayer", "layer", None, false);
 const LAYER_PROFILING: Variant = variant(
     "DebugLayer, heap profiling active",
@@ -55,6 +109,32 @@ pub const VARIANTS: [Variant; 8] = [
     ),
     WRAPPED,
     WRAPPED_PROFILING,
+];
+
+/// The JSON app: bare first, then memscope in both placements, with and
+/// without heap profiling.
+pub const JSON_VARIANTS: [Variant; 6] = [
+    BARE_JSON,
+    json(variant(
+        "JSON app, no-op layer wrapping the body",
+        "bodywrap",
+        None,
+        false,
+    )),
+    json(variant("JSON app, DebugLayer", "layer", None, false)),
+    json(variant(
+        "JSON app, DebugLayer, heap profiling active",
+        "layer",
+        Some(HEAP_PROFILING),
+        false,
+    )),
+    json(variant("JSON app, wrap_router", "wrapped", None, false)),
+    json(variant(
+        "JSON app, wrap_router, heap profiling active",
+        "wrapped",
+        Some(HEAP_PROFILING),
+        false,
+    )),
 ];
 
 /// With `BASELINE_BENCH` set: memscope in both placements, with and
@@ -92,26 +172,32 @@ const fn variant(
 ) -> Variant {
     Variant {
         name,
+        app: App::Hello,
         wrapping,
         malloc_conf,
         baseline,
     }
 }
 
+/// `variant` serving the JSON app.
+const fn json(variant: Variant) -> Variant {
+    Variant {
+        app: App::Json,
+        ..variant
+    }
+}
+
+/// The bare variant of `app`, which its other variants are compared with.
+pub fn bare(app: App) -> &'static Variant {
+    match app {
+        App::Hello => &BARE,
+        App::Json => &BARE_JSON,
+    }
+}
+
 /// The hello-world app.
 pub fn app() -> Router {
-    Router::new()
-        .route("/", get(|| async { "Hello, World!" }))
-        // Lets the instruction count end the server cleanly, so that
-        // callgrind writes its totals.
-        .route(
-            "/exit",
-            get(|| async {
-                std::process::exit(0);
-                #[allow(unreachable_code)]
-                ""
-            }),
-        )
+    App::Hello.router()
 }
 
 /// What axum's `Router::layer` costs for any layer.
@@ -146,16 +232,16 @@ pub fn body_reboxing_wrapper(
     })
 }
 
-/// Serves the app, wrapped as `wrapping` says, on one tokio worker; prints
+/// Serves `app`, wrapped as `wrapping` says, on one tokio worker; prints
 /// the address it listens on.
-pub fn serve(wrapping: &str) {
+pub fn serve(wrapping: &str, app: App) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let app = app();
+        let app = app.router();
         // Bound first: the parent reads the address and may connect before
         // the server runs; the connection waits in the listen backlog.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -208,7 +294,7 @@ impl Server {
         command
             .args(&launcher[1..])
             .arg(binary)
-            .args(["--serve", variant.wrapping])
+            .args(["--serve", variant.wrapping, "--app", variant.app.name()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_remove("_RJEM_MALLOC_CONF");

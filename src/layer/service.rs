@@ -12,6 +12,31 @@ use crate::pages::{self, Mount};
 use crate::record::{RequestMeter, route_name, thread_allocation_totals};
 
 /// The service [`DebugLayer`](crate::DebugLayer) wraps around an inner service.
+///
+/// Requests under the prefix are answered by memscope's pages; every other
+/// request goes to the inner service as it is, and its answer comes back
+/// as it is (its body streamed, never buffered), with a record of it kept.
+///
+/// # How a request is measured
+///
+/// Around the inner service's `call` and every poll of the response future
+/// and of the response body, the service reads jemalloc's per-thread
+/// allocated and freed counters (through pointers each thread looks up
+/// once) and adds the differences up: a poll runs on one thread, so the
+/// sum is right on a multi-threaded runtime where the task moves between
+/// workers. Busy time (`cpu_us`) is the time inside those steps, read from
+/// the CPU's time-stamp counter where it is invariant (else the monotonic
+/// clock), and only at the edges of spans of work: the call runs on into
+/// the first poll, and the poll that answers runs on into the body's first
+/// poll, so a request that answers at once reads the clock twice. The
+/// first layer built in a process calibrates that clock once.
+///
+/// The record closes when the body ends or is dropped, and is written into
+/// a ring of the ending thread's own, with no lock: ids count the requests
+/// recorded, in the order they ended. The route is axum's matched route
+/// (`/users/{id}`) under `Router::layer` with the `axum` feature, else the
+/// path with numeric, long hexadecimal and UUID segments collapsed
+/// (`/users/{n}`).
 #[derive(Clone, Debug)]
 pub struct DebugService<S> {
     inner: S,

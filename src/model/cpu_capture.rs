@@ -11,14 +11,15 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::allocator::{ProfilingState, set_profiling_active};
+use super::allocator::{ProfilingState, purge_unused_pages, set_profiling_active};
 use super::{ModelError, ModelErrorKind};
+use crate::record::thread_allocation_totals;
 use crate::sync::lock;
 
 /// Samples per second: at 999 Hz pprof's signal-driven sampler delivered
@@ -44,88 +45,129 @@ pub(crate) struct CpuCapture {
 
 /// The process's captures: pprof allows one profiler per process.
 pub(crate) struct CpuCaptures {
-    /// When the running capture ends, if one runs.
-    running: Mutex<Option<Instant>>,
+    running: Mutex<CaptureSlot>,
     kept: Mutex<VecDeque<Arc<CpuCapture>>>,
     next_id: AtomicU64,
 }
 
+/// The one-capture slot, and heap sampling's state while it is taken: the
+/// capture pauses sampling, and what the user asks of sampling meanwhile
+/// is kept for the capture's end, so that the two never run at once and
+/// the user's last word wins.
+#[derive(Debug)]
+struct CaptureSlot {
+    /// When the running capture ends, if one runs.
+    ends: Option<Instant>,
+    /// Whether heap sampling is switched on when it ends.
+    resume_heap_sampling: bool,
+}
+
 pub(crate) static CPU_CAPTURES: CpuCaptures = CpuCaptures {
-    running: Mutex::new(None),
+    running: Mutex::new(CaptureSlot {
+        ends: None,
+        resume_heap_sampling: false,
+    }),
     kept: Mutex::new(VecDeque::new()),
     next_id: AtomicU64::new(1),
 };
 
-/// Releases the one-capture slot and resumes heap sampling, whatever
-/// happens to the capture.
-struct RunningCapture {
-    resume_heap_sampling: bool,
+/// Heap sampling held off by a running capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SamplingHold {
+    /// The capture ends in this long.
+    pub(crate) ends_in: Duration,
+    /// Sampling is switched on when it ends.
+    pub(crate) resumes: bool,
 }
+
+/// What switching heap sampling did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SamplingSwitch {
+    /// Done now.
+    Applied,
+    /// A capture runs: sampling stays off until it ends, and is then as
+    /// asked.
+    Deferred(SamplingHold),
+}
+
+/// Switches heap sampling on or off, or, while a CPU capture runs, says
+/// what it is to be when the capture ends.
+pub(crate) fn switch_heap_sampling(active: bool) -> Result<SamplingSwitch, ModelError> {
+    let mut slot = lock(&CPU_CAPTURES.running);
+    if let Some(ends) = slot.ends {
+        slot.resume_heap_sampling = active;
+        return Ok(SamplingSwitch::Deferred(SamplingHold {
+            ends_in: ends.saturating_duration_since(Instant::now()),
+            resumes: active,
+        }));
+    }
+    set_profiling_active(active)
+        .map_err(|message| ModelError::new(ModelErrorKind::ProfilingUnavailable, message))?;
+    Ok(SamplingSwitch::Applied)
+}
+
+/// Whether a running capture holds heap sampling off, and till when.
+pub(crate) fn sampling_hold() -> Option<SamplingHold> {
+    let slot = lock(&CPU_CAPTURES.running);
+    slot.ends.map(|ends| SamplingHold {
+        ends_in: ends.saturating_duration_since(Instant::now()),
+        resumes: slot.resume_heap_sampling,
+    })
+}
+
+/// Releases the one-capture slot and switches heap sampling on if that is
+/// what is wanted then, whatever happens to the capture.
+struct RunningCapture;
 
 impl Drop for RunningCapture {
     fn drop(&mut self) {
-        if self.resume_heap_sampling {
+        let mut slot = lock(&CPU_CAPTURES.running);
+        if slot.resume_heap_sampling {
             let _ = set_profiling_active(true);
         }
-        *lock(&CPU_CAPTURES.running) = None;
+        slot.ends = None;
     }
 }
 
 impl CpuCaptures {
     /// Samples the process for `seconds`. Blocking: run it off the executor.
     pub(crate) fn capture(&self, seconds: u64) -> Result<Arc<CpuCapture>, ModelError> {
-        let running = {
-            let mut running = lock(&self.running);
-            if let Some(ends) = *running {
+        let (running, paused_heap_sampling) = {
+            let mut slot = lock(&self.running);
+            if let Some(ends) = slot.ends {
                 let remaining = ends.saturating_duration_since(Instant::now());
                 return Err(ModelError::new(
                     ModelErrorKind::Busy(remaining),
                     "a CPU capture is already running (one at a time per process)",
                 ));
             }
-            *running = Some(Instant::now() + Duration::from_secs(seconds));
-            let heap_sampling = ProfilingState::read().active;
-            RunningCapture {
-                resume_heap_sampling: heap_sampling && set_profiling_active(false).is_ok(),
-            }
+            slot.ends = Some(Instant::now() + Duration::from_secs(seconds));
+            let sampling = ProfilingState::read().active;
+            let paused = sampling && set_profiling_active(false).is_ok();
+            slot.resume_heap_sampling = paused;
+            (RunningCapture, paused)
         };
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        let failed =
-            |error: pprof::Error| ModelError::failed(format!("the CPU capture failed: {error}"));
-        let failed_io =
-            |error: std::io::Error| ModelError::failed(format!("the CPU capture failed: {error}"));
-        let guard = pprof::ProfilerGuardBuilder::default()
-            .frequency(FREQUENCY_HZ)
-            .blocklist(BLOCKLIST)
-            .build()
-            .map_err(failed)?;
-        std::thread::sleep(Duration::from_secs(seconds));
-        let report = guard.report().build().map_err(failed)?;
-        drop(guard);
-        let paused_heap_sampling = running.resume_heap_sampling;
+        let before = thread_allocation_totals();
+        let sampled = sample(seconds);
         drop(running);
-
-        let samples = report
-            .data
-            .values()
-            .map(|count| *count.max(&0) as u64)
-            .sum();
-        let svg = if samples == 0 {
-            no_samples_svg(seconds)
-        } else {
-            let mut svg = Vec::new();
-            report.flamegraph(&mut svg).map_err(failed)?;
-            svg
-        };
-        let profile = report.pprof().map_err(failed)?;
-        let mut encoded = Vec::new();
-        pprof::protos::Message::encode(&profile, &mut encoded)
-            .map_err(|error| ModelError::failed(format!("the CPU capture failed: {error}")))?;
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gzip.write_all(&encoded).map_err(failed_io)?;
-        let pprof_gzip = gzip.finish().map_err(failed_io)?;
+        let encoded = sampled.and_then(|report| encode(&report, seconds));
+        // pprof resolved the samples' symbols through backtrace's cache,
+        // which nothing else would give back: given back now, and the pages
+        // it filled returned to the system.
+        backtrace::clear_symbol_cache();
+        purge_unused_pages();
+        let (samples, svg, pprof_gzip) = encoded?;
+        // What the capture left allocated on this thread, less what memscope
+        // keeps of it: pprof's sample table, allocated when its profiler
+        // first starts and again each time it stops, lives as long as the
+        // process.
+        let (allocated, freed) = thread_allocation_totals();
+        let left = allocated.wrapping_sub(before.0) as i64 - freed.wrapping_sub(before.1) as i64;
+        let kept_bytes = (svg.capacity() + pprof_gzip.capacity()) as i64;
+        PPROF_HELD.fetch_add(left - kept_bytes, Ordering::Relaxed);
 
         let capture = Arc::new(CpuCapture {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -155,6 +197,53 @@ impl CpuCaptures {
     pub(crate) fn kept(&self) -> Vec<Arc<CpuCapture>> {
         lock(&self.kept).iter().rev().cloned().collect()
     }
+}
+
+/// pprof's sample table, and what it resolved: bytes the process keeps for
+/// the CPU profiler once it has run, measured on the capturing thread
+/// (`cpu_profiler_bytes`).
+static PPROF_HELD: AtomicI64 = AtomicI64::new(0);
+
+/// Bytes pprof keeps allocated for its profiler, after the captures so far.
+pub(crate) fn cpu_profiler_bytes() -> u64 {
+    PPROF_HELD.load(Ordering::Relaxed).max(0) as u64
+}
+
+/// Samples every thread for `seconds`.
+fn sample(seconds: u64) -> Result<pprof::Report, ModelError> {
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(FREQUENCY_HZ)
+        .blocklist(BLOCKLIST)
+        .build()
+        .map_err(failed)?;
+    std::thread::sleep(Duration::from_secs(seconds));
+    guard.report().build().map_err(failed)
+}
+
+/// The samples counted, the flamegraph and the gzipped pprof protobuf.
+fn encode(report: &pprof::Report, seconds: u64) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
+    let samples = report
+        .data
+        .values()
+        .map(|count| *count.max(&0) as u64)
+        .sum();
+    let svg = if samples == 0 {
+        no_samples_svg(seconds)
+    } else {
+        let mut svg = Vec::new();
+        report.flamegraph(&mut svg).map_err(failed)?;
+        svg
+    };
+    let profile = report.pprof().map_err(failed)?;
+    let mut encoded = Vec::new();
+    pprof::protos::Message::encode(&profile, &mut encoded).map_err(failed)?;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&encoded).map_err(failed)?;
+    Ok((samples, svg, gzip.finish().map_err(failed)?))
+}
+
+fn failed(error: impl std::fmt::Display) -> ModelError {
+    ModelError::failed(format!("the CPU capture failed: {error}"))
 }
 
 /// The flamegraph of a capture with no samples: inferno writes nothing for

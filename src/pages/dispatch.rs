@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Method, Response};
 
+use super::access::check_same_origin;
 use super::error::PageError;
 use super::format::Format;
 use super::render::{Layout, respond_error};
@@ -218,11 +219,19 @@ pub(crate) fn page_links() -> impl Iterator<Item = &'static PageLink> {
 pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
     Box::pin(async move {
         let layout = Layout::new(&mount.prefix);
+        // Access first: a peer that may not see the pages learns nothing of
+        // them, not even which query values they take.
+        if let Err(error) = mount.access.check(&parts, &mount.prefix) {
+            let format = requested_format(&parts).unwrap_or(Format::Text);
+            return respond_error(&error, format, &layout);
+        }
         let format = match requested_format(&parts) {
             Ok(format) => format,
             Err(error) => return respond_error(&error, Format::Text, &layout),
         };
-        if let Err(error) = mount.access.check(&parts, &mount.prefix) {
+        if parts.method == Method::POST
+            && let Err(error) = check_same_origin(&parts)
+        {
             return respond_error(&error, format, &layout);
         }
         match dispatch(&mount, &parts, format, &layout).await {

@@ -8,14 +8,19 @@ use super::dispatch::{Answer, PageRequest};
 use super::error::PageError;
 use super::format::Format;
 use super::query::Query;
+use super::render::sampling_summary;
 use super::render::{Layout, Page, respond, see_other};
-use crate::model::allocator::{ProfilingState, set_profiling_active};
+use crate::model::allocator::ProfilingState;
+use crate::model::cpu_capture::{SamplingSwitch, sampling_hold, switch_heap_sampling};
 
 #[derive(Serialize)]
 struct ProfilingSwitched {
     enabled: bool,
     active: bool,
     lg_sample: Option<u32>,
+    /// A CPU capture runs: sampling stays paused until it ends, then is as
+    /// asked (`active`, the request's, is not yet in effect).
+    deferred_until_cpu_capture_ends: bool,
     summary: String,
 }
 
@@ -40,8 +45,7 @@ pub(super) fn switch(request: &PageRequest<'_>) -> Answer {
             "missing `active`: POST ?active=true to sample, ?active=false to pause",
         )
     })?;
-    set_profiling_active(active)
-        .map_err(|message| PageError::new(StatusCode::CONFLICT, message))?;
+    let switch = switch_heap_sampling(active)?;
     if request.format == Format::Html {
         // A form's POST: back to the overview, which shows the new state.
         return Ok(see_other(&format!("{}/", request.prefix())));
@@ -51,7 +55,13 @@ pub(super) fn switch(request: &PageRequest<'_>) -> Answer {
         enabled: state.enabled,
         active: state.active,
         lg_sample: state.lg_sample,
-        summary: state.summary(),
+        deferred_until_cpu_capture_ends: matches!(switch, SamplingSwitch::Deferred(_)),
+        summary: sampling_summary(&state, sampling_hold()),
     };
-    Ok(respond(&switched, request.format, request.layout))
+    let mut response = respond(&switched, request.format, request.layout);
+    if matches!(switch, SamplingSwitch::Deferred(_)) && response.status() == StatusCode::OK {
+        // Taken, to be carried out when the capture ends.
+        *response.status_mut() = StatusCode::ACCEPTED;
+    }
+    Ok(response)
 }

@@ -7,8 +7,9 @@ use super::dispatch::{Answer, PageRequest, page_links};
 use super::query::Query;
 use super::render::chart::memory_chart;
 use super::render::text::{Align, TextTable};
-use super::render::{Layout, Page, respond};
+use super::render::{Layout, Page, respond, sampling_summary};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::cpu_capture::{SamplingHold, cpu_profiler_bytes};
 use crate::model::heap::SYMBOLIZER;
 use crate::model::process::resident_set_size;
 use crate::model::timeline;
@@ -30,6 +31,9 @@ pub(crate) struct Overview {
     /// Return addresses the symbolizer holds resolved; the cache and its
     /// debug info are given back after a minute unused.
     symbolizer_cached_addresses: usize,
+    /// Bytes pprof keeps for the CPU profiler once a capture has run (its
+    /// sample table), measured when it was allocated: memscope's own.
+    cpu_profiler_bytes: u64,
     pages: Vec<PageLink>,
     #[serde(skip)]
     chart: Option<String>,
@@ -44,7 +48,16 @@ struct ProfilingJson {
     jemalloc_is_global: bool,
     /// What unwinds sampled stacks: `memscope`, `libgcc` or `libunwind`.
     unwinder: Option<&'static str>,
+    /// A CPU capture runs and holds sampling paused: when it ends, and
+    /// whether sampling resumes then.
+    cpu_capture_hold: Option<CaptureHoldJson>,
     summary: String,
+}
+
+#[derive(Serialize)]
+struct CaptureHoldJson {
+    ends_in_seconds: u64,
+    resumes: bool,
 }
 
 #[derive(Serialize)]
@@ -62,7 +75,7 @@ struct Figure {
 }
 
 impl Overview {
-    fn build(prefix: &str, state: &ProfilingState) -> Self {
+    fn build(prefix: &str, state: &ProfilingState, hold: Option<SamplingHold>) -> Self {
         let stats = AllocatorStats::read();
         Self {
             allocated: stats.allocated,
@@ -79,10 +92,15 @@ impl Overview {
                 sample_interval: state.sample_interval(),
                 jemalloc_is_global: state.jemalloc_is_global,
                 unwinder: state.unwinder,
-                summary: state.summary(),
+                cpu_capture_hold: hold.map(|hold| CaptureHoldJson {
+                    ends_in_seconds: hold.ends_in.as_secs_f64().ceil() as u64,
+                    resumes: hold.resumes,
+                }),
+                summary: sampling_summary(state, hold),
             },
             hint: state.hint(),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
+            cpu_profiler_bytes: cpu_profiler_bytes(),
             pages: page_links()
                 .filter_map(|link| {
                     let (title, about) = link.listed?;
@@ -164,6 +182,12 @@ impl Page for Overview {
             "Symbolizer: {} addresses cached (given back after a minute unused)\n",
             self.symbolizer_cached_addresses
         ));
+        if self.cpu_profiler_bytes > 0 {
+            out.push_str(&format!(
+                "CPU profiler: {} kept by pprof for its sample table since the first capture\n",
+                human_bytes(self.cpu_profiler_bytes)
+            ));
+        }
         out.push('\n');
         for page in &self.pages {
             out.push_str(&format!("{}  {}: {}\n", page.path, page.title, page.about));
@@ -190,6 +214,7 @@ struct OverviewTemplate<'a> {
 
 pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
-    let overview = Overview::build(request.prefix(), &request.layout.profiling);
+    let layout = request.layout;
+    let overview = Overview::build(request.prefix(), &layout.profiling, layout.sampling_hold);
     Ok(respond(&overview, request.format, request.layout))
 }

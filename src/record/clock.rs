@@ -1,7 +1,7 @@
 //! The clock meters read around every poll: one for the process.
 //!
 //! Times are raw ticks (the CPU's time-stamp counter where it is invariant,
-//! else the monotonic clock): a read costs ~10 ns here instead of a
+//! else the monotonic clock): a read is one instruction instead of a
 //! `clock_gettime` call, and ticks become microseconds only when a page
 //! reads them. One clock for every log, so that a meter needs no reference
 //! to its log to read it.
@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
 
 /// The first call calibrates the time-stamp counter against the monotonic
-/// clock: 0.5 to 200 ms, once a process.
+/// clock, which takes up to a fifth of a second, once a process.
 fn clock() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }

@@ -14,9 +14,8 @@
 //!   the server polls the body as soon as it has written the response head.
 //!
 //! So a hello-world request reads the clock twice, not six times (three
-//! steps, each with a start and an end); the head's encoding, about 650
-//! instructions of hyper's work (callgrind), is counted in with the
-//! request's.
+//! steps, each with a start and an end); the head's encoding, hyper's
+//! work, is counted in with the request's.
 
 use super::clock;
 use super::shard::{FinishedRequest, record};

@@ -8,6 +8,13 @@ pub(crate) const MAX_ROUTES: usize = 1_000;
 /// The row the routes past [`MAX_ROUTES`] share.
 pub(crate) const OTHER_ROUTES: &str = "(other routes)";
 
+/// The longest route name kept, in bytes; a longer path is cut here (at a
+/// character boundary) and marked, so that paths that differ past it share
+/// a row.
+pub(crate) const MAX_ROUTE_NAME_BYTES: usize = 256;
+/// What marks a cut name.
+const CUT_MARK: &str = "…";
+
 /// What a request's route is known by.
 pub(crate) enum RouteName<'a> {
     /// axum's matched route: the same allocation for every request the
@@ -25,7 +32,19 @@ pub(crate) fn route_name<B>(request: &http::Request<B>) -> RouteName<'_> {
     if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
         return RouteName::Matched(matched);
     }
-    RouteName::Path(collapse_identifiers(request.uri().path()))
+    RouteName::Path(bounded(collapse_identifiers(request.uri().path())))
+}
+
+/// `name`, cut to [`MAX_ROUTE_NAME_BYTES`] if it is longer.
+fn bounded(name: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
+    if name.len() <= MAX_ROUTE_NAME_BYTES {
+        return name;
+    }
+    let mut cut = MAX_ROUTE_NAME_BYTES - CUT_MARK.len();
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{CUT_MARK}", &name[..cut]).into()
 }
 
 /// `/users/42/files/9f86d081884c7d65` → `/users/{n}/files/{hex}`, borrowed
@@ -105,6 +124,19 @@ mod tests {
         );
         assert!(matches!(
             collapse_identifiers("/plain/path"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn long_names_are_cut_at_a_character_boundary() {
+        let long = format!("/{}", "é".repeat(400));
+        let cut = bounded(long.as_str().into());
+        assert!(cut.len() <= MAX_ROUTE_NAME_BYTES, "{}", cut.len());
+        assert!(cut.ends_with(CUT_MARK));
+        assert!(long.starts_with(cut.trim_end_matches(CUT_MARK)));
+        assert!(matches!(
+            bounded("/short".into()),
             std::borrow::Cow::Borrowed(_)
         ));
     }

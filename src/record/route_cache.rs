@@ -90,7 +90,7 @@ pub(super) fn matched_row(
 
 /// The row of `name` in log `log`'s route table: from this thread's cache,
 /// else from `look_up`, whose answer (the interned name and its row) is
-/// then kept.
+/// then kept, unless `name` was filed under another name's row.
 pub(super) fn cached_row(log: u64, name: &str, look_up: impl FnOnce() -> (Arc<str>, u32)) -> u32 {
     let cached = CACHE.try_with(|cache| {
         let cache = cache.borrow();
@@ -101,14 +101,13 @@ pub(super) fn cached_row(log: u64, name: &str, look_up: impl FnOnce() -> (Arc<st
         return row;
     }
     let (interned, row) = look_up();
-    // Names past the table's bound share a row under another name.
-    let key = if *interned == *name {
-        interned
-    } else {
-        name.into()
-    };
-    // A thread being torn down has no cache left; the row is still right.
-    let _ = CACHE.try_with(|cache| remember(&mut cache.borrow_mut(), log, key, row));
+    // Names past the table's bound share a row under another name: they
+    // are not kept, so that an app whose paths never repeat costs each
+    // thread nothing (each such request looks its row up again).
+    if *interned == *name {
+        // A thread being torn down has no cache left; the row is still right.
+        let _ = CACHE.try_with(|cache| remember(&mut cache.borrow_mut(), log, interned, row));
+    }
     row
 }
 

@@ -2,8 +2,9 @@
 //! poll of a request's future and body.
 //!
 //! jemalloc keeps both counters per thread and hands out pointers to them.
-//! Looking the pointers up by name costs ~26 ns a read; reading through a
-//! cached pointer is a plain load, so each thread looks them up once.
+//! Looking the pointers up by name is a `mallctl` call each time; reading
+//! through a cached pointer is a plain load, so each thread looks them up
+//! once.
 
 use tikv_jemalloc_ctl::thread::{ThreadLocal, allocatedp, deallocatedp};
 

@@ -32,10 +32,24 @@ impl Answer {
     }
 }
 
-/// Serves `app` on an ephemeral loopback port with the peer address known.
+/// Serves `app` on an ephemeral loopback port with the peer address known:
+/// from axum's `ConnectInfo` with memscope's `axum` feature, and as a
+/// `memscope::PeerAddr` too, as a server without that feature would give it.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let app = app.layer(tower::util::MapRequestLayer::new(
+        |mut request: axum::extract::Request| {
+            let peer = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|info| info.0);
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(memscope::PeerAddr(peer));
+            }
+            request
+        },
+    ));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     addr

@@ -18,8 +18,9 @@
 /// ```
 ///
 /// `heap_profiling!()` samples one allocation per 512 KiB allocated on average
-/// (`lg_sample = 19`), which costs about 17 % on an allocation-heavy micro
-/// benchmark and little on a real service. Choose another rate with
+/// (`lg_sample = 19`): a few percent of a request that allocates tens of
+/// kilobytes, more in a loop that does nothing but allocate (BENCHMARKS.md).
+/// Choose another rate with
 /// `heap_profiling!(lg_sample = 17)` (finer, costlier), or start with sampling
 /// paused with `heap_profiling!(lg_sample = 19, active = false)` and switch it
 /// on later with `POST /_debug/profiling?active=true`.

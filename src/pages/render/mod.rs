@@ -15,6 +15,7 @@ use super::dispatch::{PageLink, page_links};
 use super::error::PageError;
 use super::format::Format;
 use crate::model::allocator::ProfilingState;
+use crate::model::cpu_capture::{SamplingHold, sampling_hold};
 
 /// A page's model.
 pub(crate) trait Page: Serialize {
@@ -30,6 +31,8 @@ pub(crate) trait Page: Serialize {
 pub(crate) struct Layout {
     pub(crate) prefix: String,
     pub(crate) profiling: ProfilingState,
+    /// A CPU capture holding heap sampling off.
+    pub(crate) sampling_hold: Option<SamplingHold>,
 }
 
 impl Layout {
@@ -37,6 +40,7 @@ impl Layout {
         Self {
             prefix: prefix.to_owned(),
             profiling: ProfilingState::read(),
+            sampling_hold: sampling_hold(),
         }
     }
 
@@ -47,12 +51,30 @@ impl Layout {
 
     /// A sentence on the state of heap profiling.
     pub(crate) fn profiling_summary(&self) -> String {
-        self.profiling.summary()
+        sampling_summary(&self.profiling, self.sampling_hold)
     }
 
     /// What to change, where something is off.
     pub(crate) fn profiling_hint(&self) -> Option<&'static str> {
         self.profiling.hint()
+    }
+}
+
+/// A sentence on the state of heap profiling, with what a running CPU
+/// capture does to it.
+pub(crate) fn sampling_summary(state: &ProfilingState, hold: Option<SamplingHold>) -> String {
+    let summary = state.summary();
+    match hold {
+        None => summary,
+        Some(hold) => format!(
+            "{summary}; paused for a CPU capture that ends in {} s, {}",
+            hold.ends_in.as_secs_f64().ceil() as u64,
+            if hold.resumes {
+                "and sampling resumes then"
+            } else {
+                "and stays paused after it, as asked"
+            }
+        ),
     }
 }
 

@@ -3,8 +3,8 @@
 //! jemalloc unwinds the stack of every sampled allocation, by default with
 //! libgcc's `_Unwind_Backtrace`, which for every frame looks up the
 //! function's entry in the unwind tables and runs its DWARF call-frame
-//! program. At one sample per 512 KiB that is ~1,000 instructions a
-//! hello-world request (callgrind), most of what heap profiling costs. Yet
+//! program: most of what heap profiling costs a request (BENCHMARKS.md has
+//! the instruction counts). Yet
 //! sampled stacks repeat: the same return addresses come back sample after
 //! sample. So memscope installs its own walker (jemalloc's
 //! `experimental.hooks.prof_backtrace`), which reads the same `.eh_frame`

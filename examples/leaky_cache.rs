@@ -297,12 +297,18 @@ async fn info(State(app): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-/// The demo service, with memscope mounted.
+/// The demo service, with the tower-http layers a service would have and
+/// memscope around them, so that it measures all they do.
 pub fn app(mode: Mode, upstream: SocketAddr) -> Router {
     Router::new()
         .route("/json", get(json))
         .route("/info", get(info))
         .with_state(Arc::new(AppState::new(mode, upstream)))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            http::StatusCode::GATEWAY_TIMEOUT,
+            std::time::Duration::from_secs(10),
+        ))
         .layer(memscope::DebugLayer::new())
 }
 

@@ -28,6 +28,39 @@ pub(crate) fn human_bytes_f64(bytes: f64) -> String {
     }
 }
 
+/// `1.20 MiB ± 0.30`: an estimate and its 95 % half-width in the
+/// estimate's unit; the estimate alone when the error is nil.
+pub(crate) fn human_bytes_with_error(bytes: f64, error: f64) -> String {
+    with_error(human_bytes_f64(bytes.abs()), error, "")
+}
+
+/// As [`human_bytes_with_error`], signed: `+1.20 MiB ± 0.30`.
+pub(crate) fn human_bytes_signed_with_error(bytes: f64, error: f64) -> String {
+    let sign = if bytes < 0.0 { "-" } else { "+" };
+    with_error(human_bytes_f64(bytes.abs()), error, sign)
+}
+
+fn with_error(shown: String, error: f64, sign: &str) -> String {
+    if error < 0.5 {
+        return format!("{sign}{shown}");
+    }
+    // The error in the unit the value is shown in.
+    let unit = shown.rsplit(' ').next().unwrap_or("B");
+    let scale = match unit {
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0_f64.powi(4),
+        "PiB" => 1024.0_f64.powi(5),
+        _ => 1.0,
+    };
+    if scale == 1.0 {
+        format!("{sign}{shown} ± {:.0}", error)
+    } else {
+        format!("{sign}{shown} ± {:.2}", error / scale)
+    }
+}
+
 /// `1234567` → `1,234,567`.
 pub(crate) fn grouped(number: u64) -> String {
     let digits = number.to_string();
@@ -61,5 +94,11 @@ mod tests {
         assert_eq!(grouped_signed(-1000), "-1,000");
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(999), "999");
+        assert_eq!(
+            human_bytes_with_error(1.2 * 1048576.0, 0.3 * 1048576.0),
+            "1.20 MiB ± 0.30"
+        );
+        assert_eq!(human_bytes_signed_with_error(-2048.0, 0.0), "-2.00 KiB");
+        assert_eq!(human_bytes_signed_with_error(900.0, 100.0), "+900 B ± 100");
     }
 }

@@ -104,6 +104,20 @@ async fn leak_is_found_and_the_fix_holds() {
         .body;
     assert!(text.contains(function), "{text}");
 
+    // The README's filter picks out what the cache stores, and only it.
+    let cached = get(addr, "/_debug/heapdump?format=json&filter=cache::store")
+        .await
+        .json();
+    let rows = cached["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{cached:#}");
+    for row in rows {
+        let name = row["name"].as_str().unwrap();
+        assert!(
+            name.contains("leaky_cache::cache::"),
+            "`cache::store` matched {name}"
+        );
+    }
+
     // The per-route profile points at the same leak: each /json request
     // keeps about what the cache holds per item.
     let info = get(addr, "/info").await.json();

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::allocator::SizeClass;
 use super::heap::{Frame, HeapSnapshot, SiteId};
-use super::table::{Amount, GroupedHeap, TableSpec};
+use super::table::{Amount, GroupedHeap, TableSpec, Z_95};
 
 /// One row's figures then and now.
 #[derive(Clone, Debug)]
@@ -27,6 +27,21 @@ impl DiffRow {
 
     pub(crate) fn objects_delta(&self) -> i64 {
         (self.now.objects - self.then.objects).round() as i64
+    }
+
+    /// The 95 % interval's half-width for the change in bytes: the two
+    /// estimates' variances added, as if the snapshots were sampled apart.
+    /// Objects live in both were sampled once and add no noise to the
+    /// change, so this overstates it where the heap holds still: a change
+    /// called significant is so with room to spare.
+    pub(crate) fn bytes_delta_error(&self) -> f64 {
+        Z_95 * (self.then.bytes_variance + self.now.bytes_variance).sqrt()
+    }
+
+    /// Whether the row grew by more than sampling noise explains.
+    pub(crate) fn grew_significantly(&self) -> bool {
+        let delta = self.now.bytes - self.then.bytes;
+        delta > 0.0 && delta > self.bytes_delta_error()
     }
 }
 
@@ -60,18 +75,19 @@ impl HeapDiff {
     }
 
     fn of_rows(mut rows: Vec<DiffRow>, limit: usize, memscope_own: Option<Amount>) -> Self {
+        // Growth beyond sampling noise first, then the rest, each by how
+        // much it grew; among equals, the larger now.
         rows.sort_by(|a, b| {
-            b.bytes_delta()
-                .cmp(&a.bytes_delta())
+            b.grew_significantly()
+                .cmp(&a.grew_significantly())
+                .then(b.bytes_delta().cmp(&a.bytes_delta()))
                 .then(b.now.bytes.total_cmp(&a.now.bytes))
                 .then_with(|| a.name.cmp(&b.name))
         });
         let (mut then, mut now) = (Amount::default(), Amount::default());
         for row in &rows {
-            then.objects += row.then.objects;
-            then.bytes += row.then.bytes;
-            now.objects += row.now.objects;
-            now.bytes += row.now.bytes;
+            then.add(&row.then);
+            now.add(&row.now);
         }
         let rows_omitted = rows.len().saturating_sub(limit);
         rows.truncate(limit);
@@ -129,9 +145,8 @@ fn size_class_rows(then: &[SizeClass], now: &[SizeClass]) -> Vec<DiffRow> {
         classes.entry(class.size).or_default().1 = Some(class);
     }
     let amount = |class: Option<&SizeClass>| {
-        class.map_or_else(Amount::default, |class| Amount {
-            objects: class.objects as f64,
-            bytes: class.bytes() as f64,
+        class.map_or_else(Amount::default, |class| {
+            Amount::exact(class.objects as f64, class.bytes() as f64)
         })
     };
     classes
@@ -240,6 +255,43 @@ mod tests {
             by_stack.rows[0].name,
             "bytes::BytesMut::with_capacity ← shop::cache::store"
         );
+    }
+
+    /// Sampled stacks with `samples` samples of small objects at the
+    /// default interval: what a diff sees of churn and of a leak.
+    fn sampled(frames: &[crate::model::heap::Frame], samples: u64) -> crate::model::heap::Stack {
+        let interval = 512 * 1024;
+        let counts = crate::model::heap::Counts::of(samples, samples * 64, interval);
+        let mut stack = stack(frames, counts.objects, counts.bytes);
+        stack.samples = samples;
+        stack.bytes_variance = counts.bytes_variance;
+        stack
+    }
+
+    #[test]
+    fn growth_within_sampling_noise_is_not_significant() {
+        let churn = [alloc(), app("shop::pool::refill", 5)];
+        let leak = [alloc(), app("shop::cache::store", 40)];
+        // The pool holds about the same, sampled 20 then 24 times; the
+        // cache grew from 20 samples to 120.
+        let then = HeapSnapshot::of_stacks(vec![sampled(&churn, 20), sampled(&leak, 20)]);
+        let now = HeapSnapshot::of_stacks(vec![sampled(&churn, 24), sampled(&leak, 120)]);
+        let diff = HeapDiff::between(&then, &now, &spec(Some(Grouping::Site)));
+        let pool = delta_of(&diff, "shop::pool::refill");
+        let cache = delta_of(&diff, "shop::cache::store");
+        assert!(
+            pool.bytes_delta() > 0 && !pool.grew_significantly(),
+            "{pool:?}"
+        );
+        assert!(cache.grew_significantly(), "{cache:?}");
+        assert_eq!(diff.rows[0].name, "shop::cache::store");
+        // One sample more is 512 KiB more, and well within the noise.
+        let one_more = HeapDiff::between(
+            &HeapSnapshot::of_stacks(vec![sampled(&churn, 1)]),
+            &HeapSnapshot::of_stacks(vec![sampled(&churn, 2)]),
+            &spec(Some(Grouping::Site)),
+        );
+        assert!(!one_more.rows[0].grew_significantly());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   symbolized), and how a stack's frames are told apart and named;
 //! - [`table`] and [`diff`]: a snapshot grouped into rows, and the change
 //!   between two snapshots, as plain functions over snapshots;
+//! - [`pprof_heap`] and [`flamegraph`]: a snapshot as a pprof profile, as
+//!   Go writes one, and as flamegraphs;
 //! - [`baseline`]: the snapshot a diff compares against;
 //! - [`timeline`]: memory over time, filled by a background thread;
 //! - [`cpu_capture`]: CPU profiles taken with pprof;
@@ -37,7 +39,9 @@ pub(crate) mod baseline;
 pub(crate) mod cpu_capture;
 pub(crate) mod diff;
 mod error;
+pub(crate) mod flamegraph;
 pub(crate) mod heap;
+pub(crate) mod pprof_heap;
 pub(crate) mod process;
 pub(crate) mod table;
 pub(crate) mod timeline;

@@ -18,11 +18,58 @@ pub(crate) struct TableSpec {
     pub(crate) limit: usize,
 }
 
-/// Estimated objects and bytes.
+/// Estimated objects and bytes, with what sampling leaves unknown.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Amount {
     pub(crate) objects: f64,
     pub(crate) bytes: f64,
+    /// Sampled objects behind the estimate; 0 for exact figures.
+    pub(crate) samples: u64,
+    /// The variance of `bytes` (stacks are sampled independently, so the
+    /// variances of a row's stacks add up); 0 for exact figures.
+    pub(crate) bytes_variance: f64,
+}
+
+/// Sampling's uncertainty as the interval's half-width: about 95 % of
+/// estimates lie within 1.96 standard errors of the truth.
+pub(crate) const Z_95: f64 = 1.96;
+
+impl Amount {
+    /// An exact amount.
+    pub(crate) fn exact(objects: f64, bytes: f64) -> Self {
+        Self {
+            objects,
+            bytes,
+            samples: 0,
+            bytes_variance: 0.0,
+        }
+    }
+
+    fn add_stack(&mut self, stack: &super::heap::Stack) {
+        self.objects += stack.objects;
+        self.bytes += stack.bytes;
+        self.samples += stack.samples;
+        self.bytes_variance += stack.bytes_variance;
+    }
+
+    pub(crate) fn add(&mut self, other: &Amount) {
+        self.objects += other.objects;
+        self.bytes += other.bytes;
+        self.samples += other.samples;
+        self.bytes_variance += other.bytes_variance;
+    }
+
+    /// The 95 % interval's half-width for `bytes`.
+    pub(crate) fn bytes_error(&self) -> f64 {
+        Z_95 * self.bytes_variance.sqrt()
+    }
+
+    /// The 95 % interval of the live bytes: never below what the samples
+    /// themselves hold, which is live for sure.
+    pub(crate) fn bytes_interval(&self) -> (f64, f64) {
+        let error = self.bytes_error();
+        ((self.bytes - error).max(0.0), self.bytes + error)
+    }
 }
 
 /// One row: the stacks that share a name under a grouping, or one size
@@ -75,14 +122,17 @@ impl GroupedHeap {
         // frames and location.
         let mut largest: HashMap<SiteId, f64> = HashMap::new();
         for stack in &snapshot.stacks {
+            // Freed: in the profile only for what it allocated.
+            if stack.objects == 0.0 {
+                continue;
+            }
             if let Some(needle) = filter
                 && !stack.frames().any(|frame| frame.matches(needle))
             {
                 continue;
             }
             let Some(key) = key_of(stack, grouping) else {
-                grouped.memscope_own.objects += stack.objects;
-                grouped.memscope_own.bytes += stack.bytes;
+                grouped.memscope_own.add_stack(stack);
                 continue;
             };
             let id = SiteId::of(grouping, &key);
@@ -94,8 +144,7 @@ impl GroupedHeap {
                 location: Some(String::new()),
                 size: None,
             });
-            row.amount.objects += stack.objects;
-            row.amount.bytes += stack.bytes;
+            row.amount.add_stack(stack);
             let largest = largest.entry(id).or_insert(-1.0);
             if stack.bytes > *largest {
                 *largest = stack.bytes;
@@ -130,10 +179,7 @@ impl HeapTable {
             .map(|class| HeapRow {
                 id: None,
                 name: class.name(),
-                amount: Amount {
-                    objects: class.objects as f64,
-                    bytes: class.bytes() as f64,
-                },
+                amount: Amount::exact(class.objects as f64, class.bytes() as f64),
                 frames: None,
                 location: None,
                 size: Some(class.size),
@@ -152,10 +198,10 @@ impl HeapTable {
                 .then(b.size.cmp(&a.size))
                 .then_with(|| a.name.cmp(&b.name))
         });
-        let total = rows.iter().fold(Amount::default(), |total, row| Amount {
-            objects: total.objects + row.amount.objects,
-            bytes: total.bytes + row.amount.bytes,
-        });
+        let mut total = Amount::default();
+        for row in &rows {
+            total.add(&row.amount);
+        }
         let rows_omitted = rows.len().saturating_sub(limit);
         rows.truncate(limit);
         Self {
@@ -198,12 +244,16 @@ pub(crate) mod tests {
     /// `objects` objects of `bytes` bytes in all.
     pub(crate) fn stack(frames: &[Frame], objects: f64, bytes: f64) -> Stack {
         Stack {
-            addresses: frames
+            addresses: (1..=frames.len() as u64).collect(),
+            address_frames: frames
                 .iter()
                 .map(|frame| Arc::from(vec![frame.clone()]))
                 .collect(),
             objects,
             bytes,
+            samples: objects as u64,
+            bytes_variance: 0.0,
+            allocated: Default::default(),
         }
     }
 
@@ -289,32 +339,16 @@ pub(crate) mod tests {
                 "tokio::runtime::spawn",
             ]
         );
-        assert_eq!(
-            table.rows[0].amount,
-            Amount {
-                objects: 15.0,
-                bytes: 4000.0
-            }
-        );
+        let top = table.rows[0].amount;
+        assert_eq!((top.objects, top.bytes, top.samples), (15.0, 4000.0, 15));
         // Named after the larger of its stacks.
         assert_eq!(table.rows[0].location.as_deref(), Some("src/main.rs:41"));
         let frames = table.rows[0].frames.as_ref().unwrap();
         assert_eq!(frames[0].function, "bytes::BytesMut::with_capacity");
         assert!(frames.iter().all(|f| f.kind != FrameKind::Allocator));
-        assert_eq!(
-            table.total,
-            Amount {
-                objects: 18.0,
-                bytes: 4564.0
-            }
-        );
-        assert_eq!(
-            table.memscope_own,
-            Some(Amount {
-                objects: 4.0,
-                bytes: 256.0
-            })
-        );
+        assert_eq!((table.total.objects, table.total.bytes), (18.0, 4564.0));
+        let own = table.memscope_own.unwrap();
+        assert_eq!((own.objects, own.bytes), (4.0, 256.0));
         assert!((table.share(&table.rows[0]) - 4000.0 / 4564.0).abs() < 1e-9);
     }
 

@@ -11,7 +11,7 @@ use super::query::{Query, parse_id};
 use super::render::{Layout, Page, download, respond, see_other};
 use crate::model::cpu_capture::{CPU_CAPTURES, CpuCapture, FREQUENCY_HZ, KEPT_CAPTURES};
 
-const DEFAULT_SECONDS: u64 = 10;
+pub(crate) const DEFAULT_SECONDS: u64 = 10;
 pub(crate) const MAX_SECONDS: u64 = 60;
 
 /// What the pages list of a capture.

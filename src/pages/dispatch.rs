@@ -15,8 +15,8 @@ use super::error::PageError;
 use super::format::Format;
 use super::render::{Layout, respond_error};
 use super::{
-    Mount, PageFuture, cpu_capture, heap_sampling, heap_site, heapdump, memory_diff, overview,
-    request_detail, request_list, timeline,
+    Mount, PageFuture, cpu_capture, heap_flamegraph, heap_sampling, heap_site, heapdump,
+    memory_diff, memory_purge, metrics, overview, pprof, request_detail, request_list, timeline,
 };
 
 /// What a page handler returns.
@@ -98,8 +98,9 @@ enum Handler {
 pub(crate) struct PageLink {
     /// Under the prefix, query included.
     pub(crate) href: &'static str,
-    /// Its name in the navigation bar.
-    pub(crate) nav: &'static str,
+    /// Its name in the navigation bar; `None` for pages listed on the
+    /// overview only.
+    pub(crate) nav: Option<&'static str>,
     /// Its title and what it shows, on the overview; `None` for the
     /// overview itself.
     pub(crate) listed: Option<(&'static str, &'static str)>,
@@ -119,7 +120,7 @@ const PAGES: &[PageEntry] = &[
         handler: Handler::Now(overview::page),
         links: &[PageLink {
             href: "/",
-            nav: "Overview",
+            nav: Some("Overview"),
             listed: None,
         }],
     },
@@ -129,7 +130,7 @@ const PAGES: &[PageEntry] = &[
         links: &[
             PageLink {
                 href: "/heapdump",
-                nav: "Heap",
+                nav: Some("Heap"),
                 listed: Some((
                     "Heap by allocation site",
                     "where the live heap was allocated: the application's own function, and the library it went through",
@@ -137,7 +138,7 @@ const PAGES: &[PageEntry] = &[
             },
             PageLink {
                 href: "/heapdump?group=size",
-                nav: "Size classes",
+                nav: Some("Size classes"),
                 listed: Some((
                     "Heap by size class",
                     "live objects in each jemalloc size class; exact, needs no profiling",
@@ -150,12 +151,22 @@ const PAGES: &[PageEntry] = &[
         handler: Handler::Later(memory_diff::answer),
         links: &[PageLink {
             href: "/memory/diff",
-            nav: "Diff",
+            nav: Some("Diff"),
             listed: Some((
                 "Memory diff",
                 "what grew since the baseline, by site, with bytes per request",
             )),
         }],
+    },
+    PageEntry {
+        path: PagePath::Page("/memory/diff/flamegraph.svg"),
+        handler: Handler::Later(heap_flamegraph::answer_diff),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Action("/memory/purge"),
+        handler: Handler::Now(memory_purge::purge),
+        links: &[],
     },
     PageEntry {
         path: PagePath::Action("/memory/diff/baseline"),
@@ -167,7 +178,7 @@ const PAGES: &[PageEntry] = &[
         handler: Handler::Now(request_list::page),
         links: &[PageLink {
             href: "/profiles",
-            nav: "Requests",
+            nav: Some("Requests"),
             listed: Some((
                 "Requests",
                 "every request's wall and busy time and bytes allocated, freed and kept; totals per route; CPU profiles",
@@ -194,13 +205,66 @@ const PAGES: &[PageEntry] = &[
         handler: Handler::Now(timeline::page),
         links: &[PageLink {
             href: "/timeline",
-            nav: "Timeline",
+            nav: Some("Timeline"),
             listed: Some(("Timeline", "allocated, resident and RSS over the last hour")),
         }],
     },
     PageEntry {
         path: PagePath::Action("/profiling"),
         handler: Handler::Now(heap_sampling::switch),
+        links: &[],
+    },
+    PageEntry {
+        path: PagePath::Page("/pprof/heap"),
+        handler: Handler::Later(pprof::answer_heap),
+        links: &[PageLink {
+            href: "/pprof/heap",
+            nav: None,
+            listed: Some((
+                "pprof: heap",
+                "the live heap as a gzipped pprof profile, as Go serves it: for go tool pprof, Parca, Grafana Pyroscope; seconds=N for a delta",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Page("/pprof/allocs"),
+        handler: Handler::Later(pprof::answer_allocs),
+        links: &[PageLink {
+            href: "/pprof/allocs",
+            nav: None,
+            listed: Some((
+                "pprof: allocs",
+                "the same profile with what was allocated first, where jemalloc accumulates it (prof_accum)",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Page("/pprof/profile"),
+        handler: Handler::Later(pprof::answer_profile),
+        links: &[PageLink {
+            href: "/pprof/profile?seconds=10",
+            nav: None,
+            listed: Some((
+                "pprof: CPU profile",
+                "samples the CPU for seconds=N (default 10, at most 60) and answers the gzipped profile",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Page("/metrics"),
+        handler: Handler::Now(metrics::page),
+        links: &[PageLink {
+            href: "/metrics",
+            nav: None,
+            listed: Some((
+                "Prometheus metrics",
+                "jemalloc's figures, heap profiling, per-route requests and bytes, for Prometheus to scrape",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Page("/heapdump/flamegraph.svg"),
+        handler: Handler::Later(heap_flamegraph::answer_heap),
         links: &[],
     },
     PageEntry {
@@ -334,7 +398,7 @@ mod tests {
     fn every_listed_page_is_in_the_navigation_and_reachable() {
         let links: Vec<&PageLink> = page_links().collect();
         assert_eq!(
-            links.iter().map(|link| link.nav).collect::<Vec<_>>(),
+            links.iter().filter_map(|link| link.nav).collect::<Vec<_>>(),
             [
                 "Overview",
                 "Heap",

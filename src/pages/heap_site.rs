@@ -122,7 +122,8 @@ async fn page(request: &PageRequest<'_>) -> Answer {
     let snapshot = heap::snapshot().await?;
     let mut name = None;
     let mut stacks: Vec<&Stack> = Vec::new();
-    for stack in &snapshot.stacks {
+    // Freed stacks are in the profile only for what they allocated.
+    for stack in snapshot.stacks.iter().filter(|stack| stack.objects > 0.0) {
         if let Some(key) = key_of(stack, Grouping::Site)
             && SiteId::of(Grouping::Site, &key) == id
         {

@@ -13,7 +13,7 @@ use crate::model::allocator::{AllocatorStats, size_classes};
 use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
 use crate::model::process::resident_set_size;
 use crate::model::table::{Amount, HeapRow, HeapTable, TableSpec};
-use crate::units::{grouped, human_bytes};
+use crate::units::{grouped, human_bytes, human_bytes_with_error};
 
 /// The largest `limit=` accepted; more rows than this is no longer a table
 /// anyone reads.
@@ -92,6 +92,18 @@ struct HeapRowView {
     /// The size of every object in the row, for `group=size`.
     #[serde(skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
+    /// Sampled objects behind the estimate (not for `group=size`, which is
+    /// exact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    samples: Option<u64>,
+    /// The 95 % interval of `bytes` that sampling leaves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_low: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_high: Option<u64>,
+    /// The interval's half-width, for the text and HTML.
+    #[serde(skip)]
+    bytes_error: f64,
 }
 
 /// Objects and bytes, rounded, as the pages show them.
@@ -176,7 +188,13 @@ impl HeapTablePage {
 impl HeapRowView {
     fn of(row: &HeapRow, share: f64, grouping: Option<Grouping>, prefix: &str) -> Self {
         let id = row.id.map(|id| id.to_string());
+        let estimated = grouping.is_some();
+        let (low, high) = row.amount.bytes_interval();
         Self {
+            samples: estimated.then_some(row.amount.samples),
+            bytes_low: estimated.then(|| low.round() as u64),
+            bytes_high: estimated.then(|| high.round() as u64),
+            bytes_error: row.amount.bytes_error(),
             link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
             id,
             name: row.name.clone(),
@@ -203,8 +221,10 @@ pub(crate) fn group_title(group: &'static str) -> &'static str {
 pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
     let mut notes = vec![format!(
         "Estimates: jemalloc samples one allocation per {} allocated on average, and each \
-         sample is scaled up by the chance of its size being sampled. jemalloc's allocated \
-         figure is exact but under-reports while sampling; compare resident and RSS.",
+         sample is scaled up by the chance of its size being sampled; ± is the 95 % interval \
+         sampling leaves (an estimate from n samples of small objects is known to about \
+         ±2√n samples). jemalloc's allocated figure is exact but under-reports while sampling; \
+         compare resident and RSS.",
         human_bytes(snapshot.sample_interval)
     )];
     notes.push(format!(
@@ -224,19 +244,29 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
 
 impl Page for HeapTablePage {
     fn text(&self) -> String {
-        let mut table = TextTable::new(&[
+        let mut columns = vec![
             (self.group_title(), Align::Left),
             ("# objects", Align::Right),
             ("total size", Align::Right),
             ("share", Align::Right),
-        ]);
+        ];
+        if self.estimate {
+            columns.push(("samples", Align::Right));
+            columns.push(("file:line", Align::Left));
+        }
+        let mut table = TextTable::new(&columns);
         for row in &self.rows {
-            table.row(vec![
+            let mut cells = vec![
                 row.name.clone(),
                 grouped(row.objects),
-                human_bytes(row.bytes),
+                human_bytes_with_error(row.bytes as f64, row.bytes_error),
                 super::render::view::percent(&row.share),
-            ]);
+            ];
+            if self.estimate {
+                cells.push(grouped(row.samples.unwrap_or(0)));
+                cells.push(row.location.clone().unwrap_or_default());
+            }
+            table.row(cells);
         }
         table.omitted_rows(self.rows_omitted);
         let total_label = if self.estimate {

@@ -17,7 +17,9 @@ use crate::model::baseline::Baseline;
 use crate::model::diff::{DiffRow, HeapDiff};
 use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
 use crate::model::table::TableSpec;
-use crate::units::{grouped, grouped_signed, human_bytes, human_bytes_signed};
+use crate::units::{
+    grouped, grouped_signed, human_bytes, human_bytes_signed, human_bytes_signed_with_error,
+};
 
 /// `seconds=` accepted, so that a page never waits more than five minutes.
 const MAX_SECONDS: u64 = 300;
@@ -57,6 +59,19 @@ pub(crate) struct DiffRowView {
     bytes_delta: i64,
     /// `bytes_delta` over the requests in between; `null` without requests.
     bytes_per_request: Option<f64>,
+    /// The 95 % interval's half-width of `bytes_delta` that sampling
+    /// leaves; 0 for `group=size`, which is exact.
+    bytes_delta_error: u64,
+    /// Whether the row grew by more than sampling noise explains.
+    significant: bool,
+    /// Sampled objects behind `bytes` now (not for `group=size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    samples: Option<u64>,
+    /// The 95 % interval of `bytes` now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_low: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_high: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     frames: Option<Vec<Frame>>,
     /// `file:line` of the frame the row is named after.
@@ -152,10 +167,33 @@ impl MemoryDiff {
 }
 
 impl DiffRowView {
+    /// What the change is, against sampling noise.
+    pub(crate) fn growth(&self) -> &'static str {
+        if self.significant {
+            "significant"
+        } else if self.bytes_delta < 0 && self.bytes_delta.unsigned_abs() > self.bytes_delta_error {
+            "shrank"
+        } else {
+            "within noise"
+        }
+    }
+
+    /// `+1.20 MiB ± 0.30`.
+    pub(crate) fn delta_text(&self) -> String {
+        human_bytes_signed_with_error(self.bytes_delta as f64, self.bytes_delta_error as f64)
+    }
+
     fn of(row: &DiffRow, requests: u64, grouping: Option<Grouping>, prefix: &str) -> Self {
         let id = row.id.map(|id| id.to_string());
         let bytes_delta = row.bytes_delta();
+        let estimated = grouping.is_some();
+        let (low, high) = row.now.bytes_interval();
         Self {
+            bytes_delta_error: row.bytes_delta_error().round() as u64,
+            significant: row.grew_significantly(),
+            samples: estimated.then_some(row.now.samples),
+            bytes_low: estimated.then(|| low.round() as u64),
+            bytes_high: estimated.then(|| high.round() as u64),
             link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
             id,
             name: row.name.clone(),
@@ -197,29 +235,41 @@ impl MemoryDiff {
 impl Page for MemoryDiff {
     fn text(&self) -> String {
         let mut out = format!("{}\n\n", self.heading());
-        let mut table = TextTable::new(&[
+        let estimated = self.group != "size";
+        let mut columns = vec![
             (self.group_title(), Align::Left),
             ("size", Align::Right),
             ("Δ size", Align::Right),
+            ("growth", Align::Left),
             ("# objects", Align::Right),
             ("Δ objects", Align::Right),
             ("per request", Align::Right),
-        ]);
+        ];
+        if estimated {
+            columns.push(("file:line", Align::Left));
+        }
+        let mut table = TextTable::new(&columns);
         for row in &self.rows {
-            table.row(vec![
+            let mut cells = vec![
                 row.name.clone(),
                 human_bytes(row.bytes),
-                human_bytes_signed(row.bytes_delta),
+                human_bytes_signed_with_error(row.bytes_delta as f64, row.bytes_delta_error as f64),
+                row.growth().to_owned(),
                 grouped(row.objects),
                 grouped_signed(row.objects_delta),
                 super::render::view::per_request(&row.bytes_per_request),
-            ]);
+            ];
+            if estimated {
+                cells.push(row.location.clone().unwrap_or_default());
+            }
+            table.row(cells);
         }
         table.omitted_rows(self.rows_omitted);
         table.footer(vec![
             "total".to_owned(),
             human_bytes(self.total.bytes),
             human_bytes_signed(self.total.bytes_delta),
+            String::new(),
             grouped(self.total.objects),
             grouped_signed(self.total.objects_delta),
             super::render::view::per_request(&self.total.bytes_per_request),
@@ -228,6 +278,7 @@ impl Page for MemoryDiff {
             table.footer(vec![
                 "memscope's own now (not above)".to_owned(),
                 human_bytes(own.bytes),
+                String::new(),
                 String::new(),
                 grouped(own.objects),
             ]);

@@ -63,6 +63,9 @@ pub(crate) struct ProfilingState {
     pub(crate) active: bool,
     /// `prof.lg_sample`: one sample per 2^lg_sample bytes allocated, on average.
     pub(crate) lg_sample: Option<u32>,
+    /// `opt.prof_accum`: jemalloc keeps what every sampled stack allocated,
+    /// freed or not, for the `alloc_*` sample types.
+    pub(crate) accumulates: bool,
     /// Whether jemalloc is the process's global allocator at all.
     pub(crate) jemalloc_is_global: bool,
     /// What unwinds each sampled allocation's stack, when profiling is on:
@@ -84,10 +87,14 @@ impl ProfilingState {
         } else {
             None
         };
+        // SAFETY: `opt.prof_accum` is a `bool` control.
+        let accumulates =
+            enabled && unsafe { raw::read::<bool>(b"opt.prof_accum\0") }.unwrap_or(false);
         Self {
             enabled,
             active,
             lg_sample,
+            accumulates,
             jemalloc_is_global: jemalloc_is_global_allocator(),
             unwinder: enabled.then(sampled_stack_unwinder),
         }
@@ -179,6 +186,28 @@ pub(crate) fn purge_unused_pages() {
             std::ptr::null_mut(),
             0,
         );
+    }
+}
+
+/// Resident memory before and after a purge.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Purged {
+    pub(crate) resident_before: u64,
+    pub(crate) resident_after: u64,
+    pub(crate) rss_before: Option<u64>,
+    pub(crate) rss_after: Option<u64>,
+}
+
+/// Gives unused pages back now, and says what that did.
+pub(crate) fn purge_now() -> Purged {
+    let resident_before = AllocatorStats::read().resident;
+    let rss_before = super::process::resident_set_size();
+    purge_unused_pages();
+    Purged {
+        resident_before,
+        resident_after: AllocatorStats::read().resident,
+        rss_before,
+        rss_after: super::process::resident_set_size(),
     }
 }
 

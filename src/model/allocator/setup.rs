@@ -25,6 +25,13 @@
 /// paused with `heap_profiling!(lg_sample = 19, active = false)` and switch it
 /// on later with `POST /_debug/profiling?active=true`.
 ///
+/// `heap_profiling!(lg_sample = 19, active = true, accumulate = true)` also
+/// has jemalloc keep, for every sampled stack, what it allocated since the
+/// start, freed or not (`prof_accum`): the `alloc_objects` and
+/// `alloc_space` sample types of `GET /_debug/pprof/allocs`, which
+/// continuous profilers turn into allocation rates. It costs a counter
+/// record per distinct sampled stack, kept for the life of the process.
+///
 /// The environment variable `_RJEM_MALLOC_CONF` overrides this at start-up.
 #[macro_export]
 macro_rules! heap_profiling {
@@ -35,12 +42,17 @@ macro_rules! heap_profiling {
         $crate::heap_profiling!(lg_sample = $lg, active = true);
     };
     (lg_sample = $lg:literal, active = $active:literal) => {
+        $crate::heap_profiling!(lg_sample = $lg, active = $active, accumulate = false);
+    };
+    (lg_sample = $lg:literal, active = $active:literal, accumulate = $accumulate:literal) => {
         const _: () = {
             const CONF: &str = concat!(
                 "prof:true,prof_active:",
                 stringify!($active),
                 ",lg_prof_sample:",
                 stringify!($lg),
+                ",prof_accum:",
+                stringify!($accumulate),
                 "\0"
             );
             // jemalloc reads a `const char *`: a thin pointer to NUL-terminated

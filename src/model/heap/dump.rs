@@ -18,16 +18,52 @@ use std::io;
 
 use tikv_jemalloc_ctl::raw;
 
+/// Sampled counts and what they stand for, scaled up.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Counts {
+    pub(crate) sampled_objects: u64,
+    pub(crate) sampled_bytes: u64,
+    /// Estimated objects and bytes: the samples scaled up.
+    pub(crate) objects: f64,
+    pub(crate) bytes: f64,
+    /// The variance of `bytes` that sampling leaves (see `bytes_variance`).
+    pub(crate) bytes_variance: f64,
+}
+
+impl Counts {
+    pub(crate) fn of(sampled_objects: u64, sampled_bytes: u64, sample_interval: u64) -> Self {
+        let (objects, bytes) = unsample(sampled_objects, sampled_bytes, sample_interval);
+        Self {
+            sampled_objects,
+            sampled_bytes,
+            objects,
+            bytes,
+            bytes_variance: bytes_variance(sampled_objects, sampled_bytes, sample_interval),
+        }
+    }
+}
+
 /// One stack of the dump with what it holds, sampled and estimated.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RawStack {
     /// Return addresses, leaf first, as the dump gives them.
     pub(crate) addresses: Vec<u64>,
-    pub(crate) sampled_objects: u64,
-    pub(crate) sampled_bytes: u64,
-    /// Estimated live objects and bytes, the samples scaled up.
-    pub(crate) objects: f64,
-    pub(crate) bytes: f64,
+    /// What the stack holds now.
+    pub(crate) live: Counts,
+    /// What it has allocated since profiling began, freed or not; zero
+    /// unless jemalloc accumulates (`prof_accum`).
+    pub(crate) allocated: Counts,
+}
+
+/// Where an object file is mapped, from the dump's copy of
+/// `/proc/self/maps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MappedFile {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// The file offset the mapping starts at.
+    pub(crate) offset: u64,
+    pub(crate) path: String,
 }
 
 /// A parsed dump.
@@ -36,6 +72,8 @@ pub(crate) struct RawProfile {
     /// Mean bytes between two samples (2^lg_prof_sample).
     pub(crate) sample_interval: u64,
     pub(crate) stacks: Vec<RawStack>,
+    /// The executable mappings of files, in address order.
+    pub(crate) mappings: Vec<MappedFile>,
 }
 
 /// Writes a heap profile to a temporary file and parses it. The caller
@@ -67,9 +105,10 @@ pub(crate) fn parse(text: &str) -> Result<RawProfile, String> {
     let mut profile = RawProfile {
         sample_interval,
         stacks: Vec::new(),
+        mappings: Vec::new(),
     };
     let mut pending: Option<Vec<u64>> = None;
-    for line in lines {
+    for line in lines.by_ref() {
         if line.starts_with("MAPPED_LIBRARIES") {
             break;
         }
@@ -88,29 +127,56 @@ pub(crate) fn parse(text: &str) -> Result<RawProfile, String> {
             let Some(addresses) = pending.take() else {
                 continue;
             };
-            let (objects, bytes) = parse_counts(counts)
+            let ((objects, bytes), (allocated_objects, allocated_bytes)) = parse_counts(counts)
                 .ok_or_else(|| format!("bad counts line in heap profile: {line:?}"))?;
-            if objects == 0 {
+            if objects == 0 && allocated_objects == 0 {
                 continue;
             }
-            let (estimated_objects, estimated_bytes) = unsample(objects, bytes, sample_interval);
             profile.stacks.push(RawStack {
                 addresses,
-                sampled_objects: objects,
-                sampled_bytes: bytes,
-                objects: estimated_objects,
-                bytes: estimated_bytes,
+                live: Counts::of(objects, bytes, sample_interval),
+                allocated: Counts::of(allocated_objects, allocated_bytes, sample_interval),
             });
         }
     }
+    profile.mappings = lines.filter_map(parse_mapping).collect();
     Ok(profile)
 }
 
-/// `" 190: 1962219 [0: 0]"` → `(190, 1962219)`.
-fn parse_counts(counts: &str) -> Option<(u64, u64)> {
-    let (objects, rest) = counts.split_once(':')?;
-    let bytes = rest.split_whitespace().next()?;
-    Some((objects.trim().parse().ok()?, bytes.parse().ok()?))
+/// `" 190: 1962219 [5: 4096]"` → `((190, 1962219), (5, 4096))`: live, then
+/// accumulated (zero without `prof_accum`).
+fn parse_counts(counts: &str) -> Option<((u64, u64), (u64, u64))> {
+    let (live, accumulated) = counts.split_once('[').unwrap_or((counts, "0: 0]"));
+    let pair = |text: &str| -> Option<(u64, u64)> {
+        let (objects, bytes) = text.split_once(':')?;
+        Some((objects.trim().parse().ok()?, bytes.trim().parse().ok()?))
+    };
+    Some((
+        pair(live)?,
+        pair(accumulated.trim_end().trim_end_matches(']'))?,
+    ))
+}
+
+/// An executable mapping of a file, from a line of `/proc/self/maps`:
+/// `55c1b2c00000-55c1b2d00000 r-xp 00001000 08:01 1234 /bin/app`.
+fn parse_mapping(line: &str) -> Option<MappedFile> {
+    let mut fields = line.split_whitespace();
+    let (start, end) = fields.next()?.split_once('-')?;
+    let permissions = fields.next()?;
+    let offset = fields.next()?;
+    let _device = fields.next()?;
+    let _inode = fields.next()?;
+    let path: Vec<&str> = fields.collect();
+    let path = path.join(" ");
+    if !permissions.contains('x') || !path.starts_with('/') {
+        return None;
+    }
+    Some(MappedFile {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        offset: u64::from_str_radix(offset, 16).ok()?,
+        path,
+    })
 }
 
 /// Scales sampled counts up to estimates of what is live. jemalloc samples
@@ -132,35 +198,100 @@ pub(crate) fn unsample(objects: u64, bytes: u64, sample_interval: u64) -> (f64, 
     (objects as f64 * scale, bytes as f64 * scale)
 }
 
+/// The variance of an estimate of live bytes made from `objects` sampled
+/// objects of `bytes` bytes in all, at a mean sample interval of R bytes.
+///
+/// Each live object of size s was sampled, independently, with
+/// probability p = 1 - exp(-s / R), and the estimate adds s / p for each
+/// sampled one (Horvitz-Thompson). Its variance is the sum over all live
+/// objects of s² (1 - p) / p, which the sampled ones estimate without bias
+/// as the sum of s² (1 - p) / p². The dump gives only a stack's count and
+/// total, so every object is taken at the mean size s̄:
+/// n s̄² (1 - p) / p². For objects much smaller than R this is about n R²:
+/// n samples, each standing for R bytes, known to ±√n samples.
+pub(crate) fn bytes_variance(objects: u64, bytes: u64, sample_interval: u64) -> f64 {
+    if objects == 0 || sample_interval == 0 {
+        return 0.0;
+    }
+    let mean_size = bytes as f64 / objects as f64;
+    let probability = 1.0 - (-mean_size / sample_interval as f64).exp();
+    if probability <= 0.0 {
+        return 0.0;
+    }
+    objects as f64 * mean_size * mean_size * (1.0 - probability) / (probability * probability)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_objects_are_known_to_the_square_root_of_their_samples() {
+        let interval = 512 * 1024;
+        // 100 samples of 64-byte objects: about 100 R, ± 10 R.
+        let counts = Counts::of(100, 6_400, interval);
+        let error = counts.bytes_variance.sqrt();
+        assert!(
+            (counts.bytes / interval as f64 - 100.0).abs() < 1.0,
+            "{}",
+            counts.bytes
+        );
+        assert!((error / interval as f64 - 10.0).abs() < 0.1, "{error}");
+        // Objects far larger than R are always sampled: no error.
+        let large = Counts::of(3, 3 * 64 * 1024 * 1024, interval);
+        assert!(large.bytes_variance.sqrt() < 1.0);
+    }
 
     const DUMP: &str = "heap_v2/524288\n  t*: 3: 1049600 [0: 0]\n  t0: 3: 1049600 [0: 0]\n\
         @ 0x10 0x20 0x30\n  t*: 1: 10240 [0: 0]\n  t0: 1: 10240 [0: 0]\n\
         @ 0x10 0x40\n  t*: 2: 1039360 [0: 0]\n\
         @ 0x50\n  t*: 0: 0 [0: 0]\n\
-        MAPPED_LIBRARIES:\n55c1b2c00000-55c1b2d00000 r-xp 00000000 08:01 1 /bin/app\n";
+        @ 0x60\n  t*: 0: 0 [4: 2048]\n\
+        MAPPED_LIBRARIES:\n55c1b2c00000-55c1b2d00000 r-xp 00000000 08:01 1 /bin/app\n\
+        55c1b2d00000-55c1b2e00000 rw-p 00100000 08:01 1 /bin/app\n\
+        7f0000000000-7f0000010000 r-xp 00002000 08:01 2 /lib/x86_64-linux-gnu/libc.so.6\n\
+        7ffc0000000-7ffc0001000 r-xp 00000000 00:00 0 [vdso]\n";
 
     #[test]
     fn parses_stacks_and_both_counts() {
         let profile = parse(DUMP).unwrap();
         assert_eq!(profile.sample_interval, 524_288);
-        assert_eq!(profile.stacks.len(), 2, "empty stacks are dropped");
+        assert_eq!(profile.stacks.len(), 3, "empty stacks are dropped");
         assert_eq!(profile.stacks[0].addresses, vec![0x10, 0x20, 0x30]);
-        assert_eq!(profile.stacks[0].sampled_objects, 1);
-        assert_eq!(profile.stacks[0].sampled_bytes, 10_240);
-        assert_eq!(profile.stacks[1].sampled_objects, 2);
+        assert_eq!(profile.stacks[0].live.sampled_objects, 1);
+        assert_eq!(profile.stacks[0].live.sampled_bytes, 10_240);
+        assert_eq!(profile.stacks[1].live.sampled_objects, 2);
+        // Freed, but still counted where jemalloc accumulates.
+        assert_eq!(profile.stacks[2].live.objects, 0.0);
+        assert_eq!(profile.stacks[2].allocated.sampled_bytes, 2048);
+        assert_eq!(
+            profile.mappings,
+            vec![
+                MappedFile {
+                    start: 0x55c1b2c00000,
+                    end: 0x55c1b2d00000,
+                    offset: 0,
+                    path: "/bin/app".to_owned()
+                },
+                MappedFile {
+                    start: 0x7f0000000000,
+                    end: 0x7f0000010000,
+                    offset: 0x2000,
+                    path: "/lib/x86_64-linux-gnu/libc.so.6".to_owned()
+                },
+            ],
+            "executable mappings of files only"
+        );
     }
 
     #[test]
     fn small_samples_are_scaled_up_more_than_large_ones() {
         let profile = parse(DUMP).unwrap();
         // A sampled 10 KiB object stands for ~51 of them at R = 512 KiB.
-        let small = &profile.stacks[0];
+        let small = &profile.stacks[0].live;
         assert!((small.objects - 51.7).abs() < 0.5, "{}", small.objects);
         // 507.5 KiB objects are sampled with p = 0.63: scale 1/0.63 = 1.59.
-        let large = &profile.stacks[1];
+        let large = &profile.stacks[1].live;
         assert!((large.bytes / large.sampled_bytes as f64 - 1.59).abs() < 0.01);
     }
 

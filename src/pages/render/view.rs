@@ -7,6 +7,11 @@ pub(crate) fn size(bytes: &u64) -> String {
     human_bytes(*bytes)
 }
 
+/// An estimate with its 95 % half-width: `1.20 MiB ± 0.30`.
+pub(crate) fn size_with_error(bytes: &u64, error: &f64) -> String {
+    crate::units::human_bytes_with_error(*bytes as f64, *error)
+}
+
 pub(crate) fn size_or_unknown(bytes: &Option<u64>) -> String {
     bytes.map_or("unknown".to_owned(), human_bytes)
 }

@@ -1,0 +1,520 @@
+//! The live heap as a `perftools.profiles.Profile`, as Go's runtime writes
+//! it for `/debug/pprof/heap` and `/debug/pprof/allocs`, so that
+//! `go tool pprof`, Parca and Grafana Pyroscope read it as they read a Go
+//! server's.
+//!
+//! Values are the pages' estimates (each sampled stack scaled up by the
+//! chance of its size being sampled), the period is the sample interval,
+//! and locations keep their real return addresses inside mappings that
+//! name their files and build ids. Functions are symbolized here, in the
+//! process, since a profiler that scrapes the profile may have no access
+//! to the binary: an address's inlined frames are lines of one location,
+//! innermost first. memscope's own allocations are left out, as on the
+//! pages.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+use pprof::protos::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+
+use super::ModelError;
+use super::heap::{Frame, FrameKind, Grouping, HeapSnapshot, MappedFile, Stack, key_of};
+
+/// Which of Go's two heap endpoints a profile is for: the same profile,
+/// with another sample type shown first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeapProfileKind {
+    /// `/pprof/heap`: what is live (`inuse_space`).
+    InUse,
+    /// `/pprof/allocs`: what was allocated (`alloc_space`), where jemalloc
+    /// accumulates it; else what is live.
+    Allocations,
+}
+
+/// The snapshot as a profile.
+pub(crate) fn heap_profile(snapshot: &HeapSnapshot, kind: HeapProfileKind) -> Profile {
+    let stacks: Vec<(&Stack, [f64; 4])> = snapshot
+        .stacks
+        .iter()
+        .filter(|stack| !is_memscopes(stack))
+        .map(|stack| (stack, values_of(stack)))
+        .collect();
+    build(snapshot, kind, &stacks)
+}
+
+/// What grew from `then` to `now`, stack by stack, as Go answers
+/// `?seconds=N`: `now`'s values less `then`'s.
+pub(crate) fn heap_profile_delta(
+    then: &HeapSnapshot,
+    now: &HeapSnapshot,
+    kind: HeapProfileKind,
+) -> Profile {
+    let mut before: HashMap<&[u64], [f64; 4]> = then
+        .stacks
+        .iter()
+        .filter(|stack| !is_memscopes(stack))
+        .map(|stack| (&stack.addresses[..], values_of(stack)))
+        .collect();
+    let mut stacks: Vec<(&Stack, [f64; 4])> = now
+        .stacks
+        .iter()
+        .filter(|stack| !is_memscopes(stack))
+        .map(|stack| {
+            let was = before.remove(&stack.addresses[..]).unwrap_or_default();
+            let is = values_of(stack);
+            (stack, std::array::from_fn(|index| is[index] - was[index]))
+        })
+        .collect();
+    // Stacks that were there and are gone shrank to nothing.
+    stacks.extend(then.stacks.iter().filter_map(|stack| {
+        let was = before.get(&stack.addresses[..])?;
+        Some((stack, was.map(|value| -value)))
+    }));
+    let mut profile = build(now, kind, &stacks);
+    profile.duration_nanos = now.instant.duration_since(then.instant).as_nanos() as i64;
+    profile
+}
+
+/// A stack's addresses and frames from the function that allocated on:
+/// the allocator's and the standard library's frames at the leaf are left
+/// out, as Go's runtime leaves out its allocator's, so that a profile's
+/// top entries name the code that allocated. An address whose frames are
+/// partly the allocator's (a `Vec::with_capacity` inlined into the caller)
+/// keeps the caller's.
+fn allocating_frames(stack: &Stack) -> impl Iterator<Item = (u64, &[Frame])> {
+    let plumbing = |frame: &Frame| frame.kind == FrameKind::Allocator;
+    let first = stack
+        .address_frames
+        .iter()
+        .position(|frames| !frames.iter().all(plumbing))
+        .unwrap_or(0);
+    stack
+        .addresses
+        .iter()
+        .zip(&stack.address_frames)
+        .skip(first)
+        .enumerate()
+        .map(move |(index, (&address, frames))| {
+            let frames: &[Frame] = frames;
+            let frames = if index == 0 {
+                let own = frames
+                    .iter()
+                    .position(|frame| !plumbing(frame))
+                    .unwrap_or(0);
+                &frames[own..]
+            } else {
+                frames
+            };
+            (address, frames)
+        })
+}
+
+/// memscope's own allocations are left out, as on the pages (`/metrics`
+/// has them as `memscope_own_heap_bytes`): a profile is for finding the
+/// application's leaks.
+fn is_memscopes(stack: &Stack) -> bool {
+    key_of(stack, Grouping::Site).is_none()
+}
+
+/// `[alloc_objects, alloc_space, inuse_objects, inuse_space]`.
+fn values_of(stack: &Stack) -> [f64; 4] {
+    [
+        stack.allocated.objects,
+        stack.allocated.bytes,
+        stack.objects,
+        stack.bytes,
+    ]
+}
+
+fn build(snapshot: &HeapSnapshot, kind: HeapProfileKind, stacks: &[(&Stack, [f64; 4])]) -> Profile {
+    // Without `prof_accum`, jemalloc keeps no allocation totals, and a
+    // sample type of zeros would read as "nothing was allocated".
+    let types: &[usize] = if snapshot.accumulates {
+        &[0, 1, 2, 3]
+    } else {
+        &[2, 3]
+    };
+    const NAMES: [(&str, &str); 4] = [
+        ("alloc_objects", "count"),
+        ("alloc_space", "bytes"),
+        ("inuse_objects", "count"),
+        ("inuse_space", "bytes"),
+    ];
+    let mut builder = ProfileBuilder::new(&snapshot.mappings);
+    let sample_type = types
+        .iter()
+        .map(|&index| builder.value_type(NAMES[index]))
+        .collect();
+    builder.profile.sample_type = sample_type;
+    builder.profile.period_type = Some(builder.value_type(("space", "bytes")));
+    builder.profile.period = snapshot.sample_interval as i64;
+    let default = match kind {
+        HeapProfileKind::Allocations if snapshot.accumulates => "alloc_space",
+        _ => "inuse_space",
+    };
+    builder.profile.default_sample_type = builder.string(default);
+    builder.profile.time_nanos = snapshot
+        .taken_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as i64);
+    for (stack, values) in stacks {
+        let value: Vec<i64> = types
+            .iter()
+            .map(|&index| values[index].round() as i64)
+            .collect();
+        if value.iter().all(|value| *value == 0) {
+            continue;
+        }
+        let location_id = allocating_frames(stack)
+            .map(|(address, frames)| builder.location(address, frames))
+            .collect();
+        builder.profile.sample.push(Sample {
+            location_id,
+            value,
+            label: Vec::new(),
+        });
+    }
+    builder.finish()
+}
+
+/// Gzips an encoded profile, as Go serves them.
+pub(crate) fn gzipped(profile: &Profile) -> Result<Vec<u8>, ModelError> {
+    let failed = |error: std::io::Error| {
+        ModelError::failed(format!("could not compress the profile: {error}"))
+    };
+    let encoded = pprof::protos::Message::encode_to_vec(profile);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&encoded).map_err(failed)?;
+    gzip.finish().map_err(failed)
+}
+
+/// A profile's tables filled as stacks are added: each string, function,
+/// location and mapping once.
+pub(crate) struct ProfileBuilder<'a> {
+    pub(crate) profile: Profile,
+    strings: HashMap<String, i64>,
+    functions: HashMap<(i64, i64), u64>,
+    locations: HashMap<u64, u64>,
+    mapped: &'a [MappedFile],
+}
+
+impl<'a> ProfileBuilder<'a> {
+    /// A profile whose mappings are `mapped` (address order).
+    pub(crate) fn new(mapped: &'a [MappedFile]) -> Self {
+        let mut builder = Self {
+            profile: Profile::default(),
+            strings: HashMap::new(),
+            functions: HashMap::new(),
+            locations: HashMap::new(),
+            mapped,
+        };
+        // The string table starts with the empty string.
+        builder.string("");
+        let mappings = mapped
+            .iter()
+            .enumerate()
+            .map(|(index, file)| Mapping {
+                id: index as u64 + 1,
+                memory_start: file.start,
+                memory_limit: file.end,
+                file_offset: file.offset,
+                filename: builder.string(&file.path),
+                build_id: builder.string(&build_id(&file.path).unwrap_or_default()),
+                has_functions: true,
+                has_filenames: true,
+                has_line_numbers: true,
+                has_inline_frames: true,
+            })
+            .collect();
+        builder.profile.mapping = mappings;
+        builder
+    }
+
+    pub(crate) fn string(&mut self, text: &str) -> i64 {
+        if let Some(&index) = self.strings.get(text) {
+            return index;
+        }
+        let index = self.profile.string_table.len() as i64;
+        self.profile.string_table.push(text.to_owned());
+        self.strings.insert(text.to_owned(), index);
+        index
+    }
+
+    pub(crate) fn value_type(&mut self, (name, unit): (&str, &str)) -> ValueType {
+        ValueType {
+            ty: self.string(name),
+            unit: self.string(unit),
+        }
+    }
+
+    /// The location of return address `address`, whose frames (innermost
+    /// first) are `frames`.
+    pub(crate) fn location(&mut self, address: u64, frames: &[Frame]) -> u64 {
+        if let Some(&id) = self.locations.get(&address) {
+            return id;
+        }
+        let line = frames
+            .iter()
+            .map(|frame| Line {
+                function_id: self.function(frame),
+                line: frame.line.map_or(0, i64::from),
+            })
+            .collect();
+        let id = self.profile.location.len() as u64 + 1;
+        // The mapping that holds the address; 0 for none (the vDSO, say).
+        let index = self.mapped.partition_point(|file| file.end <= address);
+        let mapping_id = match self.mapped.get(index) {
+            Some(file) if file.start <= address => index as u64 + 1,
+            _ => 0,
+        };
+        self.profile.location.push(Location {
+            id,
+            mapping_id,
+            address,
+            line,
+            is_folded: false,
+        });
+        self.locations.insert(address, id);
+        id
+    }
+
+    fn function(&mut self, frame: &Frame) -> u64 {
+        let name = self.string(&frame.function);
+        let filename = self.string(frame.file.as_deref().unwrap_or(""));
+        if let Some(&id) = self.functions.get(&(name, filename)) {
+            return id;
+        }
+        let id = self.profile.function.len() as u64 + 1;
+        self.profile.function.push(Function {
+            id,
+            name,
+            system_name: name,
+            filename,
+            start_line: 0,
+        });
+        self.functions.insert((name, filename), id);
+        id
+    }
+
+    pub(crate) fn finish(self) -> Profile {
+        self.profile
+    }
+}
+
+/// The GNU build id of the object file at `path`, in hex, read once a file.
+fn build_id(path: &str) -> Option<String> {
+    static KNOWN: Mutex<Vec<(String, Option<String>)>> = Mutex::new(Vec::new());
+    let mut known = crate::sync::lock(&KNOWN);
+    if let Some((_, id)) = known.iter().find(|(known, _)| known == path) {
+        return id.clone();
+    }
+    let id = read_build_id(path);
+    known.push((path.to_owned(), id.clone()));
+    id
+}
+
+fn read_build_id(path: &str) -> Option<String> {
+    use object::Object;
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: the map is read only, and only while the file is open here;
+    // a file changed underneath gives a wrong id or none, not a fault of
+    // this process's memory.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let object = object::File::parse(&*map).ok()?;
+    let id = object.build_id().ok()??;
+    Some(id.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::heap::Counts;
+
+    fn frame(function: &str, line: u32) -> Frame {
+        Frame {
+            function: function.to_owned(),
+            file: Some("src/main.rs".to_owned()),
+            line: Some(line),
+            kind: FrameKind::App,
+        }
+    }
+
+    fn stack(addresses: &[u64], bytes: f64, allocated_bytes: f64) -> Stack {
+        Stack {
+            addresses: addresses.to_vec(),
+            address_frames: addresses
+                .iter()
+                .map(|address| {
+                    // The leaf address has an inlined frame in it.
+                    let frames = if *address == addresses[0] {
+                        vec![
+                            frame("app::inlined", 7),
+                            frame(&format!("app::f{address:x}"), 3),
+                        ]
+                    } else {
+                        vec![frame(&format!("app::f{address:x}"), 3)]
+                    };
+                    Arc::from(frames)
+                })
+                .collect(),
+            objects: bytes / 100.0,
+            bytes,
+            samples: 1,
+            bytes_variance: 0.0,
+            allocated: Counts {
+                sampled_objects: 1,
+                sampled_bytes: 100,
+                objects: allocated_bytes / 100.0,
+                bytes: allocated_bytes,
+                bytes_variance: 0.0,
+            },
+        }
+    }
+
+    fn snapshot(stacks: Vec<Stack>, accumulates: bool) -> HeapSnapshot {
+        let mut snapshot = HeapSnapshot::of_stacks(stacks);
+        snapshot.accumulates = accumulates;
+        snapshot.mappings = vec![MappedFile {
+            start: 0x1000,
+            end: 0x9000,
+            offset: 0,
+            path: "/nonexistent/app".to_owned(),
+        }];
+        snapshot
+    }
+
+    fn names(profile: &Profile) -> Vec<&str> {
+        profile
+            .sample_type
+            .iter()
+            .map(|ty| profile.string_table[ty.ty as usize].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn writes_go_s_heap_profile() {
+        let profile = heap_profile(
+            &snapshot(
+                vec![
+                    stack(&[0x1100, 0x1200], 1000.0, 5000.0),
+                    stack(&[0x1300, 0x1200], 500.0, 500.0),
+                ],
+                true,
+            ),
+            HeapProfileKind::Allocations,
+        );
+        assert_eq!(
+            names(&profile),
+            [
+                "alloc_objects",
+                "alloc_space",
+                "inuse_objects",
+                "inuse_space"
+            ]
+        );
+        assert_eq!(
+            profile.string_table[profile.default_sample_type as usize],
+            "alloc_space"
+        );
+        let period = profile.period_type.unwrap();
+        assert_eq!(profile.string_table[period.ty as usize], "space");
+        assert_eq!(profile.string_table[period.unit as usize], "bytes");
+        assert_eq!(profile.period, 1 << 19);
+        assert_eq!(profile.sample.len(), 2);
+        assert_eq!(profile.sample[0].value, vec![50, 5000, 10, 1000]);
+        // Three addresses, the shared caller once; each in the mapping.
+        assert_eq!(profile.location.len(), 3);
+        assert!(
+            profile
+                .location
+                .iter()
+                .all(|location| location.mapping_id == 1)
+        );
+        assert_eq!(profile.location[0].address, 0x1100);
+        // The leaf's inlined frame first, then the function it is inlined in.
+        let lines: Vec<&str> = profile.location[0]
+            .line
+            .iter()
+            .map(|line| {
+                let function = &profile.function[line.function_id as usize - 1];
+                profile.string_table[function.name as usize].as_str()
+            })
+            .collect();
+        assert_eq!(lines, ["app::inlined", "app::f1100"]);
+        assert_eq!(
+            profile.string_table[profile.mapping[0].filename as usize],
+            "/nonexistent/app"
+        );
+    }
+
+    #[test]
+    fn samples_start_at_the_code_that_allocated() {
+        let alloc = Frame {
+            function: "alloc::raw_vec::RawVecInner<A>::allocate_in".to_owned(),
+            file: Some("/rustc/x/library/alloc/src/raw_vec.rs".to_owned()),
+            line: Some(1),
+            kind: FrameKind::Allocator,
+        };
+        let mut allocating = stack(&[0x1100, 0x1200, 0x1300], 100.0, 0.0);
+        // The leaf address is jemalloc's; the next has `Vec` inlined into
+        // the caller.
+        allocating.address_frames[0] = Arc::from(vec![alloc.clone()]);
+        allocating.address_frames[1] = Arc::from(vec![alloc, frame("app::cache::store", 12)]);
+        let profile = heap_profile(&snapshot(vec![allocating], false), HeapProfileKind::InUse);
+        let leaf = &profile.location[profile.sample[0].location_id[0] as usize - 1];
+        assert_eq!(leaf.address, 0x1200);
+        let function = &profile.function[leaf.line[0].function_id as usize - 1];
+        assert_eq!(
+            profile.string_table[function.name as usize],
+            "app::cache::store"
+        );
+        assert_eq!(profile.sample[0].location_id.len(), 2);
+    }
+
+    #[test]
+    fn without_accumulation_only_in_use_types() {
+        let heap = snapshot(vec![stack(&[0x1100], 1000.0, 0.0)], false);
+        let allocs = heap_profile(&heap, HeapProfileKind::Allocations);
+        assert_eq!(names(&allocs), ["inuse_objects", "inuse_space"]);
+        assert_eq!(
+            allocs.string_table[allocs.default_sample_type as usize],
+            "inuse_space"
+        );
+        assert_eq!(allocs.sample[0].value, vec![10, 1000]);
+    }
+
+    #[test]
+    fn a_delta_is_now_less_then() {
+        let then = snapshot(
+            vec![stack(&[0x1100], 1000.0, 0.0), stack(&[0x1300], 300.0, 0.0)],
+            false,
+        );
+        let now = snapshot(
+            vec![stack(&[0x1100], 1500.0, 0.0), stack(&[0x1400], 200.0, 0.0)],
+            false,
+        );
+        let delta = heap_profile_delta(&then, &now, HeapProfileKind::InUse);
+        let mut values: Vec<(u64, i64)> = delta
+            .sample
+            .iter()
+            .map(|sample| {
+                let location = &delta.location[sample.location_id[0] as usize - 1];
+                (location.address, sample.value[1])
+            })
+            .collect();
+        values.sort();
+        assert_eq!(values, [(0x1100, 500), (0x1300, -300), (0x1400, 200)]);
+    }
+
+    #[test]
+    fn reads_the_build_id_of_this_test_binary() {
+        let exe = std::env::current_exe().unwrap();
+        let id = read_build_id(exe.to_str().unwrap());
+        // Rust's linker invocation on Linux asks for a build id.
+        assert!(id.as_ref().is_some_and(|id| id.len() >= 16), "{id:?}");
+    }
+}

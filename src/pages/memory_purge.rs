@@ -1,0 +1,90 @@
+//! `POST /_debug/memory/purge`: jemalloc gives the pages of freed memory
+//! back to the system now, rather than as its decay gets to them; the
+//! answer shows resident memory and RSS before and after.
+
+use serde::Serialize;
+
+use super::dispatch::{Answer, PageRequest};
+use super::query::Query;
+use super::render::{Layout, Page, respond};
+use crate::model::allocator::{Purged, purge_now};
+use crate::units::{human_bytes, human_bytes_signed};
+
+#[derive(Serialize)]
+struct PurgePage {
+    resident_before: u64,
+    resident_after: u64,
+    rss_before: Option<u64>,
+    rss_after: Option<u64>,
+    #[serde(skip)]
+    prefix: String,
+}
+
+impl PurgePage {
+    fn lines(&self) -> Vec<String> {
+        let change = |before: u64, after: u64| {
+            format!(
+                "{} → {} ({})",
+                human_bytes(before),
+                human_bytes(after),
+                human_bytes_signed(after as i64 - before as i64)
+            )
+        };
+        let mut lines = vec![format!(
+            "jemalloc resident: {}",
+            change(self.resident_before, self.resident_after)
+        )];
+        match (self.rss_before, self.rss_after) {
+            (Some(before), Some(after)) => {
+                lines.push(format!("process RSS: {}", change(before, after)))
+            }
+            _ => lines.push("process RSS: unknown (no procfs)".to_owned()),
+        }
+        lines
+    }
+}
+
+impl Page for PurgePage {
+    fn text(&self) -> String {
+        let mut out = "Unused pages given back to the system.\n".to_owned();
+        for line in self.lines() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn html(&self, layout: &Layout) -> askama::Result<String> {
+        askama::Template::render(&PurgeTemplate {
+            layout,
+            page: self,
+            lines: self.lines(),
+        })
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "purge.html")]
+struct PurgeTemplate<'a> {
+    layout: &'a Layout,
+    page: &'a PurgePage,
+    lines: Vec<String>,
+}
+
+pub(super) fn purge(request: &PageRequest<'_>) -> Answer {
+    Query::parse(request.raw_query(), &[])?;
+    let Purged {
+        resident_before,
+        resident_after,
+        rss_before,
+        rss_after,
+    } = purge_now();
+    let page = PurgePage {
+        resident_before,
+        resident_after,
+        rss_before,
+        rss_after,
+        prefix: request.prefix().to_owned(),
+    };
+    Ok(respond(&page, request.format, request.layout))
+}

@@ -1,0 +1,338 @@
+//! `GET /_debug/metrics`: memscope's figures for Prometheus, written with
+//! `prometheus-client`: the Prometheus text format (0.0.4) by default, and
+//! OpenMetrics when `Accept` asks for it, as Prometheus itself does.
+//!
+//! Every figure is read when the scrape comes, as the pages read them; the
+//! per-route counters are the request log's totals since start, with at
+//! most [`MAX_ROUTE_LABELS`] routes as labels (the busiest), the rest added
+//! up under `(other routes)`.
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Response};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::dispatch::{Answer, PageRequest};
+use super::error::PageError;
+use super::query::Query;
+use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::cpu_capture::cpu_profiler_bytes;
+use crate::model::heap::{last_own_bytes, snapshots_taken};
+use crate::model::process::resident_set_size;
+use crate::record::RouteTotals;
+
+/// Routes given a label of their own at most: a label value is a time
+/// series in Prometheus, and an app whose paths never repeat would
+/// otherwise make thousands.
+pub(crate) const MAX_ROUTE_LABELS: usize = 100;
+const OTHER_ROUTES: &str = "(other routes)";
+
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type RouteLabels = Vec<(&'static str, String)>;
+
+pub(super) fn page(request: &PageRequest<'_>) -> Answer {
+    Query::parse(request.raw_query(), &[])?;
+    let registry = registry(request.mount.requests.routes());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .map_err(|error| PageError::internal(format!("could not write the metrics: {error}")))?;
+    let openmetrics = asks_for_openmetrics(request);
+    let (body, content_type) = if openmetrics {
+        (text, OPENMETRICS_TEXT)
+    } else {
+        (prometheus_text(&text), PROMETHEUS_TEXT)
+    };
+    let mut response = Response::new(Bytes::from(body));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Whether `Accept` names OpenMetrics (Prometheus sends it first when it
+/// scrapes).
+fn asks_for_openmetrics(request: &PageRequest<'_>) -> bool {
+    request
+        .parts
+        .headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let media = range.split(';').next().unwrap_or("").trim();
+            let zero = range
+                .split(';')
+                .any(|param| matches!(param.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            media.eq_ignore_ascii_case("application/openmetrics-text") && !zero
+        })
+}
+
+fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
+    let mut registry = Registry::with_prefix("memscope");
+    let stats = AllocatorStats::read();
+    let bytes = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value as i64);
+        registry.register_with_unit(name, help, Unit::Bytes, gauge);
+    };
+    bytes(
+        &mut registry,
+        "jemalloc_allocated",
+        "Bytes in live allocations, as jemalloc counts them (under-reported while heap profiling samples).",
+        stats.allocated,
+    );
+    bytes(
+        &mut registry,
+        "jemalloc_active",
+        "Bytes in pages that hold live allocations.",
+        stats.active,
+    );
+    bytes(
+        &mut registry,
+        "jemalloc_resident",
+        "Bytes of the allocator's pages in physical memory, metadata included.",
+        stats.resident,
+    );
+    bytes(
+        &mut registry,
+        "jemalloc_mapped",
+        "Bytes in extents the allocator has mapped and in use.",
+        stats.mapped,
+    );
+    bytes(
+        &mut registry,
+        "jemalloc_retained",
+        "Bytes of virtual memory kept for reuse rather than returned to the system.",
+        stats.retained,
+    );
+    bytes(
+        &mut registry,
+        "jemalloc_metadata",
+        "Bytes of the allocator's own bookkeeping.",
+        stats.metadata,
+    );
+    if let Some(rss) = resident_set_size() {
+        bytes(
+            &mut registry,
+            "process_resident_memory",
+            "The process's resident set size.",
+            rss,
+        );
+    }
+    bytes(
+        &mut registry,
+        "own_cpu_profiler",
+        "Bytes pprof keeps for the CPU profiler once a capture has run: memscope's own.",
+        cpu_profiler_bytes(),
+    );
+    if let Some(own) = last_own_bytes() {
+        bytes(
+            &mut registry,
+            "own_heap",
+            "memscope's own live heap, estimated from the last heap snapshot's sampled stacks.",
+            own.round() as u64,
+        );
+    }
+
+    let state = ProfilingState::read();
+    let flag = |registry: &mut Registry, name: &str, help: &str, on: bool| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::from(on));
+        registry.register(name, help, gauge);
+    };
+    flag(
+        &mut registry,
+        "heap_profiling_enabled",
+        "1 when jemalloc's heap profiling was switched on at start-up.",
+        state.enabled,
+    );
+    flag(
+        &mut registry,
+        "heap_profiling_active",
+        "1 while heap sampling runs.",
+        state.active,
+    );
+    if let Some(interval) = state.sample_interval() {
+        bytes(
+            &mut registry,
+            "heap_profiling_sample_interval",
+            "Mean bytes allocated between two sampled allocations.",
+            interval,
+        );
+    }
+
+    let (taken, took) = snapshots_taken();
+    let dumps = Counter::<u64>::default();
+    dumps.inc_by(taken);
+    registry.register(
+        "heap_dumps",
+        "Heap snapshots taken (jemalloc's dump, parsed and symbolized).",
+        dumps,
+    );
+    let dump_time = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+    dump_time.inc_by(took.as_secs_f64());
+    registry.register_with_unit(
+        "heap_dump",
+        "Time spent taking heap snapshots.",
+        Unit::Seconds,
+        dump_time,
+    );
+
+    let requests = Family::<RouteLabels, Counter>::default();
+    let allocated = Family::<RouteLabels, Counter>::default();
+    let freed = Family::<RouteLabels, Counter>::default();
+    for (route, totals) in bounded_routes(routes) {
+        let labels = vec![("route", route)];
+        requests.get_or_create(&labels).inc_by(totals.requests);
+        allocated.get_or_create(&labels).inc_by(totals.allocated);
+        let freed_bytes = (totals.allocated as i64 - totals.net).max(0) as u64;
+        freed.get_or_create(&labels).inc_by(freed_bytes);
+    }
+    registry.register(
+        "requests",
+        "Requests the layer passed to the app and saw end, by route, since start.",
+        requests,
+    );
+    registry.register_with_unit(
+        "request_allocated",
+        "Bytes allocated while serving requests, by route, since start.",
+        Unit::Bytes,
+        allocated,
+    );
+    registry.register_with_unit(
+        "request_freed",
+        "Bytes freed while serving requests, by route, since start.",
+        Unit::Bytes,
+        freed,
+    );
+    registry
+}
+
+/// The busiest [`MAX_ROUTE_LABELS`] routes, and the rest added up under
+/// [`OTHER_ROUTES`].
+fn bounded_routes(mut routes: Vec<(String, RouteTotals)>) -> Vec<(String, RouteTotals)> {
+    routes.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(&b.0)));
+    if routes.len() <= MAX_ROUTE_LABELS {
+        return routes;
+    }
+    let rest = routes.split_off(MAX_ROUTE_LABELS - 1);
+    let mut other = RouteTotals {
+        requests: 0,
+        wall_us: 0,
+        cpu_us: 0,
+        allocated: 0,
+        net: 0,
+    };
+    for (_, totals) in rest {
+        other.requests += totals.requests;
+        other.wall_us += totals.wall_us;
+        other.cpu_us += totals.cpu_us;
+        other.allocated += totals.allocated;
+        other.net += totals.net;
+    }
+    // The log's own overflow row is one of the rest, or one of the busiest.
+    match routes.iter_mut().find(|(route, _)| route == OTHER_ROUTES) {
+        Some((_, totals)) => {
+            totals.requests += other.requests;
+            totals.allocated += other.allocated;
+            totals.net += other.net;
+        }
+        None => routes.push((OTHER_ROUTES.to_owned(), other)),
+    }
+    routes
+}
+
+/// `prometheus-client` writes OpenMetrics; the Prometheus text format it
+/// descends from differs in three ways this undoes: no `# EOF` and no
+/// `# UNIT` lines, and a counter's family is named with its samples'
+/// `_total` suffix.
+fn prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            // Held until its TYPE line says whether it is a counter's.
+            if let Some(help) = help.replace(line) {
+                out.push_str(help);
+                out.push('\n');
+            }
+            continue;
+        }
+        if let Some(declared) = line.strip_prefix("# TYPE ")
+            && let Some(name) = declared.strip_suffix(" counter")
+        {
+            if let Some(help) = help.take() {
+                out.push_str(&help.replacen(
+                    &format!("# HELP {name} "),
+                    &format!("# HELP {name}_total "),
+                    1,
+                ));
+                out.push('\n');
+            }
+            out.push_str(&format!("# TYPE {name}_total counter\n"));
+            continue;
+        }
+        if let Some(help) = help.take() {
+            out.push_str(help);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(requests: u64) -> RouteTotals {
+        RouteTotals {
+            requests,
+            wall_us: 0,
+            cpu_us: 0,
+            allocated: requests * 10,
+            net: 0,
+        }
+    }
+
+    #[test]
+    fn counters_are_renamed_for_the_prometheus_format() {
+        let openmetrics = "# HELP memscope_requests Requests.\n# TYPE memscope_requests counter\n\
+            memscope_requests_total{route=\"/\"} 3\n# HELP memscope_jemalloc_allocated_bytes Bytes.\n\
+            # TYPE memscope_jemalloc_allocated_bytes gauge\n# UNIT memscope_jemalloc_allocated_bytes bytes\n\
+            memscope_jemalloc_allocated_bytes 7\n# EOF\n";
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP memscope_requests_total Requests.\n# TYPE memscope_requests_total counter\n\
+             memscope_requests_total{route=\"/\"} 3\n# HELP memscope_jemalloc_allocated_bytes Bytes.\n\
+             # TYPE memscope_jemalloc_allocated_bytes gauge\nmemscope_jemalloc_allocated_bytes 7\n"
+        );
+    }
+
+    #[test]
+    fn routes_past_the_bound_share_one_label() {
+        let routes: Vec<(String, RouteTotals)> = (0..MAX_ROUTE_LABELS as u64 + 50)
+            .map(|index| (format!("/r{index}"), totals(index + 1)))
+            .collect();
+        let bounded = bounded_routes(routes);
+        assert_eq!(bounded.len(), MAX_ROUTE_LABELS);
+        let other = bounded
+            .iter()
+            .find(|(route, _)| route == OTHER_ROUTES)
+            .unwrap();
+        // The 51 least busy: 1 + 2 + ... + 51 requests.
+        assert_eq!(other.1.requests, (1..=51).sum::<u64>());
+        let all: u64 = bounded.iter().map(|(_, totals)| totals.requests).sum();
+        assert_eq!(all, (1..=MAX_ROUTE_LABELS as u64 + 50).sum::<u64>());
+    }
+}

@@ -28,36 +28,37 @@ pub(crate) fn human_bytes_f64(bytes: f64) -> String {
     }
 }
 
-/// `1.20 MiB ± 0.30`: an estimate and its 95 % half-width in the
-/// estimate's unit; the estimate alone when the error is nil.
+/// `1.20 MiB ± 0.30`: an estimate and its 95 % half-width, both in the
+/// unit of the larger; the estimate alone when the error is nil.
 pub(crate) fn human_bytes_with_error(bytes: f64, error: f64) -> String {
-    with_error(human_bytes_f64(bytes.abs()), error, "")
+    with_error(bytes, error, "")
 }
 
 /// As [`human_bytes_with_error`], signed: `+1.20 MiB ± 0.30`.
 pub(crate) fn human_bytes_signed_with_error(bytes: f64, error: f64) -> String {
-    let sign = if bytes < 0.0 { "-" } else { "+" };
-    with_error(human_bytes_f64(bytes.abs()), error, sign)
+    with_error(bytes, error, if bytes < 0.0 { "-" } else { "+" })
 }
 
-fn with_error(shown: String, error: f64, sign: &str) -> String {
+fn with_error(bytes: f64, error: f64, sign: &str) -> String {
     if error < 0.5 {
-        return format!("{sign}{shown}");
+        return format!("{sign}{}", human_bytes_f64(bytes.abs()));
     }
-    // The error in the unit the value is shown in.
-    let unit = shown.rsplit(' ').next().unwrap_or("B");
-    let scale = match unit {
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "TiB" => 1024.0_f64.powi(4),
-        "PiB" => 1024.0_f64.powi(5),
-        _ => 1.0,
-    };
-    if scale == 1.0 {
-        format!("{sign}{shown} ± {:.0}", error)
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let larger = bytes.abs().max(error);
+    let mut unit = 0;
+    while larger / 1024f64.powi(unit as i32) >= 1024.0 && unit < UNITS.len() - 1 {
+        unit += 1;
+    }
+    let scale = 1024f64.powi(unit as i32);
+    if unit == 0 {
+        format!("{sign}{:.0} B ± {error:.0}", bytes.abs())
     } else {
-        format!("{sign}{shown} ± {:.2}", error / scale)
+        format!(
+            "{sign}{:.2} {} ± {:.2}",
+            bytes.abs() / scale,
+            UNITS[unit],
+            error / scale
+        )
     }
 }
 
@@ -100,5 +101,9 @@ mod tests {
         );
         assert_eq!(human_bytes_signed_with_error(-2048.0, 0.0), "-2.00 KiB");
         assert_eq!(human_bytes_signed_with_error(900.0, 100.0), "+900 B ± 100");
+        assert_eq!(
+            human_bytes_signed_with_error(0.0, 42535.0),
+            "+0.00 KiB ± 41.54"
+        );
     }
 }

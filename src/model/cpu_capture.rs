@@ -9,15 +9,18 @@
 //! allocations made during a capture are never sampled, so the heap pages
 //! under-count what was allocated in that window.
 
-use std::collections::VecDeque;
-use std::io::Write;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use pprof::protos::{Label, Profile, Sample};
+
 use super::allocator::{ProfilingState, purge_unused_pages, set_profiling_active};
+use super::heap::{AddressFrames, SYMBOLIZER, mapped_files};
+use super::pprof_heap::{ProfileBuilder, gzipped};
 use super::{ModelError, ModelErrorKind};
 use crate::record::thread_allocation_totals;
 use crate::sync::lock;
@@ -150,24 +153,29 @@ impl CpuCaptures {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
+        // What pprof keeps for good (its sample table, allocated when its
+        // profiler first starts and again each time it stops) is what
+        // sampling leaves allocated on this thread, less the report it
+        // hands over. Its first start resolves a backtrace through
+        // backtrace's cache, which nothing else would give back: given back
+        // here, inside the window.
         let before = thread_allocation_totals();
         let sampled = sample(seconds);
-        drop(running);
-        let encoded = sampled.and_then(|report| encode(&report, seconds));
-        // pprof resolved the samples' symbols through backtrace's cache,
-        // which nothing else would give back: given back now, and the pages
-        // it filled returned to the system.
         backtrace::clear_symbol_cache();
+        let sampled_totals = thread_allocation_totals();
+        drop(running);
+        let encoded = match &sampled {
+            Ok(report) => encode(report, seconds),
+            Err(error) => Err(error.clone()),
+        };
+        let before_drop = thread_allocation_totals();
+        drop(sampled);
+        let report_bytes = thread_allocation_totals().1.wrapping_sub(before_drop.1) as i64;
+        let left = sampled_totals.0.wrapping_sub(before.0) as i64
+            - sampled_totals.1.wrapping_sub(before.1) as i64;
+        PPROF_HELD.fetch_add(left - report_bytes, Ordering::Relaxed);
         purge_unused_pages();
         let (samples, svg, pprof_gzip) = encoded?;
-        // What the capture left allocated on this thread, less what memscope
-        // keeps of it: pprof's sample table, allocated when its profiler
-        // first starts and again each time it stops, lives as long as the
-        // process.
-        let (allocated, freed) = thread_allocation_totals();
-        let left = allocated.wrapping_sub(before.0) as i64 - freed.wrapping_sub(before.1) as i64;
-        let kept_bytes = (svg.capacity() + pprof_gzip.capacity()) as i64;
-        PPROF_HELD.fetch_add(left - kept_bytes, Ordering::Relaxed);
 
         let capture = Arc::new(CpuCapture {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -210,36 +218,144 @@ pub(crate) fn cpu_profiler_bytes() -> u64 {
 }
 
 /// Samples every thread for `seconds`.
-fn sample(seconds: u64) -> Result<pprof::Report, ModelError> {
+fn sample(seconds: u64) -> Result<pprof::UnresolvedReport, ModelError> {
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(FREQUENCY_HZ)
         .blocklist(BLOCKLIST)
         .build()
         .map_err(failed)?;
     std::thread::sleep(Duration::from_secs(seconds));
-    guard.report().build().map_err(failed)
+    guard.report().build_unresolved().map_err(failed)
 }
 
-/// The samples counted, the flamegraph and the gzipped pprof protobuf.
-fn encode(report: &pprof::Report, seconds: u64) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
-    let samples = report
-        .data
-        .values()
-        .map(|count| *count.max(&0) as u64)
-        .sum();
+/// One sampled stack: its thread, return addresses leaf first, samples.
+struct SampledStack {
+    thread: String,
+    addresses: Vec<u64>,
+    count: u64,
+}
+
+/// The samples counted, the flamegraph and the gzipped pprof protobuf,
+/// symbolized as the heap pages are (full names in release builds).
+fn encode(
+    report: &pprof::UnresolvedReport,
+    seconds: u64,
+) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
+    // Stacks alike in thread and addresses added up (pprof keeps each
+    // sample's time in its key).
+    let mut stacks: HashMap<(String, Vec<u64>), u64> = HashMap::new();
+    for (frames, count) in &report.data {
+        let thread =
+            String::from_utf8_lossy(&frames.thread_name[..frames.thread_name_length]).into_owned();
+        let addresses = frames
+            .frames
+            .iter()
+            .map(|frame| frame.ip() as u64)
+            .collect();
+        *stacks.entry((thread, addresses)).or_default() += (*count).max(0) as u64;
+    }
+    let stacks: Vec<SampledStack> = stacks
+        .into_iter()
+        .map(|((thread, addresses), count)| SampledStack {
+            thread,
+            addresses,
+            count,
+        })
+        .collect();
+    let resolved = SYMBOLIZER.resolve_all(stacks.iter().map(|stack| &stack.addresses[..]));
+    let samples: u64 = stacks.iter().map(|stack| stack.count).sum();
+
+    // The frames of each stack from the interrupted code on: the signal
+    // handler's own, and the trampoline after it, are pprof's.
+    let sampled: Vec<(&SampledStack, &[AddressFrames], &[u64])> = stacks
+        .iter()
+        .zip(&resolved)
+        .map(|(stack, frames)| {
+            let handler = frames.iter().position(|frames| {
+                frames
+                    .iter()
+                    .any(|frame| frame.function.ends_with("perf_signal_handler"))
+            });
+            let first = handler.map_or(0, |handler| (handler + 2).min(frames.len()));
+            (stack, &frames[first..], &stack.addresses[first..])
+        })
+        .collect();
+
     let svg = if samples == 0 {
         no_samples_svg(seconds)
     } else {
-        let mut svg = Vec::new();
-        report.flamegraph(&mut svg).map_err(failed)?;
-        svg
+        flamegraph(&sampled)?
     };
-    let profile = report.pprof().map_err(failed)?;
-    let mut encoded = Vec::new();
-    pprof::protos::Message::encode(&profile, &mut encoded).map_err(failed)?;
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all(&encoded).map_err(failed)?;
-    Ok((samples, svg, gzip.finish().map_err(failed)?))
+    let profile = cpu_profile(report, &sampled);
+    Ok((samples, svg, gzipped(&profile)?))
+}
+
+/// Folded stacks, the thread at the root, drawn by inferno.
+fn flamegraph(
+    sampled: &[(&SampledStack, &[AddressFrames], &[u64])],
+) -> Result<Vec<u8>, ModelError> {
+    let lines: Vec<String> = sampled
+        .iter()
+        .map(|(stack, frames, _)| {
+            let mut names: Vec<String> = frames
+                .iter()
+                .rev()
+                .flat_map(|frames| frames.iter().rev())
+                .map(|frame| frame.function.replace(';', ":"))
+                .collect();
+            names.insert(0, stack.thread.replace(';', ":"));
+            format!("{} {}", names.join(";"), stack.count)
+        })
+        .collect();
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = "CPU".to_owned();
+    options.count_name = "samples".to_owned();
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg)
+        .map_err(failed)?;
+    Ok(svg)
+}
+
+/// The capture as pprof's CPU profile: `samples/count` and
+/// `cpu/nanoseconds`, the period one sample's worth of time.
+fn cpu_profile(
+    report: &pprof::UnresolvedReport,
+    sampled: &[(&SampledStack, &[AddressFrames], &[u64])],
+) -> Profile {
+    let mappings = mapped_files();
+    let mut builder = ProfileBuilder::new(&mappings);
+    let period = 1_000_000_000 / i64::from(FREQUENCY_HZ);
+    builder.profile.sample_type = vec![
+        builder.value_type(("samples", "count")),
+        builder.value_type(("cpu", "nanoseconds")),
+    ];
+    builder.profile.period_type = Some(builder.value_type(("cpu", "nanoseconds")));
+    builder.profile.period = period;
+    builder.profile.time_nanos = report
+        .timing
+        .start_time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as i64);
+    builder.profile.duration_nanos = report.timing.duration.as_nanos() as i64;
+    let thread_key = builder.string("thread");
+    for (stack, frames, addresses) in sampled {
+        let location_id = addresses
+            .iter()
+            .zip(frames.iter())
+            .map(|(&address, frames)| builder.location(address, frames))
+            .collect();
+        let thread = builder.string(&stack.thread);
+        builder.profile.sample.push(Sample {
+            location_id,
+            value: vec![stack.count as i64, stack.count as i64 * period],
+            label: vec![Label {
+                key: thread_key,
+                str: thread,
+                ..Label::default()
+            }],
+        });
+    }
+    builder.finish()
 }
 
 fn failed(error: impl std::fmt::Display) -> ModelError {

@@ -387,6 +387,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_closure_named_by_its_crate_alone_is_charged_to_its_caller() {
+        let snapshot = HeapSnapshot::of_stacks(vec![stack(
+            &[
+                alloc(),
+                app("shop::{closure#0}", 7),
+                library("alloc::vec::Vec<T>::from_iter"),
+                app("shop::cache::store", 40),
+            ],
+            1.0,
+            100.0,
+        )]);
+        let table =
+            HeapTable::of_stacks(&snapshot, Grouping::Site, &spec(Grouping::Site, None, 10));
+        assert_eq!(table.rows[0].name, "shop::cache::store");
+    }
+
+    #[test]
     fn filters_and_limits() {
         let table = HeapTable::of_stacks(
             &snapshot(),

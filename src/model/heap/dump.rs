@@ -157,6 +157,14 @@ fn parse_counts(counts: &str) -> Option<((u64, u64), (u64, u64))> {
     ))
 }
 
+/// The executable mappings of files in the process now, from
+/// `/proc/self/maps`; none where there is no procfs.
+pub(crate) fn mapped_files() -> Vec<MappedFile> {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|maps| maps.lines().filter_map(parse_mapping).collect())
+        .unwrap_or_default()
+}
+
 /// An executable mapping of a file, from a line of `/proc/self/maps`:
 /// `55c1b2c00000-55c1b2d00000 r-xp 00001000 08:01 1234 /bin/app`.
 fn parse_mapping(line: &str) -> Option<MappedFile> {

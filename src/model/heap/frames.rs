@@ -162,12 +162,49 @@ fn is_library_file(file: &str) -> bool {
         || file.contains("/vendor/")
 }
 
-/// The function a frame belongs to for grouping: an async fn's body and a
-/// closure are `f::{{closure}}`, and count as `f`.
+/// The function a frame belongs to for grouping, its generic arguments
+/// left out: an async fn's body and a closure (`f::{{closure}}` in symbol
+/// tables, `f::{async_fn#0}` and `f::{closure#1}` in DWARF) count as `f`,
+/// and `keep<String>` and `keep<u8>` as `keep`.
 pub(crate) fn enclosing_function(function: &str) -> &str {
     let mut name = function;
-    while let Some(outer) = name.strip_suffix("::{{closure}}") {
-        name = outer;
+    loop {
+        let outer = name
+            .rsplit_once("::")
+            .filter(|(_, last)| last.starts_with('{') && last.ends_with('}'))
+            .map(|(outer, _)| outer);
+        match outer {
+            Some(outer) => name = outer,
+            None => break,
+        }
+    }
+    without_last_generics(name)
+}
+
+/// `a::keep<alloc::string::String>` → `a::keep`; `<A as B>::f` stays.
+fn without_last_generics(name: &str) -> &str {
+    if !name.ends_with('>') || name.starts_with('<') && !name.contains(">::") {
+        return name;
+    }
+    let mut depth = 0;
+    for (index, byte) in name.bytes().enumerate().rev() {
+        match byte {
+            b'>' => depth += 1,
+            b'<' => {
+                depth -= 1;
+                if depth == 0 {
+                    let before = &name[..index];
+                    // Generics of the last segment only, not a whole
+                    // `<T as Trait>` path.
+                    return if before.is_empty() || before.ends_with("::") {
+                        name
+                    } else {
+                        before
+                    };
+                }
+            }
+            _ => {}
+        }
     }
     name
 }
@@ -248,6 +285,19 @@ mod tests {
             "app::start"
         );
         assert_eq!(enclosing_function("app::start"), "app::start");
+        assert_eq!(
+            enclosing_function("my_app::handlers::upload::{async_fn#0}"),
+            "my_app::handlers::upload"
+        );
+        assert_eq!(
+            enclosing_function("my_app::keep<alloc::vec::Vec<u8>>"),
+            "my_app::keep"
+        );
+        assert_eq!(
+            enclosing_function("<alloc::vec::Vec<T> as core::ops::Drop>::drop"),
+            "<alloc::vec::Vec<T> as core::ops::Drop>::drop"
+        );
+        assert_eq!(enclosing_function("<T as u::V>"), "<T as u::V>");
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! rules that name a stack's site.
 
 mod dump;
+mod dwarf;
 mod frames;
+mod names;
+mod objects;
 mod site;
 mod symbolize;
 
-pub(crate) use dump::{Counts, MappedFile};
+pub(crate) use dump::{Counts, MappedFile, mapped_files};
 pub(crate) use frames::FrameKind;
 pub(crate) use site::{Grouping, SiteId, key_of, named_frame};
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};

@@ -92,12 +92,22 @@ pub(crate) enum Attribution<'a> {
 pub(crate) fn attribute(stack: &Stack) -> Attribution<'_> {
     let mut innermost: Option<&Frame> = None;
     let mut previous: Option<&Frame> = None;
+    // A closure or async body the symbolizer could name only by its crate
+    // (inlined into another crate's code, which says nothing of where it
+    // was written) is charged to the application's function that called
+    // it, when there is one.
+    let mut unplaced: Option<(&Frame, Option<&Frame>)> = None;
     for frame in stack.frames() {
         match frame.kind {
             FrameKind::Allocator => continue,
             FrameKind::Memscope => return Attribution::Own,
+            FrameKind::App if is_unplaced(&frame.function) => {
+                let via = previous.filter(|frame| frame.kind == FrameKind::Library);
+                unplaced.get_or_insert((frame, via));
+            }
             FrameKind::App => {
                 let via = previous.filter(|frame| frame.kind == FrameKind::Library);
+                let via = unplaced.map_or(via, |(_, first_via)| first_via);
                 return Attribution::App { site: frame, via };
             }
             FrameKind::Library => {
@@ -106,10 +116,23 @@ pub(crate) fn attribute(stack: &Stack) -> Attribution<'_> {
         }
         previous = Some(frame);
     }
+    if let Some((site, via)) = unplaced {
+        return Attribution::App { site, via };
+    }
     match innermost {
         Some(site) => Attribution::Library { site },
         None => Attribution::Unknown,
     }
+}
+
+/// `my_app::{closure#0}`: an anonymous function whose path is its crate
+/// alone.
+fn is_unplaced(function: &str) -> bool {
+    !enclosing_function(function).contains("::")
+        && function
+            .rsplit("::")
+            .next()
+            .is_some_and(|last| last.starts_with('{'))
 }
 
 /// The innermost frame that is not the allocator's or std's.

@@ -1,16 +1,34 @@
-//! Turning return addresses into functions, files and lines.
+//! Turning return addresses into functions, files and lines, with names
+//! that carry their crate and module path in release builds too.
 //!
-//! Resolving costs time and memory on first use (parsed debug info;
-//! BENCHMARKS.md has the figures), and little afterwards. So resolved frames are cached by address, and both this cache
-//! and backtrace's debug-info cache are given back after a minute unused.
+//! Each loaded object file is memory-mapped (pages the kernel can drop and
+//! read again) and read for just the addresses asked (`dwarf.rs`).
+//! Resolved frames are kept by address; the open files are given back
+//! after a minute unused, with the pages of memory they used.
+//!
+//! Names: with line tables only (`debug = "line-tables-only"`), DWARF
+//! names inlined functions as they are written (`store_response`,
+//! `{async_fn#0}`, `build<&str, Bytes>`), without their path, while the
+//! symbol table names every function that was not inlined in full. So the
+//! function that holds the address is named from the symbol table, and
+//! each function inlined into it is given the path of the one symbol whose
+//! last segment its name is, as told apart by the crate and module its file
+//! lies in (`names.rs`); where none fits, the path its file gives
+//! (`~/.cargo/registry/.../tokio-1.0/src/runtime/task.rs` gives
+//! `tokio::runtime::task`). Closures and async bodies are named after the
+//! function around them.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::dwarf::{DebugInfo, WrittenFrame};
 use super::frames::{FrameKind, classify};
+use super::names::{LastSegmentIndex, full_name};
+use super::objects::{LoadedObject, loaded_objects};
 
 /// How long the caches are kept after their last use.
 const IDLE_BEFORE_RELEASE: Duration = Duration::from_secs(60);
@@ -54,14 +72,24 @@ impl Frame {
 /// The frames of one address, innermost (inlined) first.
 pub(crate) type AddressFrames = Arc<[Frame]>;
 
+/// One object file, opened for resolving.
+struct OpenObject {
+    info: DebugInfo,
+    /// Symbols by the last segment of their names, built when an inlined
+    /// frame first needs it.
+    names: Option<LastSegmentIndex>,
+}
+
 #[derive(Default)]
 struct Cache {
     frames: HashMap<u64, AddressFrames>,
+    /// Object files opened, by path; `None` for one that could not be read.
+    open: HashMap<PathBuf, Option<OpenObject>>,
     last_used: Option<Instant>,
     releaser_running: bool,
 }
 
-/// The process's one symbolizer: backtrace's debug-info cache is global.
+/// The process's one symbolizer.
 pub(crate) struct Symbolizer {
     cache: Mutex<Cache>,
 }
@@ -79,23 +107,29 @@ impl Symbolizer {
     /// the async executor.
     pub(crate) fn resolve_all<'a>(
         &'static self,
-        stacks: impl Iterator<Item = &'a [u64]>,
+        stacks: impl Iterator<Item = &'a [u64]> + Clone,
     ) -> Vec<Vec<AddressFrames>> {
         let mut cache = self.lock();
         if cache.frames.len() > MAX_CACHED_ADDRESSES {
             cache.frames = HashMap::new();
         }
+        let mut missing: Vec<u64> = stacks
+            .clone()
+            .flatten()
+            .copied()
+            .filter(|address| !cache.frames.contains_key(address))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let resolved = resolve(&mut cache.open, &loaded_objects(), &missing);
+            cache.frames.extend(resolved);
+        }
         let resolved = stacks
             .map(|addresses| {
                 addresses
                     .iter()
-                    .map(|&address| {
-                        cache
-                            .frames
-                            .entry(address)
-                            .or_insert_with(|| resolve(address))
-                            .clone()
-                    })
+                    .map(|address| cache.frames[address].clone())
                     .collect()
             })
             .collect();
@@ -125,7 +159,7 @@ impl Symbolizer {
                         .is_none_or(|used| used.elapsed() >= IDLE_BEFORE_RELEASE);
                     if idle {
                         cache.frames = HashMap::new();
-                        backtrace::clear_symbol_cache();
+                        cache.open = HashMap::new();
                         cache.releaser_running = false;
                         drop(cache);
                         crate::model::allocator::purge_unused_pages();
@@ -137,31 +171,124 @@ impl Symbolizer {
     }
 }
 
-/// Resolves one return address. backtrace steps back one byte itself, so
-/// the address is passed as the dump gives it.
-fn resolve(address: u64) -> AddressFrames {
-    let mut frames = Vec::new();
-    backtrace::resolve(address as usize as *mut std::ffi::c_void, |symbol| {
-        let function = symbol
-            .name()
-            .map(|name| format!("{name:#}"))
-            .unwrap_or_else(|| format!("{address:#x}"));
-        let file = symbol.filename().map(|path| path.display().to_string());
-        let kind = classify(&function, file.as_deref());
-        frames.push(Frame {
-            function,
-            file,
-            line: symbol.lineno(),
-            kind,
-        });
-    });
-    if frames.is_empty() {
-        frames.push(Frame {
-            function: format!("{address:#x}"),
-            file: None,
-            line: None,
-            kind: FrameKind::Library,
-        });
+/// Resolves return addresses (sorted, each once) against the objects
+/// loaded now, a file at a time.
+fn resolve(
+    open: &mut HashMap<PathBuf, Option<OpenObject>>,
+    objects: &[LoadedObject],
+    addresses: &[u64],
+) -> Vec<(u64, AddressFrames)> {
+    let mut by_object: HashMap<usize, Vec<u64>> = HashMap::new();
+    let mut resolved = Vec::with_capacity(addresses.len());
+    for &address in addresses {
+        match objects.iter().position(|object| object.contains(address)) {
+            Some(index) => by_object.entry(index).or_default().push(address),
+            None => resolved.push((address, unknown(address))),
+        }
     }
-    frames.into()
+    for (index, addresses) in by_object {
+        let object = &objects[index];
+        let opened = open
+            .entry(object.path.clone())
+            .or_insert_with(|| OpenObject::open(&object.path));
+        let Some(opened) = opened.as_mut() else {
+            resolved.extend(addresses.iter().map(|&address| (address, unknown(address))));
+            continue;
+        };
+        // The call instruction, one byte before each return address.
+        let probes: Vec<u64> = addresses
+            .iter()
+            .map(|address| address.wrapping_sub(object.bias).wrapping_sub(1))
+            .collect();
+        let mut written = opened.info.frames(&probes);
+        for (&address, probe) in addresses.iter().zip(probes) {
+            let frames = opened.name(probe, written.remove(&probe).unwrap_or_default());
+            let frames = if frames.is_empty() {
+                unknown(address)
+            } else {
+                frames.into()
+            };
+            resolved.push((address, frames));
+        }
+    }
+    resolved
+}
+
+/// An address no object file explains.
+fn unknown(address: u64) -> AddressFrames {
+    Arc::from(vec![Frame {
+        function: format!("{address:#x}"),
+        file: None,
+        line: None,
+        kind: FrameKind::Library,
+    }])
+}
+
+impl OpenObject {
+    fn open(path: &std::path::Path) -> Option<Self> {
+        Some(Self {
+            info: DebugInfo::open(path)?,
+            names: None,
+        })
+    }
+
+    /// The frames at `probe`, innermost first, from what the debug info
+    /// writes of them (`written`), each named in full where the file
+    /// allows: the outermost from the symbol table, those inlined into it
+    /// as `names.rs` finds.
+    fn name(&mut self, probe: u64, mut written: Vec<WrittenFrame>) -> Vec<Frame> {
+        // An inlined call the debug info gives no name (compiler-made
+        // shims) says nothing to name a site by; the call site of the next
+        // frame out keeps its place.
+        let last = written.len().saturating_sub(1);
+        let mut index = 0;
+        written.retain(|frame| {
+            let keep = index == last || !frame.name.is_empty();
+            index += 1;
+            keep
+        });
+        let symbol = self
+            .info
+            .symbol(probe)
+            .map(|mangled| format!("{:#}", rustc_demangle::demangle(mangled)));
+        if written.is_empty() {
+            let Some(symbol) = &symbol else {
+                return Vec::new();
+            };
+            written.push(WrittenFrame {
+                name: symbol.clone(),
+                ..WrittenFrame::default()
+            });
+        }
+        let outermost = written.len() - 1;
+        let mut named: Vec<String> = vec![String::new(); written.len()];
+        for index in (0..written.len()).rev() {
+            let frame = &written[index];
+            named[index] = if index == outermost {
+                symbol.clone().unwrap_or_else(|| frame.name.clone())
+            } else {
+                let info = &self.info;
+                let names = &mut self.names;
+                let outer: Vec<(&str, Option<&str>)> = (index + 1..written.len())
+                    .map(|outer| (named[outer].as_str(), written[outer].file.as_deref()))
+                    .collect();
+                full_name(&frame.name, frame.file.as_deref(), &outer, || {
+                    names.get_or_insert_with(|| LastSegmentIndex::build(info.text_symbols()))
+                })
+            };
+        }
+        written
+            .into_iter()
+            .zip(named)
+            .map(|(written, function)| {
+                let kind = classify(&function, written.file.as_deref());
+                Frame {
+                    function,
+                    file: written.file,
+                    line: written.line,
+                    kind,
+                }
+            })
+            .collect()
+    }
 }

@@ -1,0 +1,387 @@
+//! Full names for frames that DWARF names only as written.
+//!
+//! With line tables only, an inlined function is named by its last path
+//! segment (`store_response`, `build<&str, Bytes>`, `{async_fn#0}`). The
+//! symbol table has the full path of every function that also exists out
+//! of line, and the frame's file says which crate and module it is in; a
+//! short name is given the one full path those agree on, and else the path
+//! its file gives.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// The text symbols of one object file, found by the last segment of
+/// their demangled names.
+pub(crate) struct LastSegmentIndex {
+    /// Full names, demangled without their hash.
+    names: Vec<Box<str>>,
+    /// The names' indexes by a hash of their last segment.
+    by_last_segment: HashMap<u64, Vec<u32>>,
+}
+
+impl LastSegmentIndex {
+    /// Indexes function symbols, mangled as the symbol table has them.
+    pub(crate) fn build(mangled: &[&str]) -> Self {
+        let mut index = Self {
+            names: Vec::new(),
+            by_last_segment: HashMap::new(),
+        };
+        let mut names: Vec<String> = mangled
+            .iter()
+            .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let last = last_segment(&name);
+            if last.is_empty() || last.starts_with('{') {
+                continue;
+            }
+            let position = index.names.len() as u32;
+            index
+                .by_last_segment
+                .entry(hash(last))
+                .or_default()
+                .push(position);
+            index.names.push(name.into_boxed_str());
+        }
+        index
+    }
+
+    /// The crate whose symbols are in module `path`, if one is: a file's
+    /// directory need not be its crate's name.
+    fn crate_of_module(&self, path: &str) -> Option<&str> {
+        if path.is_empty() {
+            return None;
+        }
+        let module = format!("{path}::");
+        self.names.iter().find_map(|name| {
+            let (crate_name, rest) = name.trim_start_matches('<').split_once("::")?;
+            rest.starts_with(&module).then_some(crate_name)
+        })
+    }
+
+    /// Whether any symbol is in crate `crate_name`.
+    fn has_crate(&self, crate_name: &str) -> bool {
+        let prefix = format!("{crate_name}::");
+        self.names
+            .iter()
+            .any(|name| name.trim_start_matches('<').starts_with(&prefix))
+    }
+
+    /// Every full name whose last segment is `last`.
+    fn candidates(&self, last: &str) -> impl Iterator<Item = &str> {
+        self.by_last_segment
+            .get(&hash(last))
+            .into_iter()
+            .flatten()
+            .map(|&position| &*self.names[position as usize])
+            .filter(move |name| last_segment(name) == last)
+    }
+}
+
+fn hash(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// `a::b<T>::c` → `c`; `<a::B as c::D>::e` → `e`: the segment after the
+/// last `::` outside angle brackets, without its generic arguments.
+pub(crate) fn last_segment(name: &str) -> &str {
+    let mut depth = 0i32;
+    let mut start = 0;
+    let bytes = name.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'<' => depth += 1,
+            b'>' => depth -= 1,
+            b':' if depth == 0 && bytes.get(index + 1) == Some(&b':') => {
+                start = index + 2;
+                index += 1;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    let last = &name[start..];
+    split_generics(last).0
+}
+
+/// `build<&str, Bytes>` → (`build`, `<&str, Bytes>`).
+fn split_generics(name: &str) -> (&str, &str) {
+    match name.find('<') {
+        Some(open) if open > 0 => name.split_at(open),
+        _ => (name, ""),
+    }
+}
+
+/// Whether `name` has a path of its own (a `::` outside angle brackets).
+fn has_path(name: &str) -> bool {
+    last_segment(name).len() < split_generics(name).0.len()
+}
+
+/// The crate and module path a source file gives, from where cargo and the
+/// toolchain put sources: `.../registry/src/<index>/tokio-1.40.0/src/a/b.rs`
+/// and `/rustc/<hash>/library/alloc/src/a/b.rs` give (`tokio`, `a::b`),
+/// `my_app/src/a.rs` gives (`my_app`, `a`), `examples/demo.rs` (`demo`,
+/// ``).
+pub(crate) fn module_of_file(file: &str) -> Option<(String, String)> {
+    let file = file.replace('\\', "/");
+    let (root, inner) = if let Some(at) = file.rfind("/src/") {
+        (&file[..at], &file[at + "/src/".len()..])
+    } else {
+        for dir in ["/examples/", "/tests/", "/benches/"] {
+            if let Some(at) = file.rfind(dir) {
+                let stem = file[at + dir.len()..].trim_end_matches(".rs");
+                let crate_name = stem.split('/').next().unwrap_or(stem);
+                return Some((crate_name.replace('-', "_"), String::new()));
+            }
+        }
+        return None;
+    };
+    let directory = root.rsplit('/').next().unwrap_or(root);
+    let crate_name = if root.contains("/registry/src/") || root.contains("/.cargo/git/") {
+        // `tokio-1.40.0`: the name, without its version.
+        match directory.rfind('-') {
+            Some(dash) if directory[dash + 1..].starts_with(|c: char| c.is_ascii_digit()) => {
+                &directory[..dash]
+            }
+            _ => directory,
+        }
+    } else {
+        directory
+    };
+    let mut segments: Vec<&str> = inner.trim_end_matches(".rs").split('/').collect();
+    if matches!(segments.last(), Some(&("lib" | "main" | "mod"))) {
+        segments.pop();
+    }
+    Some((crate_name.replace('-', "_"), segments.join("::")))
+}
+
+/// The full name of a frame written `short` in DWARF, in `file`, inlined
+/// into the frames `outer` (their full names and files, nearest first);
+/// `index` gives the symbol table.
+pub(crate) fn full_name<'a>(
+    short: &str,
+    file: Option<&str>,
+    outer: &[(&str, Option<&str>)],
+    index: impl FnOnce() -> &'a LastSegmentIndex,
+) -> String {
+    // `__rust_alloc` and the like: the compiler's and runtime's own
+    // symbols, which have no path.
+    if short.is_empty() || has_path(short) || short.starts_with("__") {
+        return short.to_owned();
+    }
+    let module = file.and_then(module_of_file);
+    // A closure or an async body: named after the function it is written
+    // in, the nearest frame around it from the same file's crate.
+    if short.starts_with('{') {
+        let same_crate = outer.iter().find(|(_, outer_file)| {
+            let outer_module = outer_file.and_then(module_of_file);
+            matches!((&module, &outer_module), (Some((a, _)), Some((b, _))) if a == b)
+        });
+        return match (same_crate, &module) {
+            (Some((around, _)), _) => format!("{around}::{short}"),
+            (None, Some((crate_name, path))) => join(crate_name, path, short),
+            (None, None) => match outer.first() {
+                Some((around, _)) => format!("{around}::{short}"),
+                None => short.to_owned(),
+            },
+        };
+    }
+    let (base, generics) = split_generics(short);
+    let index = index();
+    let candidates: Vec<&str> = index.candidates(base).collect();
+    let chosen = match &module {
+        None => match candidates.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        },
+        Some((crate_name, path)) => {
+            // The module path is told by the file exactly; the crate only
+            // by its directory, which need not be its name.
+            let in_module = |name: &&str| {
+                path.is_empty()
+                    || name.contains(&format!("::{path}::"))
+                    || name.starts_with(&format!("{path}::"))
+            };
+            let in_crate = |name: &&str| {
+                name.trim_start_matches('<')
+                    .starts_with(&format!("{crate_name}::"))
+            };
+            let both: Vec<&str> = candidates
+                .iter()
+                .copied()
+                .filter(|name| in_module(name) && in_crate(name))
+                .collect();
+            let by_module: Vec<&str> = candidates.iter().copied().filter(in_module).collect();
+            match (both.as_slice(), by_module.as_slice()) {
+                ([one], _) => Some(*one),
+                (_, [one]) if !path.is_empty() => Some(*one),
+                _ => None,
+            }
+        }
+    };
+    match chosen {
+        // Keep the instance's generic arguments, which the symbol table's
+        // legacy names leave out.
+        Some(full) if generics.is_empty() || full.ends_with('>') => full.to_owned(),
+        Some(full) => format!("{full}{generics}"),
+        None => match &module {
+            Some((crate_name, path)) => {
+                let crate_name = if index.has_crate(crate_name) {
+                    crate_name.as_str()
+                } else {
+                    index.crate_of_module(path).unwrap_or(crate_name.as_str())
+                };
+                join(crate_name, path, short)
+            }
+            None => short.to_owned(),
+        },
+    }
+}
+
+fn join(crate_name: &str, path: &str, short: &str) -> String {
+    if path.is_empty() {
+        format!("{crate_name}::{short}")
+    } else {
+        format!("{crate_name}::{path}::{short}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(names: &[&str]) -> LastSegmentIndex {
+        let mut index = LastSegmentIndex {
+            names: Vec::new(),
+            by_last_segment: HashMap::new(),
+        };
+        for name in names {
+            let position = index.names.len() as u32;
+            index
+                .by_last_segment
+                .entry(hash(last_segment(name)))
+                .or_default()
+                .push(position);
+            index.names.push((*name).into());
+        }
+        index
+    }
+
+    #[test]
+    fn last_segments_leave_generics_and_trait_paths_out() {
+        assert_eq!(
+            last_segment("leaky_cache::cache::store_response"),
+            "store_response"
+        );
+        assert_eq!(last_segment("alloc::vec::Vec<T,A>::push"), "push");
+        assert_eq!(
+            last_segment("<alloc::vec::Vec<T> as core::ops::Drop>::drop"),
+            "drop"
+        );
+        assert_eq!(last_segment("build<&str, bytes::Bytes>"), "build");
+        assert!(has_path("a::b"));
+        assert!(!has_path("build<a::B>"));
+    }
+
+    #[test]
+    fn files_give_crates_and_modules() {
+        let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.40.0/src/runtime/task/mod.rs";
+        assert_eq!(
+            module_of_file(registry),
+            Some(("tokio".into(), "runtime::task".into()))
+        );
+        assert_eq!(
+            module_of_file("/rustc/abc/library/alloc/src/raw_vec.rs"),
+            Some(("alloc".into(), "raw_vec".into()))
+        );
+        assert_eq!(
+            module_of_file("/work/my-app/src/handlers/upload.rs"),
+            Some(("my_app".into(), "handlers::upload".into()))
+        );
+        assert_eq!(
+            module_of_file("/work/main/examples/leaky_cache.rs"),
+            Some(("leaky_cache".into(), String::new()))
+        );
+        assert_eq!(module_of_file("/usr/include/x.h"), None);
+    }
+
+    #[test]
+    fn short_names_get_the_path_the_symbols_and_the_file_agree_on() {
+        let symbols = index(&[
+            "leaky_cache::cache::store_response",
+            "my_app::handlers::upload::keep",
+            "my_app::handlers::upload::Upload::new",
+            "other_crate::keep",
+            "alloc::vec::Vec<T,A>::push",
+            "smallvec::SmallVec<A>::push",
+        ]);
+        let main = [("my_app::main", Some("/w/my_app/src/main.rs"))];
+        let named = |short, file| full_name(short, file, &main, || &symbols);
+        assert_eq!(
+            named("store_response", Some("/w/examples/leaky_cache.rs")),
+            "leaky_cache::cache::store_response"
+        );
+        assert_eq!(
+            named(
+                "keep<alloc::string::String>",
+                Some("/w/my_app/src/handlers/upload.rs")
+            ),
+            "my_app::handlers::upload::keep<alloc::string::String>"
+        );
+        assert_eq!(
+            named("push<u8>", Some("/rustc/x/library/alloc/src/vec/mod.rs")),
+            "alloc::vec::Vec<T,A>::push<u8>"
+        );
+        // Nothing in the symbol table: the file's path.
+        assert_eq!(
+            named("inlined_only", Some("/w/my_app/src/cache.rs")),
+            "my_app::cache::inlined_only"
+        );
+        // Already a path, or nothing to go by.
+        assert_eq!(named("a::b", None), "a::b");
+        assert_eq!(named("mystery", None), "mystery");
+        // A closure inlined into the function of its own crate, even
+        // through another crate's.
+        assert_eq!(
+            named("{async_fn#0}", Some("/w/my_app/src/main.rs")),
+            "my_app::main::{async_fn#0}"
+        );
+        let through = [
+            (
+                "alloc::vec::Vec<T>::extend",
+                Some("/rustc/x/library/alloc/src/vec/mod.rs"),
+            ),
+            ("my_app::cache::store", Some("/w/my_app/src/cache.rs")),
+        ];
+        assert_eq!(
+            full_name(
+                "{closure#0}",
+                Some("/w/my_app/src/cache.rs"),
+                &through,
+                || &symbols
+            ),
+            "my_app::cache::store::{closure#0}"
+        );
+        // ... or into another crate's only: its own file's module.
+        let tokio = [(
+            "tokio::spawn",
+            Some("/r/registry/src/i/tokio-1.0.0/src/task.rs"),
+        )];
+        assert_eq!(
+            full_name("{closure#0}", Some("/w/my_app/src/jobs.rs"), &tokio, || {
+                &symbols
+            }),
+            "my_app::jobs::{closure#0}"
+        );
+        // A crate whose directory is not its name: the symbols tell.
+        assert_eq!(
+            named("helper", Some("/w/checkout/src/handlers/upload.rs")),
+            "my_app::handlers::upload::helper"
+        );
+    }
+}

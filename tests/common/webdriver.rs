@@ -84,13 +84,43 @@ impl Browser {
             body.len()
         )
         .map_err(|error| error.to_string())?;
+        // chromedriver keeps the connection open after its answer, whatever
+        // `Connection` says: the answer ends where its length says.
         let mut answer = Vec::new();
-        stream
-            .read_to_end(&mut answer)
-            .map_err(|error| error.to_string())?;
-        let answer = String::from_utf8_lossy(&answer);
-        let (head, body) = answer.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
-        let json: Value = serde_json::from_str(body).map_err(|error| format!("{error}: {body}"))?;
+        let mut buffer = [0u8; 16 * 1024];
+        let (head, body_start, length) = loop {
+            let read = stream
+                .read(&mut buffer)
+                .map_err(|error| error.to_string())?;
+            if read == 0 {
+                return Err("chromedriver closed the connection".to_owned());
+            }
+            answer.extend_from_slice(&buffer[..read]);
+            if let Some(end) = answer.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                break (head, end + 4, length);
+            }
+        };
+        while answer.len() < body_start + length {
+            let read = stream
+                .read(&mut buffer)
+                .map_err(|error| error.to_string())?;
+            if read == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..read]);
+        }
+        let body = String::from_utf8_lossy(&answer[body_start..]).into_owned();
+        let json: Value =
+            serde_json::from_str(&body).map_err(|error| format!("{error}: {body}"))?;
         if head.starts_with("HTTP/1.1 200") {
             Ok(json["value"].clone())
         } else {

@@ -28,7 +28,7 @@ pub(crate) fn human_bytes_f64(bytes: f64) -> String {
     }
 }
 
-/// `1.20 MiB ± 0.30`: an estimate and its 95 % half-width, both in the
+/// `1.20 MiB ± 0.30`: an estimate and its half-width (three standard errors), both in the
 /// unit of the larger; the estimate alone when the error is nil.
 pub(crate) fn human_bytes_with_error(bytes: f64, error: f64) -> String {
     with_error(bytes, error, "")

@@ -12,7 +12,9 @@ use std::io::Read;
 use common::{get as http_get, post, send, serve_app_with_layer};
 use http::{Method, StatusCode};
 
-/// Burns CPU so that the profile has samples.
+/// Burns CPU so that the profile has samples, in a function of its own
+/// (this test's code is optimized: `[profile.test]`).
+#[inline(never)]
 fn spin(ms: u64) -> u64 {
     let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
     let mut x = 0u64;

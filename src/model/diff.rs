@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::allocator::SizeClass;
 use super::heap::{Frame, HeapSnapshot, SiteId};
-use super::table::{Amount, GroupedHeap, TableSpec, Z_95};
+use super::table::{Amount, GroupedHeap, TableSpec, Z_INTERVAL};
 
 /// One row's figures then and now.
 #[derive(Clone, Debug)]
@@ -29,13 +29,13 @@ impl DiffRow {
         (self.now.objects - self.then.objects).round() as i64
     }
 
-    /// The 95 % interval's half-width for the change in bytes: the two
+    /// The interval's half-width (three standard errors) for the change in bytes: the two
     /// estimates' variances added, as if the snapshots were sampled apart.
     /// Objects live in both were sampled once and add no noise to the
     /// change, so this overstates it where the heap holds still: a change
     /// called significant is so with room to spare.
     pub(crate) fn bytes_delta_error(&self) -> f64 {
-        Z_95 * (self.then.bytes_variance + self.now.bytes_variance).sqrt()
+        Z_INTERVAL * (self.then.bytes_variance + self.now.bytes_variance).sqrt()
     }
 
     /// Whether the row grew by more than sampling noise explains.

@@ -336,8 +336,8 @@ mod tests {
 
     fn frame(function: &str, line: u32) -> Frame {
         Frame {
-            function: function.to_owned(),
-            file: Some("src/main.rs".to_owned()),
+            function: function.into(),
+            file: Some("src/main.rs".into()),
             line: Some(line),
             kind: FrameKind::App,
         }
@@ -454,8 +454,8 @@ mod tests {
     #[test]
     fn samples_start_at_the_code_that_allocated() {
         let alloc = Frame {
-            function: "alloc::raw_vec::RawVecInner<A>::allocate_in".to_owned(),
-            file: Some("/rustc/x/library/alloc/src/raw_vec.rs".to_owned()),
+            function: "alloc::raw_vec::RawVecInner<A>::allocate_in".into(),
+            file: Some("/rustc/x/library/alloc/src/raw_vec.rs".into()),
             line: Some(1),
             kind: FrameKind::Allocator,
         };

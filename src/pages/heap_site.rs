@@ -73,7 +73,7 @@ impl Page for SitePage {
             for frame in &stack.frames {
                 table.row(vec![
                     frame.kind.name().to_owned(),
-                    frame.function.clone(),
+                    frame.function.to_string(),
                     frame.location(),
                 ]);
             }

@@ -96,7 +96,7 @@ struct HeapRowView {
     /// exact).
     #[serde(skip_serializing_if = "Option::is_none")]
     samples: Option<u64>,
-    /// The 95 % interval of `bytes` that sampling leaves.
+    /// The interval (three standard errors) of `bytes` that sampling leaves.
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes_low: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -221,9 +221,9 @@ pub(crate) fn group_title(group: &'static str) -> &'static str {
 pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
     let mut notes = vec![format!(
         "Estimates: jemalloc samples one allocation per {} allocated on average, and each \
-         sample is scaled up by the chance of its size being sampled; ± is the 95 % interval \
-         sampling leaves (an estimate from n samples of small objects is known to about \
-         ±2√n samples). jemalloc's allocated figure is exact but under-reports while sampling; \
+         sample is scaled up by the chance of its size being sampled; ± is three standard \
+         errors of what sampling leaves unknown (an estimate from n samples of small objects \
+         is known to about ±3√n samples), and growth beyond it is significant. jemalloc's allocated figure is exact but under-reports while sampling; \
          compare resident and RSS.",
         human_bytes(snapshot.sample_interval)
     )];

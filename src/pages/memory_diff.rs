@@ -59,7 +59,7 @@ pub(crate) struct DiffRowView {
     bytes_delta: i64,
     /// `bytes_delta` over the requests in between; `null` without requests.
     bytes_per_request: Option<f64>,
-    /// The 95 % interval's half-width of `bytes_delta` that sampling
+    /// The interval's half-width (three standard errors) of `bytes_delta` that sampling
     /// leaves; 0 for `group=size`, which is exact.
     bytes_delta_error: u64,
     /// Whether the row grew by more than sampling noise explains.
@@ -67,7 +67,7 @@ pub(crate) struct DiffRowView {
     /// Sampled objects behind `bytes` now (not for `group=size`).
     #[serde(skip_serializing_if = "Option::is_none")]
     samples: Option<u64>,
-    /// The 95 % interval of `bytes` now.
+    /// The interval (three standard errors) of `bytes` now.
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes_low: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

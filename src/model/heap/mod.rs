@@ -7,6 +7,7 @@ mod frames;
 mod names;
 mod objects;
 mod site;
+mod source;
 mod symbolize;
 
 pub(crate) use dump::{Counts, MappedFile, mapped_files};

@@ -166,6 +166,7 @@ pub(crate) fn module_of_file(file: &str) -> Option<(String, String)> {
 pub(crate) fn full_name<'a>(
     short: &str,
     file: Option<&str>,
+    line: Option<u32>,
     outer: &[(&str, Option<&str>)],
     index: impl FnOnce() -> &'a LastSegmentIndex,
 ) -> String {
@@ -176,8 +177,21 @@ pub(crate) fn full_name<'a>(
     }
     let module = file.and_then(module_of_file);
     // A closure or an async body: named after the function it is written
-    // in, the nearest frame around it from the same file's crate.
+    // in, as its source says where the file is at hand, else the nearest
+    // frame around it from the same file's crate.
     if short.starts_with('{') {
+        if let (Some(file), Some(line), Some((crate_name, path))) = (file, line, &module)
+            && let Some(items) = super::source::enclosing_items(file, line)
+        {
+            let index = index();
+            let crate_name = if index.has_crate(crate_name) {
+                crate_name.as_str()
+            } else {
+                index.crate_of_module(path).unwrap_or(crate_name.as_str())
+            };
+            let inner = format!("{}::{short}", items.join("::"));
+            return join(crate_name, path, &inner);
+        }
         let same_crate = outer.iter().find(|(_, outer_file)| {
             let outer_module = outer_file.and_then(module_of_file);
             matches!((&module, &outer_module), (Some((a, _)), Some((b, _))) if a == b)
@@ -321,7 +335,7 @@ mod tests {
             "smallvec::SmallVec<A>::push",
         ]);
         let main = [("my_app::main", Some("/w/my_app/src/main.rs"))];
-        let named = |short, file| full_name(short, file, &main, || &symbols);
+        let named = |short, file| full_name(short, file, None, &main, || &symbols);
         assert_eq!(
             named("store_response", Some("/w/examples/leaky_cache.rs")),
             "leaky_cache::cache::store_response"
@@ -362,6 +376,7 @@ mod tests {
             full_name(
                 "{closure#0}",
                 Some("/w/my_app/src/cache.rs"),
+                None,
                 &through,
                 || &symbols
             ),
@@ -373,9 +388,13 @@ mod tests {
             Some("/r/registry/src/i/tokio-1.0.0/src/task.rs"),
         )];
         assert_eq!(
-            full_name("{closure#0}", Some("/w/my_app/src/jobs.rs"), &tokio, || {
-                &symbols
-            }),
+            full_name(
+                "{closure#0}",
+                Some("/w/my_app/src/jobs.rs"),
+                None,
+                &tokio,
+                || { &symbols }
+            ),
             "my_app::jobs::{closure#0}"
         );
         // A crate whose directory is not its name: the symbols tell.

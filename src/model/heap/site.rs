@@ -183,7 +183,7 @@ pub(crate) fn key_of(stack: &Stack, grouping: Grouping) -> Option<String> {
             let functions: Vec<&str> = stack
                 .frames()
                 .filter(|frame| frame.kind != FrameKind::Allocator)
-                .map(|frame| frame.function.as_str())
+                .map(|frame| &*frame.function)
                 .collect();
             if functions.is_empty() {
                 unknown()

@@ -41,8 +41,10 @@ const MAX_CACHED_ADDRESSES: usize = 200_000;
 /// One frame of a stack. An address yields several when calls were inlined.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub(crate) struct Frame {
-    pub(crate) function: String,
-    pub(crate) file: Option<String>,
+    /// Names and files are shared by every frame that has them: a stack
+    /// holds many frames of few functions and fewer files.
+    pub(crate) function: Arc<str>,
+    pub(crate) file: Option<Arc<str>>,
     pub(crate) line: Option<u32>,
     /// `app`, `library`, `memscope` or `allocator` (allocator and std).
     pub(crate) kind: FrameKind,
@@ -54,7 +56,7 @@ impl Frame {
     pub(crate) fn location(&self) -> String {
         match (&self.file, self.line) {
             (Some(file), Some(line)) => format!("{file}:{line}"),
-            (Some(file), None) => file.clone(),
+            (Some(file), None) => file.to_string(),
             _ => String::new(),
         }
     }
@@ -83,6 +85,8 @@ struct OpenObject {
 #[derive(Default)]
 struct Cache {
     frames: HashMap<u64, AddressFrames>,
+    /// Every function name and file the frames hold, once.
+    strings: std::collections::HashSet<Arc<str>>,
     /// Object files opened, by path; `None` for one that could not be read.
     open: HashMap<PathBuf, Option<OpenObject>>,
     last_used: Option<Instant>,
@@ -112,6 +116,7 @@ impl Symbolizer {
         let mut cache = self.lock();
         if cache.frames.len() > MAX_CACHED_ADDRESSES {
             cache.frames = HashMap::new();
+            cache.strings = Default::default();
         }
         let mut missing: Vec<u64> = stacks
             .clone()
@@ -122,7 +127,13 @@ impl Symbolizer {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            let resolved = resolve(&mut cache.open, &loaded_objects(), &missing);
+            let cache = &mut *cache;
+            let resolved = resolve(
+                &mut cache.open,
+                &mut cache.strings,
+                &loaded_objects(),
+                &missing,
+            );
             cache.frames.extend(resolved);
         }
         let resolved = stacks
@@ -159,6 +170,7 @@ impl Symbolizer {
                         .is_none_or(|used| used.elapsed() >= IDLE_BEFORE_RELEASE);
                     if idle {
                         cache.frames = HashMap::new();
+                        cache.strings = Default::default();
                         cache.open = HashMap::new();
                         cache.releaser_running = false;
                         drop(cache);
@@ -175,6 +187,7 @@ impl Symbolizer {
 /// loaded now, a file at a time.
 fn resolve(
     open: &mut HashMap<PathBuf, Option<OpenObject>>,
+    strings: &mut std::collections::HashSet<Arc<str>>,
     objects: &[LoadedObject],
     addresses: &[u64],
 ) -> Vec<(u64, AddressFrames)> {
@@ -202,7 +215,7 @@ fn resolve(
             .collect();
         let mut written = opened.info.frames(&probes);
         for (&address, probe) in addresses.iter().zip(probes) {
-            let frames = opened.name(probe, written.remove(&probe).unwrap_or_default());
+            let frames = opened.name(probe, written.remove(&probe).unwrap_or_default(), strings);
             let frames = if frames.is_empty() {
                 unknown(address)
             } else {
@@ -214,10 +227,20 @@ fn resolve(
     resolved
 }
 
+/// `text`, shared with every frame that has it.
+fn intern(strings: &mut std::collections::HashSet<Arc<str>>, text: String) -> Arc<str> {
+    if let Some(known) = strings.get(text.as_str()) {
+        return known.clone();
+    }
+    let shared: Arc<str> = text.into();
+    strings.insert(shared.clone());
+    shared
+}
+
 /// An address no object file explains.
 fn unknown(address: u64) -> AddressFrames {
     Arc::from(vec![Frame {
-        function: format!("{address:#x}"),
+        function: format!("{address:#x}").into(),
         file: None,
         line: None,
         kind: FrameKind::Library,
@@ -236,7 +259,12 @@ impl OpenObject {
     /// writes of them (`written`), each named in full where the file
     /// allows: the outermost from the symbol table, those inlined into it
     /// as `names.rs` finds.
-    fn name(&mut self, probe: u64, mut written: Vec<WrittenFrame>) -> Vec<Frame> {
+    fn name(
+        &mut self,
+        probe: u64,
+        mut written: Vec<WrittenFrame>,
+        strings: &mut std::collections::HashSet<Arc<str>>,
+    ) -> Vec<Frame> {
         // An inlined call the debug info gives no name (compiler-made
         // shims) says nothing to name a site by; the call site of the next
         // frame out keeps its place.
@@ -272,9 +300,13 @@ impl OpenObject {
                 let outer: Vec<(&str, Option<&str>)> = (index + 1..written.len())
                     .map(|outer| (named[outer].as_str(), written[outer].file.as_deref()))
                     .collect();
-                full_name(&frame.name, frame.file.as_deref(), &outer, || {
-                    names.get_or_insert_with(|| LastSegmentIndex::build(info.text_symbols()))
-                })
+                full_name(
+                    &frame.name,
+                    frame.file.as_deref(),
+                    frame.line,
+                    &outer,
+                    || names.get_or_insert_with(|| LastSegmentIndex::build(info.text_symbols())),
+                )
             };
         }
         written
@@ -283,8 +315,8 @@ impl OpenObject {
             .map(|(written, function)| {
                 let kind = classify(&function, written.file.as_deref());
                 Frame {
-                    function,
-                    file: written.file,
+                    function: intern(strings, function),
+                    file: written.file.map(|file| intern(strings, file)),
                     line: written.line,
                     kind,
                 }

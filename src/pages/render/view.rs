@@ -7,7 +7,7 @@ pub(crate) fn size(bytes: &u64) -> String {
     human_bytes(*bytes)
 }
 
-/// An estimate with its 95 % half-width: `1.20 MiB ± 0.30`.
+/// An estimate with its half-width (three standard errors): `1.20 MiB ± 0.30`.
 pub(crate) fn size_with_error(bytes: &u64, error: &f64) -> String {
     crate::units::human_bytes_with_error(*bytes as f64, *error)
 }

@@ -110,6 +110,31 @@ impl DebugLayer {
         self.reconfigured()
     }
 
+    /// How often the heap history takes a heap profile (default every
+    /// minute; at least every 50 ms) and how many it keeps (default 60: an
+    /// hour; at least 2). The growth page ranks the sites that grew across
+    /// them, and `memory/diff?since=` compares against them. The history is
+    /// the process's: it runs at the shortest interval and keeps the most
+    /// snapshots any layer asks for. It takes nothing while heap profiling
+    /// is off.
+    #[must_use]
+    pub fn heap_history(mut self, interval: Duration, snapshots: usize) -> Self {
+        self.config.heap_history = Some(state::HistorySettings {
+            interval: interval.max(Duration::from_millis(50)),
+            snapshots: snapshots.max(2),
+        });
+        self.reconfigured()
+    }
+
+    /// Takes no heap history for this layer: no background heap profiles,
+    /// no growth page, no `memory/diff?since=` (another layer may still
+    /// keep one for the process).
+    #[must_use]
+    pub fn without_heap_history(mut self) -> Self {
+        self.config.heap_history = None;
+        self.reconfigured()
+    }
+
     /// Leaves the unwinding of sampled allocations' stacks to jemalloc
     /// (libgcc, or libunwind under the `libunwind` feature) instead of
     /// memscope's own walker, which reads the same unwind tables but keeps

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use crate::model::allocator::{ProfilingState, use_memscope_unwinder};
 use crate::model::baseline::BaselineSlot;
-use crate::model::timeline::{self, Subscription};
+use crate::model::history;
+use crate::model::timeline;
 use crate::pages::{AccessPolicy, Mount};
 use crate::record::RequestLog;
 
@@ -23,6 +24,19 @@ pub(crate) const DEFAULT_REQUEST_HISTORY: usize = 1_000;
 pub(crate) const DEFAULT_SAMPLER_INTERVAL: Duration = Duration::from_secs(1);
 /// Points kept: an hour at one a second.
 pub(crate) const DEFAULT_TIMELINE_POINTS: usize = 3_600;
+/// The heap history unless the builder says otherwise: an hour, a snapshot
+/// a minute.
+pub(crate) const DEFAULT_HEAP_HISTORY: HistorySettings = HistorySettings {
+    interval: Duration::from_secs(60),
+    snapshots: 60,
+};
+
+/// How often the heap history takes a snapshot, and how many it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HistorySettings {
+    pub(crate) interval: Duration,
+    pub(crate) snapshots: usize,
+}
 
 /// What the builder on [`DebugLayer`](crate::DebugLayer) sets.
 #[derive(Clone, Debug)]
@@ -32,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) request_history: usize,
     pub(crate) sampler_interval: Duration,
     pub(crate) timeline_points: usize,
+    /// `None` where the builder switched the heap history off.
+    pub(crate) heap_history: Option<HistorySettings>,
     /// Leave jemalloc's own unwinder in place rather than memscope's walker.
     pub(crate) keep_jemalloc_unwinder: bool,
 }
@@ -44,6 +60,7 @@ impl Default for Config {
             request_history: DEFAULT_REQUEST_HISTORY,
             sampler_interval: DEFAULT_SAMPLER_INTERVAL,
             timeline_points: DEFAULT_TIMELINE_POINTS,
+            heap_history: Some(DEFAULT_HEAP_HISTORY),
             keep_jemalloc_unwinder: false,
         }
     }
@@ -57,6 +74,7 @@ struct StateKey {
     request_history: usize,
     sampler_interval: Duration,
     timeline_points: usize,
+    heap_history: Option<HistorySettings>,
 }
 
 /// What layers with the same settings share.
@@ -65,7 +83,9 @@ struct SharedState {
     requests: Arc<RequestLog>,
     baseline: Arc<BaselineSlot>,
     /// Keeps the process's timeline sampling at the interval asked for.
-    _timeline: Subscription,
+    _timeline: timeline::Subscription,
+    /// Keeps the process's heap history, where the layer asked for one.
+    _history: Option<history::Subscription>,
 }
 
 static STATES: Mutex<Vec<(StateKey, SharedState)>> = Mutex::new(Vec::new());
@@ -83,15 +103,19 @@ pub(crate) fn mount(config: &Config) -> Mount {
         request_history: config.request_history,
         sampler_interval: config.sampler_interval,
         timeline_points: config.timeline_points,
+        heap_history: config.heap_history,
     };
     let mut states = crate::sync::lock(&STATES);
     let index = match states.iter().position(|(known, _)| *known == key) {
         Some(index) => index,
         None => {
             let state = SharedState {
-                requests: Arc::new(RequestLog::new(config.request_history)),
+                requests: RequestLog::shared(config.request_history),
                 baseline: Arc::default(),
                 _timeline: timeline::subscribe(config.sampler_interval, config.timeline_points),
+                _history: config
+                    .heap_history
+                    .map(|wish| history::subscribe(wish.interval, wish.snapshots)),
             };
             states.push((key, state));
             states.len() - 1

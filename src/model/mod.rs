@@ -11,6 +11,8 @@
 //!   Go writes one, and as flamegraphs;
 //! - [`baseline`]: the snapshot a diff compares against;
 //! - [`timeline`]: memory over time, filled by a background thread;
+//! - [`history`] and [`growth`]: heap snapshots over time, and the sites
+//!   that grow steadily across them, with the route that goes with each;
 //! - [`cpu_capture`]: CPU profiles taken with pprof;
 //! - [`process`]: figures the allocator does not know (RSS).
 //!
@@ -28,6 +30,8 @@
 //! - the CPU captures (`cpu_capture`): pprof allows one profiler a process;
 //! - the timeline and its one sampler thread (`timeline`): allocator
 //!   figures and RSS are the process's;
+//! - the heap history and its one sampler thread (`history`), for the same
+//!   reason;
 //! - memscope's stack walker, installed once (`allocator`).
 //!
 //! What belongs to a mount (the layers mounted at one prefix with the same
@@ -40,10 +44,29 @@ pub(crate) mod cpu_capture;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod flamegraph;
+pub(crate) mod growth;
 pub(crate) mod heap;
+pub(crate) mod history;
 pub(crate) mod pprof_heap;
 pub(crate) mod process;
 pub(crate) mod table;
 pub(crate) mod timeline;
+mod wishes;
 
 pub(crate) use error::{ModelError, ModelErrorKind};
+
+/// Runs `work`, which blocks (a heap dump, symbolizing, a CPU capture), on
+/// the runtime's blocking threads when there is a runtime, so that the
+/// executor's threads go on serving the app; in place without one.
+pub(crate) async fn off_executor<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ModelError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(work)
+            .await
+            .map_err(|error| ModelError::failed(format!("the {what} task failed: {error}"))),
+        Err(_) => Ok(work()),
+    }
+}

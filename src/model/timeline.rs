@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::allocator::AllocatorStats;
 use super::process::resident_set_size;
+use super::wishes::{Wish, Wishes};
 
 /// One sample of the timeline.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -29,33 +30,16 @@ pub(crate) struct TimelinePoint {
     pub(crate) requests: u64,
 }
 
-/// What one layer's state asks of the timeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Wish {
-    interval: Duration,
-    points: usize,
-}
-
 #[derive(Debug)]
 struct State {
     points: VecDeque<TimelinePoint>,
-    /// The live subscriptions' wishes, by subscription id.
-    wishes: Vec<(u64, Wish)>,
-    next_id: u64,
+    wishes: Wishes,
     sampler_running: bool,
 }
 
 impl State {
-    fn interval(&self) -> Option<Duration> {
-        self.wishes.iter().map(|(_, wish)| wish.interval).min()
-    }
-
     fn capacity(&self) -> usize {
-        self.wishes
-            .iter()
-            .map(|(_, wish)| wish.points)
-            .max()
-            .unwrap_or(MIN_POINTS)
+        self.wishes.points(MIN_POINTS)
     }
 
     fn record(&mut self, point: TimelinePoint) {
@@ -74,8 +58,7 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 static TIMELINE: Mutex<State> = Mutex::new(State {
     points: VecDeque::new(),
-    wishes: Vec::new(),
-    next_id: 0,
+    wishes: Wishes::new(),
     sampler_running: false,
 });
 /// Wakes the sampler when the subscriptions change.
@@ -100,9 +83,7 @@ pub(crate) fn subscribe(interval: Duration, points: usize) -> Subscription {
         points: points.max(MIN_POINTS),
     };
     let mut state = lock();
-    let id = state.next_id;
-    state.next_id += 1;
-    state.wishes.push((id, wish));
+    let id = state.wishes.add(wish);
     state.record(sample());
     if !state.sampler_running {
         // Without a thread there is no timeline, and the pages say so by
@@ -118,7 +99,7 @@ pub(crate) fn subscribe(interval: Duration, points: usize) -> Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock().wishes.retain(|(id, _)| *id != self.id);
+        lock().wishes.remove(self.id);
         CHANGED.notify_all();
     }
 }
@@ -126,7 +107,7 @@ impl Drop for Subscription {
 fn run_sampler() {
     let mut state = lock();
     loop {
-        let Some(interval) = state.interval() else {
+        let Some(interval) = state.wishes.interval() else {
             state.sampler_running = false;
             return;
         };
@@ -163,7 +144,10 @@ pub(crate) fn points() -> Vec<TimelinePoint> {
 /// The interval the timeline runs at now, and the points it keeps.
 pub(crate) fn settings() -> (Duration, usize) {
     let state = lock();
-    (state.interval().unwrap_or(MIN_INTERVAL), state.capacity())
+    (
+        state.wishes.interval().unwrap_or(MIN_INTERVAL),
+        state.capacity(),
+    )
 }
 
 /// Whether the sampler thread runs now.

@@ -10,6 +10,7 @@ use super::format::Format;
 use super::query::{Query, parse_id};
 use super::render::{Layout, Page, download, respond, see_other};
 use crate::model::cpu_capture::{CPU_CAPTURES, CpuCapture, FREQUENCY_HZ, KEPT_CAPTURES};
+use crate::model::off_executor;
 
 pub(crate) const DEFAULT_SECONDS: u64 = 10;
 pub(crate) const MAX_SECONDS: u64 = 60;
@@ -101,9 +102,7 @@ async fn capture(request: &PageRequest<'_>) -> Answer {
     let seconds = query
         .number("seconds", 1..=MAX_SECONDS)?
         .unwrap_or(DEFAULT_SECONDS);
-    let capture = tokio::task::spawn_blocking(move || CPU_CAPTURES.capture(seconds))
-        .await
-        .map_err(|error| PageError::internal(format!("the CPU capture task failed: {error}")))??;
+    let capture = off_executor("CPU capture", move || CPU_CAPTURES.capture(seconds)).await??;
     let prefix = request.prefix();
     if request.format == Format::Html {
         return Ok(see_other(&format!("{prefix}/profiles/cpu/{}", capture.id)));

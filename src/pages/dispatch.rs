@@ -16,7 +16,8 @@ use super::format::Format;
 use super::render::{Layout, respond_error};
 use super::{
     Mount, PageFuture, cpu_capture, heap_flamegraph, heap_sampling, heap_site, heapdump,
-    memory_diff, memory_purge, metrics, overview, pprof, request_detail, request_list, timeline,
+    memory_diff, memory_growth, memory_purge, metrics, overview, pprof, request_detail,
+    request_list, timeline,
 };
 
 /// What a page handler returns.
@@ -117,7 +118,7 @@ struct PageEntry {
 const PAGES: &[PageEntry] = &[
     PageEntry {
         path: PagePath::Page("/"),
-        handler: Handler::Now(overview::page),
+        handler: Handler::Later(overview::answer),
         links: &[PageLink {
             href: "/",
             nav: Some("Overview"),
@@ -155,6 +156,18 @@ const PAGES: &[PageEntry] = &[
             listed: Some((
                 "Memory diff",
                 "what grew since the baseline, by site, with bytes per request",
+            )),
+        }],
+    },
+    PageEntry {
+        path: PagePath::Page("/memory/growth"),
+        handler: Handler::Later(memory_growth::answer),
+        links: &[PageLink {
+            href: "/memory/growth",
+            nav: Some("Growth"),
+            listed: Some((
+                "Growth over time",
+                "the sites that grew steadily across the heap history, with the route that goes with each: no baseline needed",
             )),
         }],
     },
@@ -404,6 +417,7 @@ mod tests {
                 "Heap",
                 "Size classes",
                 "Diff",
+                "Growth",
                 "Requests",
                 "Timeline"
             ]

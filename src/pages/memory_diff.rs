@@ -1,34 +1,46 @@
 //! `GET /_debug/memory/diff`: what grew since the baseline, by site, with
 //! bytes per request; `POST /_debug/memory/diff/baseline` takes a new
-//! baseline; `?seconds=N` compares two snapshots N seconds apart instead.
+//! baseline; `?seconds=N` compares two snapshots N seconds apart instead,
+//! and `?since=10m` compares with the heap history's snapshot nearest to
+//! ten minutes ago.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use http::header::RETRY_AFTER;
 
 use serde::Serialize;
 
 use super::dispatch::{Answer, PageRequest, Pending};
+use super::error::PageError;
 use super::format::Format;
 use super::heapdump::{AmountView, estimate_notes, group_name, site_link, table_spec};
 use super::query::Query;
+use super::render::chart::duration_text;
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond, see_other};
 use crate::model::baseline::Baseline;
 use crate::model::diff::{DiffRow, HeapDiff};
 use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
 use crate::model::table::TableSpec;
+use crate::model::{history, off_executor};
+use crate::record::routes_in_process;
 use crate::units::{
     grouped, grouped_signed, human_bytes, human_bytes_signed, human_bytes_signed_with_error,
 };
 
 /// `seconds=` accepted, so that a page never waits more than five minutes.
 const MAX_SECONDS: u64 = 300;
+/// `since=` accepted: a day, longer than any history keeps by default.
+const MAX_SINCE: Duration = Duration::from_secs(86_400);
 
 #[derive(Serialize)]
 pub(crate) struct MemoryDiff {
     group: &'static str,
     filter: Option<String>,
-    /// `baseline` (against the stored baseline) or `interval` (`seconds=`).
+    /// `baseline` (against the stored baseline), `interval` (`seconds=`)
+    /// or `history` (`since=`).
     compared_to: &'static str,
     /// This visit found no baseline and took one: there is nothing to
     /// compare yet.
@@ -215,10 +227,10 @@ impl MemoryDiff {
             return "No baseline yet: one was taken now. Send some traffic, then load this page again."
                 .to_owned();
         }
-        let what = if self.compared_to == "interval" {
-            "over"
-        } else {
-            "since the baseline,"
+        let what = match self.compared_to {
+            "interval" => "over",
+            "history" => "since the history's snapshot of",
+            _ => "since the baseline,",
         };
         format!(
             "Growth {what} {:.1} s ago, across {} requests",
@@ -331,14 +343,22 @@ pub(super) fn answer_new_baseline<'a>(request: &'a PageRequest<'a>) -> Pending<'
 async fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(
         request.raw_query(),
-        &["group", "limit", "filter", "seconds"],
+        &["group", "limit", "filter", "seconds", "since"],
     )?;
     let spec = table_spec(&query)?;
     let seconds = query.number("seconds", 1..=MAX_SECONDS)?;
+    let since = query.duration("since", MAX_SINCE)?;
+    if seconds.is_some() && since.is_some() {
+        return Err(PageError::bad_request(
+            "`seconds` waits and compares two new snapshots, `since` compares with a stored one: give one of them",
+        ));
+    }
     let log = &request.mount.requests;
     let prefix = request.prefix();
 
-    let diff = if let Some(seconds) = seconds {
+    let diff = if let Some(since) = since {
+        diff_since(since, &spec, prefix).await?
+    } else if let Some(seconds) = seconds {
         let (then, requests_then) = (heap::snapshot().await?, log.count());
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let now = heap::snapshot().await?;
@@ -364,10 +384,65 @@ async fn page(request: &PageRequest<'_>) -> Answer {
     Ok(respond(&diff, request.format, request.layout))
 }
 
+/// The diff against the heap history's snapshot nearest to `since` ago.
+async fn diff_since(
+    since: Duration,
+    spec: &TableSpec,
+    prefix: &str,
+) -> Result<MemoryDiff, PageError> {
+    let Some((interval, _)) = history::settings() else {
+        return Err(PageError::not_found(
+            "`since` compares with the heap history, and no layer keeps one: build the layer without `without_heap_history()`",
+        ));
+    };
+    let asked = SystemTime::now().checked_sub(since).unwrap_or(UNIX_EPOCH);
+    let Some(point) = history::nearest(asked) else {
+        let retry = interval.as_secs().max(1);
+        return Err(PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the heap history has no snapshot yet: it takes one every {retry} s once heap profiling runs"
+            ),
+        )
+        .with_header(RETRY_AFTER, retry.to_string()));
+    };
+    let requests_then: u64 = point.routes.iter().map(|(_, totals)| totals.requests).sum();
+    let then = off_executor("symbolize", {
+        let point = point.clone();
+        move || point.to_snapshot()
+    })
+    .await?;
+    let now = heap::snapshot().await?;
+    let requests_now: u64 = routes_in_process()
+        .iter()
+        .map(|(_, totals)| totals.requests)
+        .sum();
+    let requests = requests_now.saturating_sub(requests_then);
+    let mut diff = MemoryDiff::build(&then, &now, requests, spec, prefix);
+    diff.compared_to = "history";
+    let off_by = match point.taken_at.duration_since(asked) {
+        Ok(later) => later,
+        Err(earlier) => earlier.duration(),
+    };
+    if off_by > interval {
+        diff.notes.insert(
+            0,
+            format!(
+                "Asked for {} ago; the nearest snapshot the history keeps is {} ago.",
+                duration_text(since.as_secs()),
+                duration_text(
+                    SystemTime::now()
+                        .duration_since(point.taken_at)
+                        .map_or(0, |age| age.as_secs())
+                )
+            ),
+        );
+    }
+    Ok(diff)
+}
+
 /// Takes a snapshot and stores it as the baseline.
-async fn take_baseline(
-    request: &PageRequest<'_>,
-) -> Result<Arc<HeapSnapshot>, super::error::PageError> {
+async fn take_baseline(request: &PageRequest<'_>) -> Result<Arc<HeapSnapshot>, PageError> {
     let requests = request.mount.requests.count();
     let snapshot = heap::snapshot().await?;
     request.mount.baseline.set(Baseline {

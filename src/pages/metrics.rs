@@ -222,27 +222,13 @@ fn bounded_routes(mut routes: Vec<(String, RouteTotals)>) -> Vec<(String, RouteT
         return routes;
     }
     let rest = routes.split_off(MAX_ROUTE_LABELS - 1);
-    let mut other = RouteTotals {
-        requests: 0,
-        wall_us: 0,
-        cpu_us: 0,
-        allocated: 0,
-        net: 0,
-    };
+    let mut other = RouteTotals::default();
     for (_, totals) in rest {
-        other.requests += totals.requests;
-        other.wall_us += totals.wall_us;
-        other.cpu_us += totals.cpu_us;
-        other.allocated += totals.allocated;
-        other.net += totals.net;
+        other.add(&totals);
     }
     // The log's own overflow row is one of the rest, or one of the busiest.
     match routes.iter_mut().find(|(route, _)| route == OTHER_ROUTES) {
-        Some((_, totals)) => {
-            totals.requests += other.requests;
-            totals.allocated += other.allocated;
-            totals.net += other.net;
-        }
+        Some((_, totals)) => totals.add(&other),
         None => routes.push((OTHER_ROUTES.to_owned(), other)),
     }
     routes
@@ -298,10 +284,8 @@ mod tests {
     fn totals(requests: u64) -> RouteTotals {
         RouteTotals {
             requests,
-            wall_us: 0,
-            cpu_us: 0,
             allocated: requests * 10,
-            net: 0,
+            ..RouteTotals::default()
         }
     }
 

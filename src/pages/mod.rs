@@ -17,6 +17,7 @@ mod heap_sampling;
 mod heap_site;
 mod heapdump;
 mod memory_diff;
+mod memory_growth;
 mod memory_purge;
 mod metrics;
 mod overview;

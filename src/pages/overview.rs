@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, page_links};
+use super::dispatch::{Answer, PageRequest, Pending, page_links};
+use super::memory_growth::{SuspectView, leading_suspects};
 use super::query::Query;
-use super::render::chart::memory_chart;
+use super::render::chart::{chart_marks, memory_chart};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond, sampling_summary};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
@@ -34,6 +35,9 @@ pub(crate) struct Overview {
     /// Bytes pprof keeps for the CPU profiler once a capture has run (its
     /// sample table), measured when it was allocated: memscope's own.
     cpu_profiler_bytes: u64,
+    /// Sites whose growth across the heap history is significant, fastest
+    /// first (at most three): leaks named without a baseline.
+    suspects: Vec<SuspectView>,
     pages: Vec<PageLink>,
     #[serde(skip)]
     chart: Option<String>,
@@ -75,7 +79,13 @@ struct Figure {
 }
 
 impl Overview {
-    fn build(prefix: &str, state: &ProfilingState, hold: Option<SamplingHold>) -> Self {
+    fn build(
+        prefix: &str,
+        state: &ProfilingState,
+        hold: Option<SamplingHold>,
+        suspects: Vec<SuspectView>,
+        chart: Option<String>,
+    ) -> Self {
         let stats = AllocatorStats::read();
         Self {
             allocated: stats.allocated,
@@ -111,7 +121,8 @@ impl Overview {
                     })
                 })
                 .collect(),
-            chart: memory_chart(&timeline::points()),
+            suspects,
+            chart,
         }
     }
 
@@ -173,7 +184,14 @@ impl Page for Overview {
                 figure.about.to_owned(),
             ]);
         }
-        let mut out = table.render();
+        let mut out = String::new();
+        for suspect in &self.suspects {
+            out.push_str(&format!("Growing: {}\n", suspect.sentence()));
+        }
+        if !self.suspects.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&table.render());
         out.push_str(&format!("\n{}\n", self.profiling.summary));
         if let Some(hint) = self.hint {
             out.push_str(&format!("To change: {hint}\n"));
@@ -212,9 +230,25 @@ struct OverviewTemplate<'a> {
     figures: Vec<Figure>,
 }
 
-pub(super) fn page(request: &PageRequest<'_>) -> Answer {
+pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
+    Box::pin(page(request))
+}
+
+/// Suspects the overview leads with.
+const LEADING_SUSPECTS: usize = 3;
+
+async fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
     let layout = request.layout;
-    let overview = Overview::build(request.prefix(), &layout.profiling, layout.sampling_hold);
+    let prefix = request.prefix();
+    let suspects = leading_suspects(prefix, LEADING_SUSPECTS).await;
+    let chart = memory_chart(&timeline::points(), &chart_marks(request.mount));
+    let overview = Overview::build(
+        prefix,
+        &layout.profiling,
+        layout.sampling_hold,
+        suspects,
+        chart,
+    );
     Ok(respond(&overview, request.format, request.layout))
 }

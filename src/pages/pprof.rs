@@ -18,6 +18,7 @@ use super::dispatch::{Answer, PageRequest, Pending};
 use super::error::{PageError, retry_after_seconds};
 use super::query::Query;
 use crate::model::cpu_capture::CPU_CAPTURES;
+use crate::model::off_executor;
 use crate::model::pprof_heap::{HeapProfileKind, gzipped, heap_profile, heap_profile_delta};
 use crate::model::{ModelErrorKind, heap};
 
@@ -59,9 +60,7 @@ async fn cpu(request: &PageRequest<'_>) -> Answer {
     let seconds = query
         .number("seconds", 1..=MAX_SECONDS)?
         .unwrap_or(DEFAULT_SECONDS);
-    let captured = tokio::task::spawn_blocking(move || CPU_CAPTURES.capture(seconds))
-        .await
-        .map_err(|error| PageError::internal(format!("the CPU capture task failed: {error}")))?;
+    let captured = off_executor("CPU capture", move || CPU_CAPTURES.capture(seconds)).await?;
     let capture = captured.map_err(|error| match error.kind() {
         ModelErrorKind::Busy(remaining) => {
             let retry = retry_after_seconds(*remaining);

@@ -2,6 +2,7 @@
 //! that a bad value is answered with a 400 that names it.
 
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use super::error::PageError;
 
@@ -83,6 +84,37 @@ impl Query {
         }
     }
 
+    /// A span of time: whole seconds (`600`), or a number with `s`, `m` or
+    /// `h` (`90s`, `10m`, `1h`); from 1 s to `max`.
+    pub(crate) fn duration(
+        &self,
+        name: &str,
+        max: Duration,
+    ) -> Result<Option<Duration>, PageError> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        let (number, unit) = match value.char_indices().last() {
+            Some((at, 's')) => (&value[..at], 1),
+            Some((at, 'm')) => (&value[..at], 60),
+            Some((at, 'h')) => (&value[..at], 3600),
+            _ => (value, 1),
+        };
+        let seconds = (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| number.parse::<u64>().ok())
+            .flatten()
+            .and_then(|number| number.checked_mul(unit));
+        match seconds {
+            Some(seconds) if (1..=max.as_secs()).contains(&seconds) => {
+                Ok(Some(Duration::from_secs(seconds)))
+            }
+            _ => Err(PageError::bad_request(format!(
+                "invalid value `{value}` for `{name}`: expected seconds (600) or a number with s, m or h (90s, 10m, 1h), from 1 s to {} s",
+                max.as_secs()
+            ))),
+        }
+    }
+
     /// `true` or `false`.
     pub(crate) fn boolean(&self, name: &str) -> Result<Option<bool>, PageError> {
         Ok(self
@@ -132,6 +164,34 @@ mod tests {
         );
         let unknown = Query::parse(Some("limt=3"), &["limit"]).unwrap_err();
         assert!(unknown.message().contains("`limt`"));
+    }
+
+    #[test]
+    fn reads_spans_of_time() {
+        let max = Duration::from_secs(7200);
+        let span = |value: &str| {
+            Query::parse(Some(&format!("since={value}")), &["since"])
+                .unwrap()
+                .duration("since", max)
+        };
+        assert_eq!(span("600").unwrap(), Some(Duration::from_secs(600)));
+        assert_eq!(span("90s").unwrap(), Some(Duration::from_secs(90)));
+        assert_eq!(span("10m").unwrap(), Some(Duration::from_secs(600)));
+        assert_eq!(span("2h").unwrap(), Some(Duration::from_secs(7200)));
+        for bad in [
+            "",
+            "m",
+            "0",
+            "3h",
+            "-5m",
+            "1.5m",
+            "10min",
+            "99999999999999999999h",
+        ] {
+            let error = span(bad).unwrap_err();
+            assert_eq!(error.status(), 400, "{bad}");
+            assert!(error.message().contains("`since`"), "{}", error.message());
+        }
     }
 
     #[test]

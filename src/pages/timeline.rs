@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::dispatch::{Answer, PageRequest};
 use super::query::Query;
-use super::render::chart::memory_chart;
+use super::render::chart::{chart_marks, memory_chart};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
 use crate::model::timeline::{self, TimelinePoint};
@@ -75,7 +75,7 @@ pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     let page = TimelinePage {
         interval_ms: interval.as_millis() as u64,
         capacity,
-        chart: memory_chart(&points),
+        chart: memory_chart(&points, &chart_marks(request.mount)),
         points,
     };
     Ok(respond(&page, request.format, request.layout))

@@ -56,13 +56,44 @@ pub(crate) struct RequestRecord {
 }
 
 /// Totals for one route since start.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RouteTotals {
     pub(crate) requests: u64,
     pub(crate) wall_us: u64,
     pub(crate) cpu_us: u64,
     pub(crate) allocated: u64,
     pub(crate) net: i64,
+}
+
+impl RouteTotals {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &RouteTotals) {
+        self.requests += other.requests;
+        self.wall_us += other.wall_us;
+        self.cpu_us += other.cpu_us;
+        self.allocated += other.allocated;
+        self.net += other.net;
+    }
+}
+
+/// The logs the layers hold, for what the process's history records.
+static LIVE_LOGS: Mutex<Vec<std::sync::Weak<RequestLog>>> = Mutex::new(Vec::new());
+
+/// Every live log's route totals, added up by route name: what the
+/// process's requests have allocated and kept, route by route.
+pub(crate) fn routes_in_process() -> Vec<(String, RouteTotals)> {
+    // Upgraded under the registry's lock, read after it.
+    let logs: Vec<Arc<RequestLog>> = crate::sync::lock(&LIVE_LOGS)
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    let mut totals: FxHashMap<String, RouteTotals> = FxHashMap::default();
+    for log in logs {
+        for (route, route_totals) in log.routes() {
+            totals.entry(route).or_default().add(&route_totals);
+        }
+    }
+    totals.into_iter().collect()
 }
 
 /// The standard methods, in the method table's first rows, so that a
@@ -179,6 +210,15 @@ impl RequestLog {
                 .map_or(0, |since| since.as_millis() as u64),
             created_ticks: clock::ticks(),
         }
+    }
+
+    /// A log as the layers hold it, known to [`routes_in_process`].
+    pub(crate) fn shared(capacity: usize) -> Arc<Self> {
+        let log = Arc::new(Self::new(capacity));
+        let mut live = crate::sync::lock(&LIVE_LOGS);
+        live.retain(|log| log.strong_count() > 0);
+        live.push(Arc::downgrade(&log));
+        log
     }
 
     /// What a meter knows its log by.

@@ -19,7 +19,7 @@ mod route_totals;
 mod shard;
 mod thread_counters;
 
-pub(crate) use log::{RequestLog, RequestRecord, RouteTotals};
+pub(crate) use log::{RequestLog, RequestRecord, RouteTotals, routes_in_process};
 pub(crate) use meter::RequestMeter;
 pub(crate) use route::route_name;
 pub(crate) use shard::recorded_in_process;

@@ -10,7 +10,7 @@ mod site;
 mod source;
 mod symbolize;
 
-pub(crate) use dump::{Counts, MappedFile, mapped_files};
+pub(crate) use dump::{Counts, MappedFile, RawProfile, mapped_files};
 pub(crate) use frames::FrameKind;
 pub(crate) use site::{Grouping, SiteId, key_of, named_frame};
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
@@ -79,11 +79,18 @@ impl HeapSnapshot {
     /// A snapshot of hand-built stacks, for the model's tests.
     #[cfg(test)]
     pub(crate) fn of_stacks(stacks: Vec<Stack>) -> Self {
+        let mut snapshot = Self::empty(SystemTime::now(), Instant::now(), 1 << 19);
+        snapshot.stacks = stacks;
+        snapshot
+    }
+
+    /// A snapshot with no stacks and no figures, to fill in.
+    pub(crate) fn empty(taken_at: SystemTime, instant: Instant, sample_interval: u64) -> Self {
         Self {
-            taken_at: SystemTime::now(),
-            instant: Instant::now(),
-            sample_interval: 1 << 19,
-            stacks,
+            taken_at,
+            instant,
+            sample_interval,
+            stacks: Vec::new(),
             stats: AllocatorStats::default(),
             rss: None,
             size_classes: Vec::new(),
@@ -120,6 +127,60 @@ pub(crate) fn last_own_bytes() -> Option<f64> {
         .map(|snapshot| snapshot.memscope_own_bytes)
 }
 
+/// A heap profile as jemalloc wrote it, unresolved, with the figures
+/// read with it.
+#[derive(Debug)]
+pub(crate) struct RawSnapshot {
+    pub(crate) taken_at: SystemTime,
+    pub(crate) instant: Instant,
+    pub(crate) profile: RawProfile,
+    pub(crate) stats: AllocatorStats,
+    pub(crate) rss: Option<u64>,
+    pub(crate) size_classes: Vec<SizeClass>,
+    pub(crate) accumulates: bool,
+    pub(crate) paused: bool,
+    pub(crate) dump_time: Duration,
+}
+
+/// Dumps the heap profile; the caller holds [`LAST_SNAPSHOT`]'s lock, so
+/// that one dump runs at a time.
+fn dump_now() -> Result<RawSnapshot, ModelError> {
+    let state = ProfilingState::read();
+    if let Some(hint) = state.hint() {
+        return Err(ModelError::new(
+            ModelErrorKind::ProfilingUnavailable,
+            format!(
+                "no heap profile to read: {hint} Meanwhile `group=size` works without profiling."
+            ),
+        ));
+    }
+    let instant = Instant::now();
+    let profile = dump::dump_heap_profile()
+        .map_err(|error| ModelError::failed(format!("could not take a heap profile: {error}")))?;
+    let raw = RawSnapshot {
+        taken_at: SystemTime::now(),
+        instant,
+        profile,
+        // Read before symbolizing, whose first run allocates.
+        stats: AllocatorStats::read(),
+        size_classes: size_classes(),
+        rss: resident_set_size(),
+        accumulates: state.accumulates,
+        paused: !state.active,
+        dump_time: instant.elapsed(),
+    };
+    SNAPSHOTS_TAKEN.fetch_add(1, Ordering::Relaxed);
+    SNAPSHOT_NANOS.fetch_add(raw.dump_time.as_nanos() as u64, Ordering::Relaxed);
+    Ok(raw)
+}
+
+/// Takes a heap profile and leaves its addresses unresolved, for the
+/// history; waits for a dump that runs.
+pub(crate) fn raw_snapshot_blocking() -> Result<RawSnapshot, ModelError> {
+    let _one_at_a_time = crate::sync::lock(&LAST_SNAPSHOT);
+    dump_now()
+}
+
 /// Takes a heap snapshot. Blocking. Callers that arrive while a dump runs
 /// wait for it; if it began after they asked, they share it rather than
 /// take another.
@@ -131,25 +192,18 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, ModelError> {
     {
         return Ok(snapshot.clone());
     }
-    let state = ProfilingState::read();
-    if let Some(hint) = state.hint() {
-        return Err(ModelError::new(
-            ModelErrorKind::ProfilingUnavailable,
-            format!(
-                "no heap profile to read: {hint} Meanwhile `group=size` works without profiling."
-            ),
-        ));
-    }
-    let instant = Instant::now();
-    let raw = dump::dump_heap_profile()
-        .map_err(|error| ModelError::failed(format!("could not take a heap profile: {error}")))?;
-    // Read before symbolizing, whose first run allocates.
-    let stats = AllocatorStats::read();
-    let classes = size_classes();
-    let rss = resident_set_size();
-    let dump_time = instant.elapsed();
-    let resolved = SYMBOLIZER.resolve_all(raw.stacks.iter().map(|stack| &stack.addresses[..]));
+    let snapshot = Arc::new(resolved(dump_now()?));
+    *last = Some(snapshot.clone());
+    Ok(snapshot)
+}
+
+/// `raw`, its addresses resolved.
+pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
+    let started = Instant::now();
+    let resolved =
+        SYMBOLIZER.resolve_all(raw.profile.stacks.iter().map(|stack| &stack.addresses[..]));
     let stacks = raw
+        .profile
         .stacks
         .into_iter()
         .zip(resolved)
@@ -168,36 +222,26 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, ModelError> {
         .filter(|stack| key_of(stack, Grouping::Site).is_none())
         .map(|stack| stack.bytes)
         .sum();
-    let snapshot = Arc::new(HeapSnapshot {
-        taken_at: SystemTime::now(),
-        instant,
-        sample_interval: raw.sample_interval,
+    let symbolize_time = started.elapsed();
+    SNAPSHOT_NANOS.fetch_add(symbolize_time.as_nanos() as u64, Ordering::Relaxed);
+    HeapSnapshot {
+        taken_at: raw.taken_at,
+        instant: raw.instant,
+        sample_interval: raw.profile.sample_interval,
         stacks,
-        stats,
-        rss,
-        size_classes: classes,
-        mappings: raw.mappings,
-        accumulates: state.accumulates,
+        stats: raw.stats,
+        rss: raw.rss,
+        size_classes: raw.size_classes,
+        mappings: raw.profile.mappings,
+        accumulates: raw.accumulates,
         memscope_own_bytes,
-        paused: !state.active,
-        dump_time,
-        symbolize_time: instant.elapsed() - dump_time,
-    });
-    SNAPSHOTS_TAKEN.fetch_add(1, Ordering::Relaxed);
-    SNAPSHOT_NANOS.fetch_add(instant.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    *last = Some(snapshot.clone());
-    Ok(snapshot)
+        paused: raw.paused,
+        dump_time: raw.dump_time,
+        symbolize_time,
+    }
 }
 
 /// Takes a heap snapshot off the async executor.
 pub(crate) async fn snapshot() -> Result<Arc<HeapSnapshot>, ModelError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => runtime
-            .spawn_blocking(snapshot_blocking)
-            .await
-            .map_err(|error| {
-                ModelError::failed(format!("the heap profile task failed: {error}"))
-            })?,
-        Err(_) => snapshot_blocking(),
-    }
+    super::off_executor("heap profile", snapshot_blocking).await?
 }

@@ -3,7 +3,11 @@
 
 use std::fmt::Write;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::model::history;
 use crate::model::timeline::TimelinePoint;
+use crate::pages::Mount;
 use crate::units::human_bytes;
 
 const WIDTH: f64 = 900.0;
@@ -43,8 +47,34 @@ const SERIES: [Series; 3] = [
     },
 ];
 
-/// The chart of `points` (oldest first); `None` with fewer than two.
-pub(crate) fn memory_chart(points: &[TimelinePoint]) -> Option<String> {
+/// A moment the chart marks with a vertical line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChartMark {
+    /// A snapshot of the heap history, at this Unix millisecond.
+    Snapshot(u64),
+    /// The diff page's baseline.
+    Baseline(u64),
+}
+
+/// The heap history's snapshots and the mount's baseline, as marks.
+pub(crate) fn chart_marks(mount: &Mount) -> Vec<ChartMark> {
+    let unix_ms = |at: SystemTime| {
+        at.duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    };
+    let mut marks: Vec<ChartMark> = history::points()
+        .iter()
+        .map(|point| ChartMark::Snapshot(unix_ms(point.taken_at)))
+        .collect();
+    if let Some(baseline) = mount.baseline.get() {
+        marks.push(ChartMark::Baseline(unix_ms(baseline.snapshot.taken_at)));
+    }
+    marks
+}
+
+/// The chart of `points` (oldest first) with `marks` on it; `None` with
+/// fewer than two points.
+pub(crate) fn memory_chart(points: &[TimelinePoint], marks: &[ChartMark]) -> Option<String> {
     if points.len() < 2 {
         return None;
     }
@@ -92,6 +122,32 @@ pub(crate) fn memory_chart(points: &[TimelinePoint]) -> Option<String> {
         WIDTH - RIGHT,
         HEIGHT - 8.0
     );
+    for mark in marks {
+        let (ChartMark::Snapshot(ms) | ChartMark::Baseline(ms)) = *mark;
+        if !(first..=last).contains(&ms) {
+            continue;
+        }
+        let mark_x = x(ms);
+        match mark {
+            ChartMark::Snapshot(_) => {
+                let _ = write!(
+                    svg,
+                    r##"<line class="snapshot" x1="{mark_x:.1}" x2="{mark_x:.1}" y1="{}" y2="{}" stroke="#9aa5b1"><title>heap snapshot</title></line>"##,
+                    HEIGHT - BOTTOM - 6.0,
+                    HEIGHT - BOTTOM
+                );
+            }
+            ChartMark::Baseline(_) => {
+                let _ = write!(
+                    svg,
+                    r##"<line class="baseline" x1="{mark_x:.1}" x2="{mark_x:.1}" y1="{TOP}" y2="{}" stroke="#b3261e" stroke-dasharray="3 3"/><text x="{:.1}" y="{}" fill="#b3261e">baseline</text>"##,
+                    HEIGHT - BOTTOM,
+                    mark_x + 3.0,
+                    TOP + 10.0
+                );
+            }
+        }
+    }
     let mut legend_x = LEFT;
     for series in &SERIES {
         let coordinates: Vec<String> = drawn
@@ -146,9 +202,18 @@ mod tests {
 
     #[test]
     fn draws_three_series_within_the_frame() {
-        assert!(memory_chart(&[point(0, 10)]).is_none());
+        assert!(memory_chart(&[point(0, 10)], &[]).is_none());
         let points: Vec<TimelinePoint> = (0..5000).map(|s| point(s, 1024 * (s + 1))).collect();
-        let svg = memory_chart(&points).unwrap();
+        let marks = [
+            ChartMark::Snapshot(60_000),
+            ChartMark::Snapshot(120_000),
+            ChartMark::Baseline(90_000),
+            // Outside the chart: left out.
+            ChartMark::Snapshot(9_000_000),
+        ];
+        let svg = memory_chart(&points, &marks).unwrap();
+        assert_eq!(svg.matches(r#"class="snapshot""#).count(), 2);
+        assert_eq!(svg.matches(r#"class="baseline""#).count(), 1);
         assert_eq!(svg.matches("<polyline").count(), 3);
         assert!(svg.contains("83 min ago"));
         assert!(!svg.contains("<script"));

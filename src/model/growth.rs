@@ -1,0 +1,550 @@
+//! Sites that grow steadily across the heap's history, ranked, each with
+//! the route whose requests go with its growth: a leak named before anyone
+//! took a baseline.
+//!
+//! A site's bytes in each snapshot of the window make a series. Its rate is
+//! the least-squares slope of the series (bytes a minute), with the slope's
+//! standard error from the residuals; how steady it is, the share of
+//! intervals in which it grew. Its growth is significant when the last
+//! snapshot's bytes exceed the first's by more than three standard errors
+//! of what sampling leaves unknown (the two estimates' variances added) and
+//! it grew in at least half the intervals: churn comes and goes, a leak
+//! only comes.
+//!
+//! The route: for every route with requests in the window, the site's
+//! growth in each interval is fitted to the route's requests in it
+//! (through the origin: bytes a request), and the fit is weighed by how
+//! well that agrees with what the route's requests kept on the threads
+//! that served them (their mean net bytes). The route that explains the
+//! growth best, if one explains it at all, goes with the site.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::heap::{AddressFrames, Grouping, SYMBOLIZER, SiteId, key_of, named_frame};
+use super::history::{self, HistoryPoint, stack_of};
+use super::table::Z_INTERVAL;
+
+/// What a growth report is asked for.
+#[derive(Clone, Debug)]
+pub(crate) struct GrowthSpec {
+    /// Lower case; keeps the stacks with a frame whose function or file
+    /// contains it.
+    pub(crate) filter: Option<String>,
+    pub(crate) limit: usize,
+}
+
+/// The route that goes with a site's growth.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RouteMatch {
+    pub(crate) route: String,
+    /// The route's requests in the window.
+    pub(crate) requests: u64,
+    /// The site's growth a request of the route, from the fit.
+    pub(crate) bytes_per_request: f64,
+    /// What each of the route's requests kept, on average, as the request
+    /// log measured it.
+    pub(crate) mean_net: f64,
+    /// How well the route explains the growth, from 0 to 1.
+    pub(crate) fit: f64,
+}
+
+/// A site that grew.
+#[derive(Clone, Debug)]
+pub(crate) struct Suspect {
+    pub(crate) id: SiteId,
+    pub(crate) name: String,
+    /// `file:line` of the site, in its largest stack.
+    pub(crate) location: String,
+    /// In the last snapshot.
+    pub(crate) bytes: f64,
+    /// From the first snapshot of the window to the last.
+    pub(crate) growth: f64,
+    /// Three standard errors of `growth` that sampling leaves.
+    pub(crate) growth_error: f64,
+    pub(crate) bytes_per_minute: f64,
+    /// Three standard errors of the slope, from the residuals; 0 with two
+    /// snapshots.
+    pub(crate) bytes_per_minute_error: f64,
+    /// The share of intervals in which it grew.
+    pub(crate) steadiness: f64,
+    pub(crate) significant: bool,
+    pub(crate) route: Option<RouteMatch>,
+}
+
+/// The sites that grew over a window of snapshots.
+#[derive(Debug, Default)]
+pub(crate) struct GrowthReport {
+    pub(crate) snapshots: usize,
+    /// From the first snapshot to the last.
+    pub(crate) minutes: f64,
+    /// Significant first, each group by rate.
+    pub(crate) suspects: Vec<Suspect>,
+    pub(crate) omitted: usize,
+}
+
+/// The growth over the heap history's snapshots of the last `window`
+/// (every stored one without it), named by the symbolizer. Blocking: the
+/// first names take a while.
+pub(crate) fn over_history(window: Option<Duration>, spec: &GrowthSpec) -> GrowthReport {
+    let points = history::points();
+    growth(within(&points, window), spec, |stacks| {
+        SYMBOLIZER.resolve_all(stacks.iter().copied())
+    })
+}
+
+/// The points taken within `window` of the newest.
+fn within(points: &[Arc<HistoryPoint>], window: Option<Duration>) -> &[Arc<HistoryPoint>] {
+    let (Some(window), Some(newest)) = (window, points.last()) else {
+        return points;
+    };
+    let Some(start) = newest.instant.checked_sub(window) else {
+        return points;
+    };
+    let first = points.partition_point(|point| point.instant < start);
+    &points[first..]
+}
+
+/// The growth over `points` (oldest first), their stacks' frames given by
+/// `resolve`.
+pub(crate) fn growth(
+    points: &[Arc<HistoryPoint>],
+    spec: &GrowthSpec,
+    resolve: impl Fn(&[&[u64]]) -> Vec<Vec<AddressFrames>>,
+) -> GrowthReport {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return GrowthReport::default();
+    };
+    if points.len() < 2 {
+        return GrowthReport {
+            snapshots: points.len(),
+            ..GrowthReport::default()
+        };
+    }
+    let minutes: Vec<f64> = points
+        .iter()
+        .map(|point| point.instant.duration_since(first.instant).as_secs_f64() / 60.0)
+        .collect();
+    let sites = site_series(points, spec, resolve);
+    let routes = route_series(points);
+    let mut suspects: Vec<Suspect> = sites
+        .into_values()
+        .filter_map(|series| suspect(series, &minutes, &routes))
+        .collect();
+    suspects.sort_by(|a, b| {
+        b.significant
+            .cmp(&a.significant)
+            .then(b.bytes_per_minute.total_cmp(&a.bytes_per_minute))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let omitted = suspects.len().saturating_sub(spec.limit);
+    suspects.truncate(spec.limit);
+    GrowthReport {
+        snapshots: points.len(),
+        minutes: last.instant.duration_since(first.instant).as_secs_f64() / 60.0,
+        suspects,
+        omitted,
+    }
+}
+
+/// One site's bytes and their variance in each snapshot.
+struct SiteSeries {
+    id: SiteId,
+    name: String,
+    location: String,
+    largest: f64,
+    bytes: Vec<f64>,
+    variance: Vec<f64>,
+}
+
+fn site_series(
+    points: &[Arc<HistoryPoint>],
+    spec: &GrowthSpec,
+    resolve: impl Fn(&[&[u64]]) -> Vec<Vec<AddressFrames>>,
+) -> HashMap<SiteId, SiteSeries> {
+    // Each distinct stack named once, by its shared addresses.
+    let mut distinct: HashMap<*const [u64], usize> = HashMap::new();
+    let mut stacks: Vec<&[u64]> = Vec::new();
+    for point in points {
+        for stack in &point.stacks {
+            distinct
+                .entry(Arc::as_ptr(&stack.addresses))
+                .or_insert_with(|| {
+                    stacks.push(&stack.addresses[..]);
+                    stacks.len() - 1
+                });
+        }
+    }
+    let frames = resolve(&stacks);
+    let mut named: Vec<Option<(SiteId, String, String)>> = Vec::with_capacity(stacks.len());
+    for (addresses, frames) in stacks.iter().zip(frames) {
+        let stack = stack_of(
+            &super::history::HistoryStack {
+                addresses: Arc::from(*addresses),
+                objects: 0.0,
+                bytes: 0.0,
+                samples: 0,
+                bytes_variance: 0.0,
+            },
+            frames,
+        );
+        let kept = spec
+            .filter
+            .as_deref()
+            .is_none_or(|needle| stack.frames().any(|frame| frame.matches(needle)));
+        named.push(
+            kept.then(|| key_of(&stack, Grouping::Site))
+                .flatten()
+                .map(|name| {
+                    let location = named_frame(&stack, Grouping::Site)
+                        .map_or_else(String::new, |frame| frame.location());
+                    (SiteId::of(Grouping::Site, &name), name, location)
+                }),
+        );
+    }
+    let mut sites: HashMap<SiteId, SiteSeries> = HashMap::new();
+    for (index, point) in points.iter().enumerate() {
+        for stack in &point.stacks {
+            let Some((id, name, location)) = &named[distinct[&Arc::as_ptr(&stack.addresses)]]
+            else {
+                continue;
+            };
+            let series = sites.entry(*id).or_insert_with(|| SiteSeries {
+                id: *id,
+                name: name.clone(),
+                location: location.clone(),
+                largest: 0.0,
+                bytes: vec![0.0; points.len()],
+                variance: vec![0.0; points.len()],
+            });
+            series.bytes[index] += stack.bytes;
+            series.variance[index] += stack.bytes_variance;
+            if stack.bytes > series.largest {
+                series.largest = stack.bytes;
+                series.location = location.clone();
+            }
+        }
+    }
+    sites
+}
+
+/// Each route's requests and net bytes at each snapshot.
+struct RouteSeries {
+    requests: Vec<f64>,
+    net: Vec<f64>,
+}
+
+fn route_series(points: &[Arc<HistoryPoint>]) -> HashMap<Arc<str>, RouteSeries> {
+    let mut routes: HashMap<Arc<str>, RouteSeries> = HashMap::new();
+    for (index, point) in points.iter().enumerate() {
+        for (route, totals) in &point.routes {
+            let series = routes.entry(route.clone()).or_insert_with(|| RouteSeries {
+                requests: vec![0.0; points.len()],
+                net: vec![0.0; points.len()],
+            });
+            series.requests[index] = totals.requests as f64;
+            series.net[index] = totals.net as f64;
+        }
+    }
+    routes
+}
+
+fn suspect(
+    series: SiteSeries,
+    minutes: &[f64],
+    routes: &HashMap<Arc<str>, RouteSeries>,
+) -> Option<Suspect> {
+    let n = series.bytes.len();
+    let growth = series.bytes[n - 1] - series.bytes[0];
+    let (slope, slope_error) = fit_line(minutes, &series.bytes);
+    if slope <= 0.0 && growth <= 0.0 {
+        return None;
+    }
+    let grew = series
+        .bytes
+        .windows(2)
+        .filter(|pair| pair[1] > pair[0])
+        .count();
+    let steadiness = grew as f64 / (n - 1) as f64;
+    let growth_error = Z_INTERVAL * (series.variance[0] + series.variance[n - 1]).sqrt();
+    let significant = growth > growth_error && slope > 0.0 && steadiness >= 0.5;
+    let increments: Vec<f64> = series
+        .bytes
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .collect();
+    Some(Suspect {
+        id: series.id,
+        name: series.name,
+        location: series.location,
+        bytes: series.bytes[n - 1],
+        growth,
+        growth_error,
+        bytes_per_minute: slope,
+        bytes_per_minute_error: Z_INTERVAL * slope_error,
+        steadiness,
+        significant,
+        route: best_route(&increments, routes),
+    })
+}
+
+/// The least-squares slope of `y` over `x`, and its standard error (0 with
+/// fewer than three points).
+fn fit_line(x: &[f64], y: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean_x = x.iter().sum::<f64>() / n;
+    let mean_y = y.iter().sum::<f64>() / n;
+    let sxx: f64 = x.iter().map(|x| (x - mean_x).powi(2)).sum();
+    if sxx <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let sxy: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(x, y)| (x - mean_x) * (y - mean_y))
+        .sum();
+    let slope = sxy / sxx;
+    if x.len() < 3 {
+        return (slope, 0.0);
+    }
+    let intercept = mean_y - slope * mean_x;
+    let residuals: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(x, y)| (y - intercept - slope * x).powi(2))
+        .sum();
+    (slope, (residuals / (n - 2.0) / sxx).sqrt())
+}
+
+/// The route whose requests best explain `increments` (the site's growth in
+/// each interval), if one does.
+fn best_route(increments: &[f64], routes: &HashMap<Arc<str>, RouteSeries>) -> Option<RouteMatch> {
+    let total_growth: f64 = increments.iter().sum();
+    if total_growth <= 0.0 {
+        return None;
+    }
+    let squares: f64 = increments.iter().map(|g| g * g).sum();
+    let mut best: Option<RouteMatch> = None;
+    for (route, series) in routes {
+        let requests: Vec<f64> = series
+            .requests
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .collect();
+        let all_requests: f64 = requests.iter().sum();
+        if all_requests <= 0.0 {
+            continue;
+        }
+        let sum_rr: f64 = requests.iter().map(|r| r * r).sum();
+        let sum_gr: f64 = increments.iter().zip(&requests).map(|(g, r)| g * r).sum();
+        let per_request = sum_gr / sum_rr;
+        if per_request <= 0.0 {
+            continue;
+        }
+        let residuals: f64 = increments
+            .iter()
+            .zip(&requests)
+            .map(|(g, r)| (g - per_request * r).powi(2))
+            .sum();
+        let explained = (1.0 - residuals / squares).max(0.0);
+        let n = series.net.len();
+        let mean_net = (series.net[n - 1] - series.net[0]) / all_requests;
+        let agreement = if mean_net > 0.0 {
+            mean_net.min(per_request) / mean_net.max(per_request)
+        } else {
+            0.0
+        };
+        let fit = explained * (0.25 + 0.75 * agreement);
+        if fit > best.as_ref().map_or(0.2, |best| best.fit) {
+            best = Some(RouteMatch {
+                route: route.to_string(),
+                requests: all_requests as u64,
+                bytes_per_request: per_request,
+                mean_net,
+                fit,
+            });
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Instant, SystemTime};
+
+    use super::*;
+    use crate::model::allocator::AllocatorStats;
+    use crate::model::heap::{Frame, FrameKind};
+    use crate::model::history::HistoryStack;
+    use crate::record::RouteTotals;
+
+    /// One point: its stacks (address, bytes) and routes (name, requests, net).
+    type Point<'a> = (&'a [(u64, f64)], &'a [(&'a str, u64, i64)]);
+
+    /// A history of points a minute apart.
+    fn history(points: &[Point<'_>]) -> Vec<Arc<HistoryPoint>> {
+        let start = Instant::now();
+        let mut shared: HashMap<u64, Arc<[u64]>> = HashMap::new();
+        points
+            .iter()
+            .enumerate()
+            .map(|(index, (stacks, routes))| {
+                Arc::new(HistoryPoint {
+                    taken_at: SystemTime::now(),
+                    instant: start + Duration::from_secs(60 * index as u64),
+                    sample_interval: 1 << 14,
+                    stacks: stacks
+                        .iter()
+                        .map(|(address, bytes)| HistoryStack {
+                            addresses: shared
+                                .entry(*address)
+                                .or_insert_with(|| Arc::from(vec![*address]))
+                                .clone(),
+                            objects: bytes / 100.0,
+                            bytes: *bytes,
+                            samples: (bytes / 16384.0).ceil() as u64,
+                            // Sampling noise as n samples of R each.
+                            bytes_variance: (bytes / 16384.0).ceil() * 16384.0 * 16384.0,
+                        })
+                        .collect(),
+                    stats: AllocatorStats::default(),
+                    rss: None,
+                    size_classes: Vec::new(),
+                    routes: routes
+                        .iter()
+                        .map(|(route, requests, net)| {
+                            (
+                                Arc::from(*route),
+                                RouteTotals {
+                                    requests: *requests,
+                                    net: *net,
+                                    ..RouteTotals::default()
+                                },
+                            )
+                        })
+                        .collect(),
+                    took: Duration::ZERO,
+                })
+            })
+            .collect()
+    }
+
+    /// Address 1 is `shop::cache::store`, 2 `shop::pool::refill`.
+    fn resolve(stacks: &[&[u64]]) -> Vec<Vec<AddressFrames>> {
+        stacks
+            .iter()
+            .map(|addresses| {
+                addresses
+                    .iter()
+                    .map(|address| {
+                        let function = match address {
+                            1 => "shop::cache::store",
+                            2 => "shop::pool::refill",
+                            _ => "shop::other",
+                        };
+                        Arc::from(vec![Frame {
+                            function: function.into(),
+                            file: Some("src/shop.rs".into()),
+                            line: Some(*address as u32),
+                            kind: FrameKind::App,
+                        }])
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    const SPEC: GrowthSpec = GrowthSpec {
+        filter: None,
+        limit: 10,
+    };
+
+    #[test]
+    fn a_steady_leak_is_named_with_its_route_and_churn_is_not() {
+        let mib = 1024.0 * 1024.0;
+        let points = history(&[
+            (
+                &[(1, 0.0 * mib), (2, 2.0 * mib)],
+                &[("/json", 0, 0), ("/health", 0, 0)],
+            ),
+            (
+                &[(1, 1.0 * mib), (2, 2.1 * mib)],
+                &[("/json", 1000, 1_050_000), ("/health", 500, 0)],
+            ),
+            (
+                &[(1, 2.0 * mib), (2, 1.9 * mib)],
+                &[("/json", 2000, 2_100_000), ("/health", 1000, 0)],
+            ),
+            (
+                &[(1, 3.0 * mib), (2, 2.0 * mib)],
+                &[("/json", 3000, 3_150_000), ("/health", 1500, 0)],
+            ),
+        ]);
+        let report = growth(&points, &SPEC, resolve);
+        assert_eq!(report.snapshots, 4);
+        assert!((report.minutes - 3.0).abs() < 1e-9);
+        let leak = &report.suspects[0];
+        assert_eq!(leak.name, "shop::cache::store");
+        assert!(leak.significant, "{leak:?}");
+        assert!((leak.bytes_per_minute - mib).abs() < 1.0, "{leak:?}");
+        assert_eq!(leak.steadiness, 1.0);
+        let route = leak.route.as_ref().expect("a route");
+        assert_eq!(route.route, "/json");
+        assert!(
+            (route.bytes_per_request - mib / 1000.0).abs() < 1.0,
+            "{route:?}"
+        );
+        assert_eq!(route.requests, 3000);
+        for churn in report
+            .suspects
+            .iter()
+            .filter(|s| s.name == "shop::pool::refill")
+        {
+            assert!(!churn.significant, "{churn:?}");
+        }
+    }
+
+    #[test]
+    fn growth_within_sampling_noise_is_not_significant() {
+        // One sample's worth more, once: within the noise.
+        let points = history(&[(&[(1, 16384.0)], &[]), (&[(1, 32768.0)], &[])]);
+        let report = growth(&points, &SPEC, resolve);
+        assert!(!report.suspects[0].significant, "{:?}", report.suspects[0]);
+        assert!(report.suspects[0].route.is_none());
+    }
+
+    #[test]
+    fn too_few_snapshots_and_a_filter() {
+        let one = history(&[(&[(1, 100.0)], &[])]);
+        assert!(growth(&one, &SPEC, resolve).suspects.is_empty());
+        let points = history(&[(&[(1, 0.0), (2, 0.0)], &[]), (&[(1, 1e6), (2, 1e6)], &[])]);
+        let only_pool = GrowthSpec {
+            filter: Some("pool".to_owned()),
+            limit: 10,
+        };
+        let report = growth(&points, &only_pool, resolve);
+        assert_eq!(report.suspects.len(), 1);
+        assert_eq!(report.suspects[0].name, "shop::pool::refill");
+    }
+
+    #[test]
+    fn a_window_keeps_the_newest_points() {
+        let points = history(&[(&[], &[]), (&[], &[]), (&[], &[]), (&[], &[])]);
+        assert_eq!(within(&points, None).len(), 4);
+        assert_eq!(within(&points, Some(Duration::from_secs(120))).len(), 3);
+        assert_eq!(within(&points, Some(Duration::from_secs(30))).len(), 1);
+        assert_eq!(within(&points, Some(Duration::from_secs(86_400))).len(), 4);
+    }
+
+    #[test]
+    fn fits_a_line_with_its_error() {
+        let (slope, error) = fit_line(&[0.0, 1.0, 2.0, 3.0], &[1.0, 3.0, 5.0, 7.0]);
+        assert!((slope - 2.0).abs() < 1e-12 && error < 1e-9);
+        let (slope, error) = fit_line(&[0.0, 1.0, 2.0, 3.0], &[0.0, 2.0, 0.0, 2.0]);
+        assert!(
+            (slope - 0.4).abs() < 1e-12 && error > 0.3,
+            "{slope} {error}"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! What the layers ask of a process-wide sampler: each a wish of an
+//! interval and a number of points kept; the sampler runs at the shortest
+//! interval and keeps the most points asked, while any wish stands.
+
+use std::time::Duration;
+
+/// One layer's wish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Wish {
+    pub(crate) interval: Duration,
+    pub(crate) points: usize,
+}
+
+/// The wishes that stand, by id.
+#[derive(Debug)]
+pub(crate) struct Wishes {
+    standing: Vec<(u64, Wish)>,
+    next_id: u64,
+}
+
+impl Wishes {
+    pub(crate) const fn new() -> Self {
+        Self {
+            standing: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Adds `wish`; its id takes it back.
+    pub(crate) fn add(&mut self, wish: Wish) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.standing.push((id, wish));
+        id
+    }
+
+    pub(crate) fn remove(&mut self, id: u64) {
+        self.standing.retain(|(standing, _)| *standing != id);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.standing.is_empty()
+    }
+
+    /// The shortest interval asked for, while any wish stands.
+    pub(crate) fn interval(&self) -> Option<Duration> {
+        self.standing.iter().map(|(_, wish)| wish.interval).min()
+    }
+
+    /// The most points asked for, at least `floor`.
+    pub(crate) fn points(&self, floor: usize) -> usize {
+        self.standing
+            .iter()
+            .map(|(_, wish)| wish.points)
+            .max()
+            .unwrap_or(floor)
+            .max(floor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shortest_interval_and_the_most_points() {
+        let mut wishes = Wishes::new();
+        assert_eq!(wishes.interval(), None);
+        let slow = wishes.add(Wish {
+            interval: Duration::from_secs(60),
+            points: 10,
+        });
+        let fast = wishes.add(Wish {
+            interval: Duration::from_secs(1),
+            points: 3,
+        });
+        assert_eq!(wishes.interval(), Some(Duration::from_secs(1)));
+        assert_eq!(wishes.points(2), 10);
+        wishes.remove(fast);
+        assert_eq!(wishes.interval(), Some(Duration::from_secs(60)));
+        wishes.remove(slow);
+        assert!(wishes.is_empty());
+        assert_eq!(wishes.points(2), 2);
+    }
+}

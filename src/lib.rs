@@ -16,6 +16,7 @@ mod model;
 mod pages;
 mod record;
 mod sync;
+pub mod testing;
 mod units;
 
 pub use layer::{DEFAULT_PREFIX, DebugLayer, DebugService, ResponseBody, ResponseFuture};

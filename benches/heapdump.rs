@@ -198,5 +198,61 @@ async fn main() {
             after["symbolizer_cached_addresses"]
         );
     }
+    history_cost(&client, addr, dump["stacks"].as_u64().unwrap()).await;
     black_box(kept);
+}
+
+/// The heap history's cost with this profile: a second layer asks for a
+/// snapshot every half second (the process keeps one history, at the
+/// shortest interval asked), and the sampler thread's CPU time and the
+/// ring's size are read after 40 snapshots.
+async fn history_cost(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    addr: SocketAddr,
+    stacks: u64,
+) {
+    const INTERVAL: Duration = Duration::from_millis(500);
+    const SNAPSHOTS: u64 = 40;
+    let growth_url = format!("http://{addr}/_debug/memory/growth?format=json&limit=1");
+    let stored = |page: &serde_json::Value| page["history"]["stored"].as_u64().unwrap();
+    let (_, before) = fetch(client, &growth_url).await;
+    let cpu_before = history_thread_cpu();
+    let _second = Router::<()>::new().layer(
+        memscope::DebugLayer::new()
+            .prefix("/_debug_history")
+            .heap_history(INTERVAL, 60),
+    );
+    tokio::time::sleep(INTERVAL * SNAPSHOTS as u32 + INTERVAL / 2).await;
+    let (_, after) = fetch(client, &growth_url).await;
+    let cpu = history_thread_cpu() - cpu_before;
+    let taken = stored(&after) - stored(&before);
+    let history = &after["history"];
+    println!(
+        "heap history:               {taken} snapshots of {} stacks: {:.1} ms CPU each, the last took {:.1} ms; ring of {} holds {:.2} MiB ({:.1} KiB a snapshot)",
+        stacks,
+        cpu.as_secs_f64() * 1e3 / taken as f64,
+        history["last_took_ms"].as_f64().unwrap(),
+        stored(&after),
+        mib(history["bytes"].as_u64().unwrap()),
+        history["bytes"].as_u64().unwrap() as f64 / 1024.0 / stored(&after) as f64,
+    );
+}
+
+/// The CPU time the heap history's thread has used.
+fn history_thread_cpu() -> Duration {
+    let ticks_per_second = 100.0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        if !stat.contains("(memscope-histor") {
+            continue;
+        }
+        // After the name's closing parenthesis: utime and stime are the
+        // 12th and 13th fields.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        return Duration::from_secs_f64(ticks / ticks_per_second);
+    }
+    Duration::ZERO
 }

@@ -53,11 +53,16 @@ const _: () = assert!(KEPT_RULES.is_power_of_two());
 
 /// What a thread keeps between samples.
 struct Walker {
+    /// The highest address of the thread's stack: no read goes past it.
+    stack_top: u64,
     modules: Modules,
     /// Rules by the address they were read for, one slot per hash,
     /// `KEPT_RULES` of them.
     rules: Box<[(u64, FrameRule)]>,
-    context: CallFrameContext,
+    /// gimli's room for evaluating a call-frame program: a few KiB, kept
+    /// on the heap so that neither a walk nor the walker's making holds
+    /// it on the stack of a thread that may have little left.
+    context: Box<CallFrameContext>,
 }
 
 thread_local! {
@@ -95,6 +100,14 @@ pub(crate) fn is_installed() -> bool {
 
 /// jemalloc calls this for every sampled allocation, with room for
 /// `max_len` return addresses, innermost first.
+///
+/// The walker allocates in here (a thread's first sample builds its state,
+/// a changed list of loaded objects is read again). That is safe: jemalloc
+/// calls the hook between `pre_reentrancy` and `post_reentrancy`, and an
+/// allocation made at a raised reentrancy level is served without the
+/// thread cache and is never itself sampled, so it cannot call back in.
+/// The walk's own state is on the heap, so that a thread with little stack
+/// left has only this function's frame and gimli's evaluation to carry.
 ///
 /// # Safety
 /// jemalloc passes a `vec` of `max_len` slots and a `len` to set.
@@ -154,13 +167,21 @@ impl Registers {
 }
 
 impl Walker {
+    /// Out of line: a thread's first sample makes it, and its frame is not
+    /// part of every later walk's.
+    #[inline(never)]
+    #[cold]
     fn new() -> Box<Self> {
+        let mut context = Box::<CallFrameContext>::new_uninit();
+        context.write(CallFrameContext::new_in());
         Box::new(Self {
+            stack_top: stack_top().unwrap_or(0),
             modules: Modules::empty(),
             // Built on the heap: 16 KiB on the stack of a thread that is
             // allocating could be more than it has left.
             rules: vec![(0, FrameRule::UNKNOWN); KEPT_RULES].into_boxed_slice(),
-            context: CallFrameContext::new_in(),
+            // SAFETY: written just above.
+            context: unsafe { context.assume_init() },
         })
     }
 
@@ -171,10 +192,13 @@ impl Walker {
     /// `start` are the registers of a live frame of the calling thread, one
     /// that outlives this call.
     unsafe fn walk(&mut self, start: Registers, frames: &mut [*mut c_void]) -> usize {
+        if self.stack_top <= start.sp {
+            // The thread's stack is not known: jemalloc's unwinder walks.
+            return 0;
+        }
         let generation = Modules::current_generation();
         if generation != self.modules.generation {
-            self.modules = Modules::read();
-            self.rules.fill((0, FrameRule::UNKNOWN));
+            self.reload_modules();
         }
         // The start is an instruction inside a function; every later one is
         // a return address, which may lie past the end of the calling
@@ -188,9 +212,10 @@ impl Walker {
         let mut count = 0;
         while count < frames.len() {
             let rule = self.rule_at(lookup);
-            // SAFETY: `sp` and `fp` belong to a live frame (the start's, or
-            // one found from it by its own rule), and `rule` is its rule.
-            match unsafe { rule.caller(sp, fp) } {
+            // SAFETY: `sp` is the start's stack pointer or above it (each
+            // step goes up), and `sp .. stack_top` is the live part of this
+            // thread's stack, readable.
+            match unsafe { rule.caller(sp, fp, self.stack_top) } {
                 Next::Stop => break,
                 Next::Caller {
                     ip: caller_ip,
@@ -206,6 +231,14 @@ impl Walker {
         count
     }
 
+    /// Out of line, as [`Walker::new`] is.
+    #[inline(never)]
+    #[cold]
+    fn reload_modules(&mut self) {
+        self.modules = Modules::read();
+        self.rules.fill((0, FrameRule::UNKNOWN));
+    }
+
     fn rule_at(&mut self, address: u64) -> FrameRule {
         // Fibonacci hashing: return addresses share their low bits poorly.
         let slot =
@@ -214,9 +247,36 @@ impl Walker {
         if kept_for == address {
             return rule;
         }
-        let rule = self.modules.rule_at(&mut self.context, address);
+        let rule = self.read_rule(address);
         self.rules[slot] = (address, rule);
         rule
+    }
+
+    /// A rule missing from the kept ones, read from the unwind tables: out
+    /// of line, so that gimli's evaluation takes stack only on a miss.
+    #[inline(never)]
+    #[cold]
+    fn read_rule(&mut self, address: u64) -> FrameRule {
+        self.modules.rule_at(&mut self.context, address)
+    }
+}
+
+/// The highest address of the calling thread's stack, from the thread's
+/// attributes (for the main thread glibc reads `/proc/self/maps`, which
+/// allocates: see `sample_backtrace` on why that is safe here).
+fn stack_top() -> Option<u64> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
+    // read, and destroyed once; the calls take the current thread's handle.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let mut attr = attr.assume_init();
+        let (mut low, mut size) = (std::ptr::null_mut(), 0usize);
+        let found = libc::pthread_attr_getstack(&attr, &mut low, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        found.then(|| low as u64 + size as u64)
     }
 }
 

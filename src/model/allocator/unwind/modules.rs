@@ -17,11 +17,14 @@ type Section = EndianSlice<'static, LittleEndian>;
 
 /// Room for the rules of one row of a call-frame program. gimli's default
 /// keeps 192 registers and four rows on the heap, 24 KiB a thread; x86-64
-/// code describes at most the 17 general registers and the return address.
+/// code describes at most its 16 general registers and the return address
+/// (DWARF registers 0 to 16), and a row that names more gives no rule. Rows
+/// are copied on the stack while a program runs, so their size is the
+/// walk's stack use on a miss.
 pub(super) struct SmallRows;
 
 impl UnwindContextStorage<usize> for SmallRows {
-    type Rules = [(Register, RegisterRule<usize>); 24];
+    type Rules = [(Register, RegisterRule<usize>); 17];
     type Stack = [UnwindTableRow<usize, Self>; 3];
 }
 

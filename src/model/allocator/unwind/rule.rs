@@ -81,13 +81,13 @@ impl FrameRule {
         }
     }
 
-    /// The caller's registers, reading the saved ones from the stack.
+    /// The caller's registers, reading the saved ones from the stack, never
+    /// outside `sp .. stack_top`: a wrong rule ends the walk rather than
+    /// reading anywhere.
     ///
     /// # Safety
-    /// `sp` and `fp` are the registers of a live frame on the calling
-    /// thread's stack, and the rule is the one its code's unwind table gives
-    /// at `ip`: then every read is of a slot that frame saved.
-    pub(super) unsafe fn caller(self, sp: u64, fp: u64) -> Next {
+    /// `sp .. stack_top` is readable memory of the calling thread's stack.
+    pub(super) unsafe fn caller(self, sp: u64, fp: u64, stack_top: u64) -> Next {
         let base = match self.kind {
             Kind::Step(CfaBase::StackPointer) => sp,
             Kind::Step(CfaBase::FramePointer) => fp,
@@ -96,23 +96,28 @@ impl FrameRule {
         let cfa = base.wrapping_add_signed(self.cfa_offset.into());
         // The caller's frame lies above this one, and slots are 8-aligned: a
         // rule that says otherwise is not followed.
-        if cfa <= sp || cfa % 8 != 0 {
+        if cfa <= sp || cfa % 8 != 0 || cfa > stack_top {
             return Next::Stop;
         }
         let read = |offset: i64| {
-            let slot = cfa.wrapping_add_signed(offset) as *const u64;
-            // SAFETY: as the caller promises; the slot lies between `sp`
-            // and the CFA, in this frame.
-            unsafe { slot.read() }
+            let slot = cfa.wrapping_add_signed(offset);
+            if slot < sp || slot > stack_top - 8 {
+                return None;
+            }
+            // SAFETY: the slot lies in `sp .. stack_top`, which the caller
+            // promises is readable; slots are 8-aligned as the CFA is.
+            Some(unsafe { (slot as *const u64).read() })
         };
-        let ip = read(self.return_address.into());
-        if ip == 0 {
+        let Some(ip) = read(self.return_address.into()).filter(|ip| *ip != 0) else {
             return Next::Stop;
-        }
+        };
         let fp = if self.frame_pointer == 0 {
             fp
         } else {
-            read(self.frame_pointer.into())
+            match read(self.frame_pointer.into()) {
+                Some(fp) => fp,
+                None => return Next::Stop,
+            }
         };
         Next::Caller { ip, sp: cfa, fp }
     }
@@ -151,7 +156,7 @@ mod tests {
         let sp = stack.as_ptr() as u64;
         let rule = FrameRule::step(CfaBase::StackPointer, 24, -8, Some(-16));
         // SAFETY: every slot read lies within `stack`.
-        let next = unsafe { rule.caller(sp, 7) };
+        let next = unsafe { rule.caller(sp, 7, sp + 32) };
         assert_eq!(
             next,
             Next::Caller {
@@ -161,7 +166,25 @@ mod tests {
             }
         );
         // SAFETY: as above.
-        let outermost = unsafe { FrameRule::OUTERMOST.caller(sp, 7) };
+        let outermost = unsafe { FrameRule::OUTERMOST.caller(sp, 7, sp + 32) };
         assert_eq!(outermost, Next::Stop);
+    }
+
+    #[test]
+    fn a_rule_that_leads_off_the_stack_is_not_followed() {
+        let stack: [u64; 4] = [0, 0xf00d, 0x1234, 0];
+        let sp = stack.as_ptr() as u64;
+        let rule = FrameRule::step(CfaBase::StackPointer, 24, -8, Some(-16));
+        // SAFETY: the walk may read only `sp .. sp + 16`, inside `stack`.
+        assert_eq!(unsafe { rule.caller(sp, 7, sp + 16) }, Next::Stop);
+        // A frame-pointer rule from a frame pointer that is not on the
+        // stack: nothing is read.
+        let from_fp = FrameRule::step(CfaBase::FramePointer, 16, -8, Some(-16));
+        // SAFETY: as above; the CFA lies far past the stack's top.
+        let far = unsafe { from_fp.caller(sp, 0xdead_0000_0000, sp + 32) };
+        assert_eq!(far, Next::Stop);
+        // And one below the stack pointer.
+        // SAFETY: as above; the CFA lies below `sp`.
+        assert_eq!(unsafe { from_fp.caller(sp, sp - 64, sp + 32) }, Next::Stop);
     }
 }

@@ -1,7 +1,7 @@
 //! memscope's stack walker under what a service can do to it: threads that
-//! come and go, deep recursion, panics unwinding while allocations are
-//! sampled, and threads with little stack whose first samples miss every
-//! kept rule. Sampling every 256 bytes, so that nearly every allocation
+//! come and go, libraries loaded and unloaded, deep recursion, panics
+//! unwinding while allocations are sampled, and threads with little stack
+//! whose first samples miss every kept rule. Sampling every 256 bytes, so that nearly every allocation
 //! runs the walker. A process of its own: the walker is the process's.
 
 #[global_allocator]
@@ -148,6 +148,20 @@ async fn the_walker_survives_what_threads_do() {
                 .unwrap()
                 .join()
                 .unwrap();
+        }
+        // Libraries loaded and unloaded between samples: the walker reads
+        // the list of loaded objects again each time it changed.
+        for _ in 0..300 {
+            // SAFETY: glibc's own library, opened and closed by name; no
+            // symbol of it is used.
+            unsafe {
+                let library = libc::dlopen(c"libresolv.so.2".as_ptr(), libc::RTLD_NOW);
+                assert!(!library.is_null(), "libresolv.so.2 could not be opened");
+                let mut kept = Vec::new();
+                many_sites(&mut kept);
+                assert_eq!(libc::dlclose(library), 0);
+                many_sites(&mut kept);
+            }
         }
         // Deep recursion: more frames than a sample keeps.
         std::thread::Builder::new()

@@ -88,6 +88,12 @@ struct SharedState {
     _history: Option<history::Subscription>,
 }
 
+/// Every state made, by its settings, kept for the life of the process: a
+/// layer built again for every connection (by mistake, or by a server
+/// that builds its stack per connection) finds the same request log and
+/// the same samplers rather than starting empty each time. Its samplers
+/// (the timeline's, the heap history's) therefore run from the first layer
+/// with those settings until the process ends.
 static STATES: Mutex<Vec<(StateKey, SharedState)>> = Mutex::new(Vec::new());
 
 /// The pages' mount for a layer configured as `config`: its own access

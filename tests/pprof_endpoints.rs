@@ -45,9 +45,14 @@ fn string(profile: &Profile, index: i64) -> &str {
 /// A CPU capture pauses heap sampling for the process: one test at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Bytes `retain_in_a_named_function` keeps: 512 buffers of 64 KiB, each
+/// sampled with a chance of 63 % at one sample per 64 KiB, so that the
+/// estimate's standard error is 3.3 % and a tenth off is three of them.
+const RETAINED: i64 = 512 * 64 * 1024;
+
 /// Kept for the length of the test: an allocation the profile must show.
 fn retain_in_a_named_function() -> Vec<Vec<u8>> {
-    (0..512).map(|_| vec![7u8; 16 * 1024]).collect()
+    (0..512).map(|_| vec![7u8; 64 * 1024]).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +103,7 @@ async fn heap_and_allocs_are_go_s_profiles() {
             .expect("the retaining function is named");
         assert!(string(&profile, retaining.filename).ends_with("pprof_endpoints.rs"));
         let total: i64 = profile.sample.iter().map(|sample| sample.value[1]).sum();
-        assert!(total > 8 * 1024 * 1024 * 9 / 10, "{total} bytes in use");
+        assert!(total > RETAINED * 9 / 10, "{total} bytes in use");
         // Every location lies in a mapping that names its file, and the
         // test binary's has a build id.
         assert!(
@@ -133,7 +138,7 @@ async fn seconds_answers_a_delta() {
     assert!(profile.duration_nanos >= 1_000_000_000);
     let grew: i64 = profile.sample.iter().map(|sample| sample.value[1]).sum();
     assert!(
-        grew > 8 * 1024 * 1024 * 9 / 10,
+        grew > RETAINED * 9 / 10,
         "grew {grew} bytes over the second"
     );
     drop(held);

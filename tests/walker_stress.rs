@@ -1,7 +1,8 @@
 //! memscope's stack walker under what a service can do to it: threads that
 //! come and go, libraries loaded and unloaded, deep recursion, panics
 //! unwinding while allocations are sampled, and threads with little stack
-//! whose first samples miss every kept rule. Sampling every 256 bytes, so that nearly every allocation
+//! whose first samples miss every kept rule; and a CPU capture running
+//! through all of it, its signals walking the same stacks. Sampling every 256 bytes, so that nearly every allocation
 //! runs the walker. A process of its own: the walker is the process's.
 
 #[global_allocator]
@@ -121,6 +122,12 @@ async fn the_walker_survives_what_threads_do() {
         "{overview:#}"
     );
 
+    // CPU samples taken all the while: the signal-side walk meets the same
+    // thread churn, unloaded libraries and deep stacks.
+    let capture = tokio::spawn(common::post(
+        addr,
+        "/_debug/profiles/cpu?seconds=3&format=json",
+    ));
     tokio::task::spawn_blocking(|| {
         // Threads that come and go, each with a small stack and a fresh
         // walker whose first walks miss every rule.
@@ -130,19 +137,6 @@ async fn the_walker_survives_what_threads_do() {
                 .spawn(|| {
                     let mut kept = Vec::new();
                     many_sites(&mut kept);
-                    kept.len()
-                })
-                .unwrap()
-                .join()
-                .unwrap();
-        }
-        // Little headroom: a walk that misses its rules at the bottom.
-        for _ in 0..20 {
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(|| {
-                    let mut kept = Vec::new();
-                    use_stack_down_to_headroom(stack_low(), &mut kept);
                     kept.len()
                 })
                 .unwrap()
@@ -186,6 +180,34 @@ async fn the_walker_survives_what_threads_do() {
             assert!(caught.is_err());
         }
         std::panic::set_hook(hook);
+    })
+    .await
+    .unwrap();
+    let capture = capture.await.unwrap();
+    assert_eq!(capture.status, http::StatusCode::OK, "{}", capture.body);
+    assert!(
+        capture.json()["samples"].as_u64().unwrap() > 0,
+        "{}",
+        capture.body
+    );
+
+    // Little headroom: a walk that misses its rules at the bottom. After
+    // the capture: a signal's own frame (the CPU's saved state) and its
+    // handler's walk need more than the 6 KiB left here, as any signal
+    // handler that unwinds does.
+    tokio::task::spawn_blocking(|| {
+        for _ in 0..20 {
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(|| {
+                    let mut kept = Vec::new();
+                    use_stack_down_to_headroom(stack_low(), &mut kept);
+                    kept.len()
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
     })
     .await
     .unwrap();

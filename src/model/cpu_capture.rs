@@ -1,15 +1,18 @@
-//! CPU profiles captured on demand with pprof, at 99 Hz.
+//! CPU profiles captured on demand, at 99 Hz of the process's CPU time:
+//! with memscope's own sampler on x86-64 Linux (`model/cpu_sampler.rs`,
+//! which keeps nothing between captures), with pprof's elsewhere.
 //!
-//! pprof's SIGPROF handler unwinds stacks with libgcc, and so does
-//! jemalloc's heap sampler where memscope's own walker is not installed
-//! (`model/allocator/unwind`) or cannot run; an unwind started inside another one
-//! can deadlock (pprof-rs#36). memscope avoids the overlap: heap sampling is
-//! paused for the length of a CPU capture and resumed after it, and pprof
-//! skips samples taken inside libc, libgcc, pthread and the vDSO. The price:
-//! allocations made during a capture are never sampled, so the heap pages
-//! under-count what was allocated in that window.
+//! Heap sampling is paused for the length of a capture and resumed after
+//! it: a stack unwound for a heap sample must not be interrupted by one
+//! unwound for a CPU sample with the same unwinder (pprof's and libgcc's
+//! can deadlock, pprof-rs#36), and the pause keeps the two samplers from
+//! measuring each other. The price: allocations made during a capture are
+//! never sampled, so the heap pages under-count what was allocated in that
+//! window.
 
-use std::collections::{HashMap, VecDeque};
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,8 +33,30 @@ use crate::sync::lock;
 pub(crate) const FREQUENCY_HZ: i32 = 99;
 /// Captures kept; older ones are dropped.
 pub(crate) const KEPT_CAPTURES: usize = 8;
-/// Libraries in which a sample is skipped rather than unwound.
+/// Libraries in which pprof's sampler skips a sample rather than unwinding
+/// it (libgcc's unwinder is not safe inside them).
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 const BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
+
+/// A sampled stack and how many samples had it.
+#[derive(Debug)]
+pub(crate) struct SampledStack {
+    pub(crate) thread: String,
+    /// Return addresses, innermost first (the interrupted instruction as
+    /// its address plus one, so that it resolves as they do).
+    pub(crate) addresses: Vec<u64>,
+    pub(crate) count: u64,
+}
+
+/// What a capture sampled.
+#[derive(Debug)]
+pub(crate) struct CpuSamples {
+    pub(crate) stacks: Vec<SampledStack>,
+    pub(crate) started: SystemTime,
+    pub(crate) duration: Duration,
+    /// Samples that found the sampler's table full.
+    pub(crate) dropped: u64,
+}
 
 /// One finished capture.
 #[derive(Debug)]
@@ -40,6 +65,8 @@ pub(crate) struct CpuCapture {
     pub(crate) started_unix: u64,
     pub(crate) seconds: u64,
     pub(crate) samples: u64,
+    /// Samples the sampler had no room for (its table is bounded).
+    pub(crate) dropped_samples: u64,
     /// Whether heap sampling was paused for it.
     pub(crate) paused_heap_sampling: bool,
     pub(crate) flamegraph_svg: Bytes,
@@ -153,12 +180,12 @@ impl CpuCaptures {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        // What pprof keeps for good (its sample table, allocated when its
-        // profiler first starts and again each time it stops) is what
-        // sampling leaves allocated on this thread, less the report it
-        // hands over. Its first start resolves a backtrace through
+        // Where pprof samples, what it keeps for good (its sample table,
+        // allocated when its profiler first starts and again each time it
+        // stops) is what sampling leaves allocated on this thread, less the
+        // report it hands over. Its first start resolves a backtrace through
         // backtrace's cache, which nothing else would give back: given back
-        // here, inside the window.
+        // here, inside the window. memscope's own sampler keeps nothing.
         let before = thread_allocation_totals();
         let sampled = sample(seconds);
         backtrace::clear_symbol_cache();
@@ -168,12 +195,15 @@ impl CpuCaptures {
             Ok(report) => encode(report, seconds),
             Err(error) => Err(error.clone()),
         };
+        let dropped_samples = sampled.as_ref().map_or(0, |sampled| sampled.dropped);
         let before_drop = thread_allocation_totals();
         drop(sampled);
         let report_bytes = thread_allocation_totals().1.wrapping_sub(before_drop.1) as i64;
         let left = sampled_totals.0.wrapping_sub(before.0) as i64
             - sampled_totals.1.wrapping_sub(before.1) as i64;
-        PPROF_HELD.fetch_add(left - report_bytes, Ordering::Relaxed);
+        if cfg!(not(all(target_arch = "x86_64", target_os = "linux"))) {
+            PPROF_HELD.fetch_add(left - report_bytes, Ordering::Relaxed);
+        }
         purge_unused_pages();
         let (samples, svg, pprof_gzip) = encoded?;
 
@@ -182,6 +212,7 @@ impl CpuCaptures {
             started_unix,
             seconds,
             samples,
+            dropped_samples,
             paused_heap_sampling,
             flamegraph_svg: Bytes::from(svg),
             pprof_gzip: Bytes::from(pprof_gzip),
@@ -218,29 +249,21 @@ pub(crate) fn cpu_profiler_bytes() -> u64 {
 }
 
 /// Samples every thread for `seconds`.
-fn sample(seconds: u64) -> Result<pprof::UnresolvedReport, ModelError> {
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn sample(seconds: u64) -> Result<CpuSamples, ModelError> {
+    super::cpu_sampler::sample(Duration::from_secs(seconds), FREQUENCY_HZ as u32).map_err(failed)
+}
+
+/// Samples every thread for `seconds`, with pprof's profiler.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn sample(seconds: u64) -> Result<CpuSamples, ModelError> {
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(FREQUENCY_HZ)
         .blocklist(BLOCKLIST)
         .build()
         .map_err(failed)?;
     std::thread::sleep(Duration::from_secs(seconds));
-    guard.report().build_unresolved().map_err(failed)
-}
-
-/// One sampled stack: its thread, return addresses leaf first, samples.
-struct SampledStack {
-    thread: String,
-    addresses: Vec<u64>,
-    count: u64,
-}
-
-/// The samples counted, the flamegraph and the gzipped pprof protobuf,
-/// symbolized as the heap pages are (full names in release builds).
-fn encode(
-    report: &pprof::UnresolvedReport,
-    seconds: u64,
-) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
+    let report = guard.report().build_unresolved().map_err(failed)?;
     // Stacks alike in thread and addresses added up (pprof keeps each
     // sample's time in its key).
     let mut stacks: HashMap<(String, Vec<u64>), u64> = HashMap::new();
@@ -254,19 +277,31 @@ fn encode(
             .collect();
         *stacks.entry((thread, addresses)).or_default() += (*count).max(0) as u64;
     }
-    let stacks: Vec<SampledStack> = stacks
-        .into_iter()
-        .map(|((thread, addresses), count)| SampledStack {
-            thread,
-            addresses,
-            count,
-        })
-        .collect();
+    Ok(CpuSamples {
+        stacks: stacks
+            .into_iter()
+            .map(|((thread, addresses), count)| SampledStack {
+                thread,
+                addresses,
+                count,
+            })
+            .collect(),
+        started: report.timing.start_time,
+        duration: report.timing.duration,
+        dropped: 0,
+    })
+}
+
+/// The samples counted, the flamegraph and the gzipped pprof protobuf,
+/// symbolized as the heap pages are (full names in release builds).
+fn encode(captured: &CpuSamples, seconds: u64) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
+    let stacks = &captured.stacks;
     let resolved = SYMBOLIZER.resolve_all(stacks.iter().map(|stack| &stack.addresses[..]));
     let samples: u64 = stacks.iter().map(|stack| stack.count).sum();
 
-    // The frames of each stack from the interrupted code on: the signal
-    // handler's own, and the trampoline after it, are pprof's.
+    // The frames of each stack from the interrupted code on: pprof's
+    // stacks begin with its signal handler's own and the trampoline after
+    // it (memscope's sampler walks from the interrupted registers).
     let sampled: Vec<(&SampledStack, &[AddressFrames], &[u64])> = stacks
         .iter()
         .zip(&resolved)
@@ -286,7 +321,7 @@ fn encode(
     } else {
         flamegraph(&sampled)?
     };
-    let profile = cpu_profile(report, &sampled);
+    let profile = cpu_profile(captured, &sampled);
     Ok((samples, svg, gzipped(&profile)?))
 }
 
@@ -319,7 +354,7 @@ fn flamegraph(
 /// The capture as pprof's CPU profile: `samples/count` and
 /// `cpu/nanoseconds`, the period one sample's worth of time.
 fn cpu_profile(
-    report: &pprof::UnresolvedReport,
+    captured: &CpuSamples,
     sampled: &[(&SampledStack, &[AddressFrames], &[u64])],
 ) -> Profile {
     let mappings = mapped_files();
@@ -331,12 +366,11 @@ fn cpu_profile(
     ];
     builder.profile.period_type = Some(builder.value_type(("cpu", "nanoseconds")));
     builder.profile.period = period;
-    builder.profile.time_nanos = report
-        .timing
-        .start_time
+    builder.profile.time_nanos = captured
+        .started
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as i64);
-    builder.profile.duration_nanos = report.timing.duration.as_nanos() as i64;
+    builder.profile.duration_nanos = captured.duration.as_nanos() as i64;
     let thread_key = builder.string("thread");
     for (stack, frames, addresses) in sampled {
         let location_id = addresses

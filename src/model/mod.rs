@@ -13,7 +13,8 @@
 //! - [`timeline`]: memory over time, filled by a background thread;
 //! - [`history`] and [`growth`]: heap snapshots over time, and the sites
 //!   that grow steadily across them, with the route that goes with each;
-//! - [`cpu_capture`]: CPU profiles taken with pprof;
+//! - [`cpu_capture`]: CPU profiles, sampled by memscope's own sampler
+//!   (`cpu_sampler`, x86-64 Linux) or pprof's;
 //! - [`process`]: figures the allocator does not know (RSS).
 //!
 //! Failures are [`ModelError`]s, which the pages turn into responses.
@@ -41,6 +42,8 @@
 pub(crate) mod allocator;
 pub(crate) mod baseline;
 pub(crate) mod cpu_capture;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod cpu_sampler;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod flamegraph;

@@ -22,6 +22,8 @@ pub(crate) struct CaptureSummary {
     pub(crate) started_unix: u64,
     pub(crate) seconds: u64,
     pub(crate) samples: u64,
+    /// Samples the sampler had no room for.
+    pub(crate) dropped_samples: u64,
     pub(crate) link: String,
     pub(crate) flamegraph: String,
     pub(crate) pprof: String,
@@ -35,6 +37,7 @@ impl CaptureSummary {
             started_unix: capture.started_unix,
             seconds: capture.seconds,
             samples: capture.samples,
+            dropped_samples: capture.dropped_samples,
             flamegraph: format!("{link}/flamegraph.svg"),
             pprof: format!("{link}/profile.pb.gz"),
             link,

@@ -14,6 +14,8 @@ mod unwind;
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
 pub(crate) use size_classes::{SizeClass, size_classes};
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) use unwind::SignalWalker;
 
 use std::sync::OnceLock;
 

@@ -200,34 +200,24 @@ impl Walker {
         if generation != self.modules.generation {
             self.reload_modules();
         }
-        // The start is an instruction inside a function; every later one is
-        // a return address, which may lie past the end of the calling
-        // function (a call that never returns), so its rule is looked up at
-        // the call instruction, one byte before.
-        let Registers {
-            ip: mut lookup,
-            mut sp,
-            mut fp,
-        } = start;
+        if frames.is_empty() {
+            return 0;
+        }
+        let stack_top = self.stack_top;
         let mut count = 0;
-        while count < frames.len() {
-            let rule = self.rule_at(lookup);
+        follow(
+            start,
+            |address| self.rule_at(address),
             // SAFETY: `sp` is the start's stack pointer or above it (each
             // step goes up), and `sp .. stack_top` is the live part of this
             // thread's stack, readable.
-            match unsafe { rule.caller(sp, fp, self.stack_top) } {
-                Next::Stop => break,
-                Next::Caller {
-                    ip: caller_ip,
-                    sp: caller_sp,
-                    fp: caller_fp,
-                } => {
-                    frames[count] = caller_ip as *mut c_void;
-                    count += 1;
-                    (lookup, sp, fp) = (caller_ip - 1, caller_sp, caller_fp);
-                }
-            }
-        }
+            |rule, sp, fp| unsafe { rule.caller(sp, fp, stack_top) },
+            |caller_ip| {
+                frames[count] = caller_ip as *mut c_void;
+                count += 1;
+                count < frames.len()
+            },
+        );
         count
     }
 
@@ -258,6 +248,126 @@ impl Walker {
     #[cold]
     fn read_rule(&mut self, address: u64) -> FrameRule {
         self.modules.rule_at(&mut self.context, address)
+    }
+}
+
+/// Follows the frames up from `start`: each frame's rule (`rule_at` its
+/// code) gives its caller (`caller`), whose return address goes to `push`
+/// until that answers `false` or a rule ends the walk.
+///
+/// The start is an instruction inside a function; every later one is a
+/// return address, which may lie past the end of the calling function (a
+/// call that never returns), so its rule is looked up at the call
+/// instruction, one byte before.
+fn follow(
+    start: Registers,
+    mut rule_at: impl FnMut(u64) -> FrameRule,
+    caller: impl Fn(FrameRule, u64, u64) -> Next,
+    mut push: impl FnMut(u64) -> bool,
+) {
+    let Registers {
+        ip: mut lookup,
+        mut sp,
+        mut fp,
+    } = start;
+    loop {
+        match caller(rule_at(lookup), sp, fp) {
+            Next::Stop => return,
+            Next::Caller {
+                ip: caller_ip,
+                sp: caller_sp,
+                fp: caller_fp,
+            } => {
+                if !push(caller_ip) {
+                    return;
+                }
+                (lookup, sp, fp) = (caller_ip - 1, caller_sp, caller_fp);
+            }
+        }
+    }
+}
+
+/// A walk for a signal handler: the CPU sampler's (`model::cpu_sampler`).
+///
+/// Everything it needs is made before the signals come: the list of loaded
+/// objects read once, no rules kept, nothing allocated while walking, and
+/// every stack slot read through `process_vm_readv`, which answers an
+/// error for memory that is not mapped rather than faulting, since a
+/// signal handler cannot learn its thread's stack bounds safely (glibc's
+/// `pthread_getattr_np` allocates).
+pub(crate) struct SignalWalker {
+    modules: Modules,
+    pid: libc::pid_t,
+}
+
+impl SignalWalker {
+    /// Reads the loaded objects now. The list must be read again when it
+    /// goes stale ([`SignalWalker::is_stale`]), with no walk running: a
+    /// library loaded where an unloaded one was would be read with the
+    /// other's tables.
+    pub(crate) fn new() -> Self {
+        Self {
+            modules: Modules::read(),
+            // SAFETY: no precondition.
+            pid: unsafe { libc::getpid() },
+        }
+    }
+
+    /// Whether objects were loaded or unloaded since the list was read: then
+    /// the list must be read again (with no walk running) before the next.
+    /// Not for a signal handler: it takes the loader's lock.
+    pub(crate) fn is_stale(&self) -> bool {
+        Modules::current_generation() != self.modules.generation
+    }
+
+    /// Reads the list of loaded objects again.
+    pub(crate) fn reload(&mut self) {
+        self.modules = Modules::read();
+    }
+
+    /// Writes the interrupted instruction and then the return addresses of
+    /// its callers into `frames`, and returns how many. Async-signal-safe:
+    /// it allocates nothing, takes no lock, and reads the stack only
+    /// through a system call.
+    pub(crate) fn walk(&self, ip: u64, sp: u64, fp: u64, frames: &mut [u64]) -> usize {
+        if frames.is_empty() {
+            return 0;
+        }
+        let mut context = CallFrameContext::new_in();
+        frames[0] = ip;
+        let mut count = 1;
+        follow(
+            Registers { ip, sp, fp },
+            |address| self.modules.rule_at(&mut context, address),
+            |rule, sp, fp| rule.caller_reading(sp, fp, |slot| self.read(slot)),
+            |caller_ip| {
+                if count == frames.len() {
+                    return false;
+                }
+                frames[count] = caller_ip;
+                count += 1;
+                count < frames.len()
+            },
+        );
+        count
+    }
+
+    /// Eight bytes at `address` of this process, or `None` where nothing
+    /// readable is mapped.
+    fn read(&self, address: u64) -> Option<u64> {
+        let mut value = 0u64;
+        let local = libc::iovec {
+            iov_base: (&raw mut value).cast(),
+            iov_len: 8,
+        };
+        let remote = libc::iovec {
+            iov_base: address as *mut c_void,
+            iov_len: 8,
+        };
+        // SAFETY: writes at most the eight bytes of `value`; the kernel
+        // checks the remote range and fails the call where it is unmapped.
+        let read = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
+        (read == 8).then_some(value)
     }
 }
 

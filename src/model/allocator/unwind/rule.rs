@@ -88,6 +88,27 @@ impl FrameRule {
     /// # Safety
     /// `sp .. stack_top` is readable memory of the calling thread's stack.
     pub(super) unsafe fn caller(self, sp: u64, fp: u64, stack_top: u64) -> Next {
+        if stack_top < 8 {
+            return Next::Stop;
+        }
+        self.caller_reading(sp, fp, |slot| {
+            if slot < sp || slot > stack_top - 8 {
+                return None;
+            }
+            // SAFETY: the slot lies in `sp .. stack_top`, which the caller
+            // promises is readable; slots are 8-aligned as the CFA is.
+            Some(unsafe { (slot as *const u64).read() })
+        })
+    }
+
+    /// The caller's registers, reading each saved one with `read`, which
+    /// answers `None` for a slot it will not read.
+    pub(super) fn caller_reading(
+        self,
+        sp: u64,
+        fp: u64,
+        read: impl Fn(u64) -> Option<u64>,
+    ) -> Next {
         let base = match self.kind {
             Kind::Step(CfaBase::StackPointer) => sp,
             Kind::Step(CfaBase::FramePointer) => fp,
@@ -96,25 +117,17 @@ impl FrameRule {
         let cfa = base.wrapping_add_signed(self.cfa_offset.into());
         // The caller's frame lies above this one, and slots are 8-aligned: a
         // rule that says otherwise is not followed.
-        if cfa <= sp || cfa % 8 != 0 || cfa > stack_top {
+        if cfa <= sp || cfa % 8 != 0 {
             return Next::Stop;
         }
-        let read = |offset: i64| {
-            let slot = cfa.wrapping_add_signed(offset);
-            if slot < sp || slot > stack_top - 8 {
-                return None;
-            }
-            // SAFETY: the slot lies in `sp .. stack_top`, which the caller
-            // promises is readable; slots are 8-aligned as the CFA is.
-            Some(unsafe { (slot as *const u64).read() })
-        };
-        let Some(ip) = read(self.return_address.into()).filter(|ip| *ip != 0) else {
+        let slot = |offset: i8| cfa.wrapping_add_signed(offset.into());
+        let Some(ip) = read(slot(self.return_address)).filter(|ip| *ip != 0) else {
             return Next::Stop;
         };
         let fp = if self.frame_pointer == 0 {
             fp
         } else {
-            match read(self.frame_pointer.into()) {
+            match read(cfa.wrapping_add_signed(self.frame_pointer.into())) {
                 Some(fp) => fp,
                 None => return Next::Stop,
             }

@@ -1,0 +1,288 @@
+//! memscope's own CPU sampler, on x86-64 Linux: `SIGPROF` at a fixed rate
+//! of the process's CPU time (`setitimer(ITIMER_PROF)`), each signal's
+//! stack walked from the interrupted registers by the unwind-table walker
+//! (`allocator::SignalWalker`) into a table made for the capture and freed
+//! after it. Nothing is kept between captures: pprof's profiler, used
+//! before, allocated an 80 MiB sample table at its first start and kept it
+//! for the life of the process.
+//!
+//! The handler is async-signal-safe: it takes a slot of the table with one
+//! atomic add, walks without allocating or locking, reads the thread's
+//! name and id with system calls, and leaves `errno` as it found it.
+
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::allocator::SignalWalker;
+use super::cpu_capture::{CpuSamples, SampledStack};
+
+/// Frames kept of a sampled stack; deeper stacks are cut at their outer end.
+const MAX_FRAMES: usize = 128;
+/// Samples a capture keeps at most, whatever its length and the number of
+/// cores: about 17 MiB of table. Samples past it are counted as dropped.
+const MAX_SLOTS: usize = 16_384;
+
+/// One sampled stack, as the handler writes it.
+#[derive(Clone, Copy)]
+struct Slot {
+    frames: [u64; MAX_FRAMES],
+    len: usize,
+    tid: i32,
+    name: [u8; 16],
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    frames: [0; MAX_FRAMES],
+    len: 0,
+    tid: 0,
+    name: [0; 16],
+};
+
+/// The running capture's table and walker, shared with the handler.
+struct Table {
+    slots: Box<[UnsafeCell<Slot>]>,
+    walker: SignalWalker,
+}
+
+// SAFETY: each slot is written by the one handler that took its index
+// (`NEXT`), and read only after every handler has left (`IN_FLIGHT`).
+unsafe impl Sync for Table {}
+
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(std::ptr::null_mut());
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// Handlers record nothing while the walker's list of loaded objects is
+/// read again.
+static PAUSED: AtomicBool = AtomicBool::new(false);
+/// How often the capture checks whether objects were loaded or unloaded.
+const RELOAD_CHECK: Duration = Duration::from_millis(20);
+/// One capture at a time in the process (the timer and the signal are).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Samples the process at `frequency` Hz of its CPU time for `length`.
+/// Blocking.
+pub(crate) fn sample(length: Duration, frequency: u32) -> Result<CpuSamples, String> {
+    if RUNNING.swap(true, Ordering::AcqRel) {
+        return Err("another CPU capture is running".to_owned());
+    }
+    let result = run(length, frequency);
+    RUNNING.store(false, Ordering::Release);
+    result
+}
+
+fn run(length: Duration, frequency: u32) -> Result<CpuSamples, String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let wanted = (length.as_secs_f64() * f64::from(frequency) * cores as f64 * 1.25) as usize + 64;
+    let table = Box::new(Table {
+        slots: (0..wanted.min(MAX_SLOTS))
+            .map(|_| UnsafeCell::new(EMPTY_SLOT))
+            .collect(),
+        walker: SignalWalker::new(),
+    });
+    NEXT.store(0, Ordering::Relaxed);
+    DROPPED.store(0, Ordering::Relaxed);
+    TABLE.store(Box::into_raw(table), Ordering::Release);
+
+    let previous = install_handler()?;
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let armed = set_timer(frequency);
+    if armed.is_ok() {
+        while let Some(left) = length
+            .checked_sub(clock.elapsed())
+            .filter(|left| !left.is_zero())
+        {
+            std::thread::sleep(left.min(RELOAD_CHECK));
+            reload_if_stale();
+        }
+    }
+    let _ = set_timer(0);
+    let duration = clock.elapsed();
+    restore_handler(&previous);
+    // Handlers that began before the timer stopped: none starts after the
+    // table is taken away, and it is freed once the last has left.
+    let table = TABLE.swap(std::ptr::null_mut(), Ordering::SeqCst);
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        std::thread::yield_now();
+    }
+    // SAFETY: made by `Box::into_raw` above, and no handler holds it now.
+    let table = unsafe { Box::from_raw(table) };
+    armed?;
+    let taken = NEXT.load(Ordering::Acquire).min(table.slots.len());
+    Ok(CpuSamples {
+        stacks: aggregate(&table.slots[..taken]),
+        started,
+        duration,
+        dropped: DROPPED.load(Ordering::Relaxed),
+    })
+}
+
+/// Reads the walker's list of loaded objects again if a library was loaded
+/// or unloaded, with every handler held off meanwhile.
+fn reload_if_stale() {
+    let table = TABLE.load(Ordering::SeqCst);
+    // SAFETY: the capture's own table, alive until it takes it away; read
+    // here while handlers read it too (`is_stale` reads, never writes).
+    if table.is_null() || !unsafe { &*table }.walker.is_stale() {
+        return;
+    }
+    PAUSED.store(true, Ordering::SeqCst);
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        std::thread::yield_now();
+    }
+    // SAFETY: no handler is past its `PAUSED` check (each counts itself in
+    // `IN_FLIGHT` before it), so nothing else reads the walker now.
+    unsafe { (*table).walker.reload() };
+    PAUSED.store(false, Ordering::SeqCst);
+}
+
+/// Stacks alike in thread and frames added up.
+fn aggregate(slots: &[UnsafeCell<Slot>]) -> Vec<SampledStack> {
+    let mut stacks: HashMap<(String, &[u64]), u64> = HashMap::new();
+    for slot in slots {
+        // SAFETY: every handler has left; nothing writes the table now.
+        let slot = unsafe { &*slot.get() };
+        if slot.len == 0 {
+            continue;
+        }
+        let name_length = slot.name.iter().position(|byte| *byte == 0).unwrap_or(16);
+        let thread = match std::str::from_utf8(&slot.name[..name_length]) {
+            Ok(name) if !name.is_empty() => name.to_owned(),
+            _ => format!("thread {}", slot.tid),
+        };
+        *stacks
+            .entry((thread, &slot.frames[..slot.len]))
+            .or_default() += 1;
+    }
+    stacks
+        .into_iter()
+        .map(|((thread, frames), count)| SampledStack {
+            thread,
+            addresses: frames.to_vec(),
+            count,
+        })
+        .collect()
+}
+
+fn install_handler() -> Result<libc::sigaction, String> {
+    // SAFETY: a zeroed `sigaction` is a valid value to fill in; the
+    // handler has the three-argument form SA_SIGINFO asks for.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigprof as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPROF, &action, &mut previous) != 0 {
+            return Err(format!(
+                "could not handle SIGPROF: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(previous)
+    }
+}
+
+/// Puts back the handler found at the start; where that was the default
+/// action (which ends the process), SIGPROF is ignored instead, so that a
+/// signal raised just before the timer stopped and delivered after cannot
+/// kill the process.
+fn restore_handler(previous: &libc::sigaction) {
+    let mut restored = *previous;
+    if restored.sa_sigaction == libc::SIG_DFL {
+        restored.sa_sigaction = libc::SIG_IGN;
+    }
+    // SAFETY: `restored` is what `sigaction` handed back, or SIG_IGN.
+    unsafe { libc::sigaction(libc::SIGPROF, &restored, std::ptr::null_mut()) };
+}
+
+/// Arms the profiling timer at `frequency` Hz of process CPU time, or
+/// disarms it at 0.
+fn set_timer(frequency: u32) -> Result<(), String> {
+    let period = if frequency == 0 {
+        libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        }
+    } else {
+        libc::timeval {
+            tv_sec: 0,
+            tv_usec: (1_000_000 / frequency.max(1)) as libc::suseconds_t,
+        }
+    };
+    let timer = libc::itimerval {
+        it_interval: period,
+        it_value: period,
+    };
+    // SAFETY: a valid `itimerval`; the old value is not asked for.
+    let set = unsafe { libc::setitimer(libc::ITIMER_PROF, &timer, std::ptr::null_mut()) };
+    if set == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "could not arm the profiling timer: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+extern "C" fn on_sigprof(_signal: libc::c_int, _info: *mut libc::siginfo_t, context: *mut c_void) {
+    // Sequentially consistent with the capture's taking the table away and
+    // then reading `IN_FLIGHT`: either it sees this handler in flight, or
+    // this handler sees no table.
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    let table = TABLE.load(Ordering::SeqCst);
+    if PAUSED.load(Ordering::SeqCst) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    } else if !table.is_null() && !context.is_null() {
+        // SAFETY: `errno` is this thread's; the table stays alive while
+        // `IN_FLIGHT` counts this handler; the kernel passes a `ucontext_t`
+        // with SA_SIGINFO.
+        unsafe {
+            let errno = *libc::__errno_location();
+            record(&*table, &*(context as *const libc::ucontext_t));
+            *libc::__errno_location() = errno;
+        }
+    }
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Writes the interrupted thread's stack into a slot of its own.
+fn record(table: &Table, context: &libc::ucontext_t) {
+    let index = NEXT.fetch_add(1, Ordering::AcqRel);
+    let Some(slot) = table.slots.get(index) else {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    // SAFETY: the index is this handler's alone (`NEXT`).
+    let slot = unsafe { &mut *slot.get() };
+    let registers = &context.uc_mcontext.gregs;
+    let ip = registers[libc::REG_RIP as usize] as u64;
+    let sp = registers[libc::REG_RSP as usize] as u64;
+    let fp = registers[libc::REG_RBP as usize] as u64;
+    let len = table.walker.walk(ip, sp, fp, &mut slot.frames);
+    if len > 0 {
+        // Resolved as return addresses are, one byte back: the interrupted
+        // instruction itself.
+        slot.frames[0] = slot.frames[0].wrapping_add(1);
+    }
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer given;
+    // gettid takes nothing.
+    unsafe {
+        libc::prctl(
+            libc::PR_GET_NAME,
+            slot.name.as_mut_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        slot.tid = libc::syscall(libc::SYS_gettid) as i32;
+    }
+    slot.len = len;
+}

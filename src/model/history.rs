@@ -86,14 +86,12 @@ struct State {
     /// Every stack's addresses the points hold, once.
     addresses: HashSet<Arc<[u64]>, rustc_hash::FxBuildHasher>,
     wishes: Wishes,
-    sampler_running: bool,
 }
 
 static HISTORY: Mutex<State> = Mutex::new(State {
     points: VecDeque::new(),
     addresses: HashSet::with_hasher(rustc_hash::FxBuildHasher),
     wishes: Wishes::new(),
-    sampler_running: false,
 });
 /// Wakes the sampler when the subscriptions change.
 static CHANGED: Condvar = Condvar::new();
@@ -117,16 +115,13 @@ pub(crate) struct Subscription {
 /// snapshot is taken one interval from now.
 pub(crate) fn subscribe(interval: Duration, snapshots: usize) -> Subscription {
     let mut state = lock();
-    let id = state.wishes.add(Wish {
+    let wish = Wish {
         interval: interval.max(MIN_INTERVAL),
         points: snapshots.max(MIN_SNAPSHOTS),
-    });
-    if !state.sampler_running {
-        state.sampler_running = std::thread::Builder::new()
-            .name("memscope-history".to_owned())
-            .spawn(run_sampler)
-            .is_ok();
-    }
+    };
+    let id = state
+        .wishes
+        .add_and_start(wish, "memscope-history", run_sampler);
     CHANGED.notify_all();
     Subscription { id }
 }
@@ -142,8 +137,7 @@ fn run_sampler() {
     let mut state = lock();
     let mut due: Option<Instant> = None;
     loop {
-        let Some(interval) = state.wishes.interval() else {
-            state.sampler_running = false;
+        let Some(interval) = state.wishes.interval_or_stop() else {
             return;
         };
         // Not later than a shorter interval asked meanwhile would make it.
@@ -306,7 +300,6 @@ mod tests {
             points: VecDeque::new(),
             addresses: HashSet::with_hasher(rustc_hash::FxBuildHasher),
             wishes: Wishes::new(),
-            sampler_running: false,
         };
         state.wishes.add(Wish {
             interval: Duration::from_secs(1),

@@ -34,7 +34,6 @@ pub(crate) struct TimelinePoint {
 struct State {
     points: VecDeque<TimelinePoint>,
     wishes: Wishes,
-    sampler_running: bool,
 }
 
 impl State {
@@ -59,7 +58,6 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 static TIMELINE: Mutex<State> = Mutex::new(State {
     points: VecDeque::new(),
     wishes: Wishes::new(),
-    sampler_running: false,
 });
 /// Wakes the sampler when the subscriptions change.
 static CHANGED: Condvar = Condvar::new();
@@ -83,16 +81,11 @@ pub(crate) fn subscribe(interval: Duration, points: usize) -> Subscription {
         points: points.max(MIN_POINTS),
     };
     let mut state = lock();
-    let id = state.wishes.add(wish);
+    // Without a thread the timeline shows this one point.
+    let id = state
+        .wishes
+        .add_and_start(wish, "memscope-timeline", run_sampler);
     state.record(sample());
-    if !state.sampler_running {
-        // Without a thread there is no timeline, and the pages say so by
-        // showing a single point; the app itself is unaffected.
-        state.sampler_running = std::thread::Builder::new()
-            .name("memscope-timeline".to_owned())
-            .spawn(run_sampler)
-            .is_ok();
-    }
     CHANGED.notify_all();
     Subscription { id }
 }
@@ -107,8 +100,7 @@ impl Drop for Subscription {
 fn run_sampler() {
     let mut state = lock();
     loop {
-        let Some(interval) = state.wishes.interval() else {
-            state.sampler_running = false;
+        let Some(interval) = state.wishes.interval_or_stop() else {
             return;
         };
         let (woken, timeout) = CHANGED
@@ -153,7 +145,7 @@ pub(crate) fn settings() -> (Duration, usize) {
 /// Whether the sampler thread runs now.
 #[cfg(test)]
 fn sampler_running() -> bool {
-    lock().sampler_running
+    lock().wishes.sampler_running()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! What the layers ask of a process-wide sampler: each a wish of an
 //! interval and a number of points kept; the sampler runs at the shortest
-//! interval and keeps the most points asked, while any wish stands.
+//! interval and keeps the most points asked, while any wish stands, on a
+//! thread of its own that the first wish starts and the last one's going
+//! stops.
 
 use std::time::Duration;
 
@@ -11,11 +13,12 @@ pub(crate) struct Wish {
     pub(crate) points: usize,
 }
 
-/// The wishes that stand, by id.
+/// The wishes that stand, by id, and whether the sampler's thread runs.
 #[derive(Debug)]
 pub(crate) struct Wishes {
     standing: Vec<(u64, Wish)>,
     next_id: u64,
+    sampler_running: bool,
 }
 
 impl Wishes {
@@ -23,6 +26,7 @@ impl Wishes {
         Self {
             standing: Vec::new(),
             next_id: 0,
+            sampler_running: false,
         }
     }
 
@@ -32,6 +36,33 @@ impl Wishes {
         self.next_id += 1;
         self.standing.push((id, wish));
         id
+    }
+
+    /// Adds `wish`, and starts the sampler, the thread `name` running
+    /// `sampler`, if it is not running. Without a thread the sampler
+    /// samples nothing, and the pages say so; the app is unaffected.
+    pub(crate) fn add_and_start(&mut self, wish: Wish, name: &str, sampler: fn()) -> u64 {
+        let id = self.add(wish);
+        if !self.sampler_running {
+            self.sampler_running = std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(sampler)
+                .is_ok();
+        }
+        id
+    }
+
+    /// For the sampler, under the lock: the interval to wait, or `None`
+    /// when no wish is left, and the sampler is then taken as stopped.
+    pub(crate) fn interval_or_stop(&mut self) -> Option<Duration> {
+        let interval = self.interval();
+        self.sampler_running = interval.is_some();
+        interval
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sampler_running(&self) -> bool {
+        self.sampler_running
     }
 
     pub(crate) fn remove(&mut self, id: u64) {

@@ -94,8 +94,19 @@ fn draw<'a>(
     count_name: &str,
     lines: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<u8>, ModelError> {
-    let mut lines = lines.into_iter().peekable();
-    if lines.peek().is_none() {
+    // A line is drawn as wide as its last count (bytes now, in a
+    // differential one): lines of nothing are left out, and where nothing
+    // is left inferno would fail ("No stack counts found").
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .filter(|line| {
+            line.rsplit(' ')
+                .next()
+                .and_then(|count| count.parse::<u64>().ok())
+                .is_some_and(|count| count > 0)
+        })
+        .collect();
+    if lines.is_empty() {
         return Ok(empty_svg(title));
     }
     let mut options = inferno::flamegraph::Options::default();
@@ -163,6 +174,20 @@ mod tests {
         );
         let none = String::from_utf8(heap_flamegraph(&snapshot, Some("nothing")).unwrap()).unwrap();
         assert!(none.contains("no sampled stacks"));
+    }
+
+    #[test]
+    fn a_diff_flamegraph_of_stacks_that_all_vanished_is_drawn_empty() {
+        let then = HeapSnapshot::of_stacks(vec![stack(
+            &[alloc(), app("shop::cache::store", 4)],
+            1.0,
+            300.0,
+        )]);
+        let now = HeapSnapshot::of_stacks(Vec::new());
+        let svg = String::from_utf8(diff_flamegraph(&then, &now, None).unwrap()).unwrap();
+        assert!(svg.contains("no sampled stacks"), "{svg}");
+        let svg = String::from_utf8(diff_flamegraph(&now, &now, Some("nothing")).unwrap()).unwrap();
+        assert!(svg.contains("no sampled stacks"), "{svg}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! goes to the app, measured (`crate::record`).
 
 mod body;
+mod config;
 mod future;
 mod service;
 mod state;
@@ -11,6 +12,7 @@ mod state;
 mod wrapped_router;
 
 pub use body::ResponseBody;
+pub use config::DEFAULT_PREFIX;
 pub use future::ResponseFuture;
 pub use service::DebugService;
 #[cfg(feature = "axum")]
@@ -21,11 +23,9 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::model::{history, timeline};
 use crate::pages::{AccessPolicy, Mount};
-use state::Config;
-
-/// Where the pages are mounted unless [`DebugLayer::prefix`] says otherwise.
-pub const DEFAULT_PREFIX: &str = "/_debug";
+use config::{Config, HistorySettings};
 
 /// Mounts memscope's pages under a prefix (default [`DEFAULT_PREFIX`]) in
 /// front of any `tower::Service<http::Request<B>>`, and passes every other
@@ -50,7 +50,31 @@ pub struct DebugLayer {
 }
 
 impl DebugLayer {
-    /// The layer with its defaults: prefix `/_debug`, loopback peers only.
+    /// Where the pages are mounted: `/_debug`.
+    pub const DEFAULT_PREFIX: &'static str = config::DEFAULT_PREFIX;
+    /// Requests the request history keeps: 1,000.
+    pub const DEFAULT_REQUEST_HISTORY: usize = config::DEFAULT_REQUEST_HISTORY;
+    /// How often the timeline records memory: every second.
+    pub const DEFAULT_SAMPLER_INTERVAL: Duration = config::DEFAULT_SAMPLER_INTERVAL;
+    /// The shortest interval the timeline takes: 10 ms.
+    pub const MIN_SAMPLER_INTERVAL: Duration = timeline::MIN_INTERVAL;
+    /// Points the timeline keeps: 3,600, an hour at the default interval.
+    pub const DEFAULT_TIMELINE_POINTS: usize = config::DEFAULT_TIMELINE_POINTS;
+    /// The fewest points the timeline keeps: 2, the fewest that draw a line.
+    pub const MIN_TIMELINE_POINTS: usize = timeline::MIN_POINTS;
+    /// How often the heap history takes a heap profile: every minute.
+    pub const DEFAULT_HEAP_HISTORY_INTERVAL: Duration = config::DEFAULT_HEAP_HISTORY.interval;
+    /// Heap profiles the heap history keeps: 60, an hour at the default
+    /// interval.
+    pub const DEFAULT_HEAP_HISTORY_SNAPSHOTS: usize = config::DEFAULT_HEAP_HISTORY.snapshots;
+    /// The shortest interval the heap history takes: 50 ms.
+    pub const MIN_HEAP_HISTORY_INTERVAL: Duration = history::MIN_INTERVAL;
+    /// The fewest heap profiles the heap history keeps: 2, the fewest that
+    /// show growth.
+    pub const MIN_HEAP_HISTORY_SNAPSHOTS: usize = history::MIN_SNAPSHOTS;
+
+    /// The layer with its defaults: prefix [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX),
+    /// loopback peers only.
     pub fn new() -> Self {
         Self {
             config: Config::default(),
@@ -58,8 +82,9 @@ impl DebugLayer {
         }
     }
 
-    /// Mounts the pages under `prefix` instead of `/_debug`. A trailing `/`
-    /// is ignored; a missing leading `/` is added.
+    /// Mounts the pages under `prefix`. A trailing `/` is ignored; a missing
+    /// leading `/` is added. By default, this is
+    /// [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX).
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
@@ -80,8 +105,9 @@ impl DebugLayer {
         self.reconfigured()
     }
 
-    /// How many requests the history keeps (default 1,000, at least 1);
-    /// totals per route count every request. Each thread that ends requests
+    /// How many requests the history keeps (at least 1); totals per route
+    /// count every request. By default, this is
+    /// [`DEFAULT_REQUEST_HISTORY`](Self::DEFAULT_REQUEST_HISTORY). Each thread that ends requests
     /// writes them into a ring of its own of this size (64 bytes a request),
     /// so that recording a request takes no lock; the pages show the newest
     /// `requests` of all the threads' together. Rings are reused when their
@@ -92,36 +118,43 @@ impl DebugLayer {
         self.reconfigured()
     }
 
-    /// How often the timeline records memory (default every second; at
-    /// least every 10 ms). The timeline is the process's: it runs at the
-    /// shortest interval any layer asks for.
+    /// How often the timeline records memory, at least every
+    /// [`MIN_SAMPLER_INTERVAL`](Self::MIN_SAMPLER_INTERVAL). The timeline is
+    /// the process's: it runs at the shortest interval any layer asks for.
+    /// By default, this is
+    /// [`DEFAULT_SAMPLER_INTERVAL`](Self::DEFAULT_SAMPLER_INTERVAL).
     #[must_use]
     pub fn sampler_interval(mut self, interval: Duration) -> Self {
-        self.config.sampler_interval = interval.max(Duration::from_millis(10));
+        self.config.sampler_interval = interval.max(Self::MIN_SAMPLER_INTERVAL);
         self.reconfigured()
     }
 
-    /// How many points the timeline keeps (default 3,600: an hour at the
-    /// default interval; at least 2). The timeline keeps the most points
-    /// any layer asks for.
+    /// How many points the timeline keeps, at least
+    /// [`MIN_TIMELINE_POINTS`](Self::MIN_TIMELINE_POINTS). The timeline
+    /// keeps the most points any layer asks for. By default, this is
+    /// [`DEFAULT_TIMELINE_POINTS`](Self::DEFAULT_TIMELINE_POINTS).
     #[must_use]
     pub fn timeline_points(mut self, points: usize) -> Self {
-        self.config.timeline_points = points.max(2);
+        self.config.timeline_points = points.max(Self::MIN_TIMELINE_POINTS);
         self.reconfigured()
     }
 
-    /// How often the heap history takes a heap profile (default every
-    /// minute; at least every 50 ms) and how many it keeps (default 60: an
-    /// hour; at least 2). The growth page ranks the sites that grew across
-    /// them, and `memory/diff?since=` compares against them. The history is
-    /// the process's: it runs at the shortest interval and keeps the most
+    /// How often the heap history takes a heap profile (at least every
+    /// [`MIN_HEAP_HISTORY_INTERVAL`](Self::MIN_HEAP_HISTORY_INTERVAL)) and
+    /// how many it keeps (at least
+    /// [`MIN_HEAP_HISTORY_SNAPSHOTS`](Self::MIN_HEAP_HISTORY_SNAPSHOTS)).
+    /// The growth page ranks the sites that grew across them, and
+    /// `memory/diff?since=` compares against them. The history is the
+    /// process's: it runs at the shortest interval and keeps the most
     /// snapshots any layer asks for. It takes nothing while heap profiling
-    /// is off.
+    /// is off. By default, this is
+    /// [`DEFAULT_HEAP_HISTORY_INTERVAL`](Self::DEFAULT_HEAP_HISTORY_INTERVAL)
+    /// and [`DEFAULT_HEAP_HISTORY_SNAPSHOTS`](Self::DEFAULT_HEAP_HISTORY_SNAPSHOTS).
     #[must_use]
     pub fn heap_history(mut self, interval: Duration, snapshots: usize) -> Self {
-        self.config.heap_history = Some(state::HistorySettings {
-            interval: interval.max(Duration::from_millis(50)),
-            snapshots: snapshots.max(2),
+        self.config.heap_history = Some(HistorySettings {
+            interval: interval.max(Self::MIN_HEAP_HISTORY_INTERVAL),
+            snapshots: snapshots.max(Self::MIN_HEAP_HISTORY_SNAPSHOTS),
         });
         self.reconfigured()
     }

@@ -11,60 +11,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::config::{Config, HistorySettings};
 use crate::model::allocator::{ProfilingState, use_memscope_unwinder};
 use crate::model::baseline::BaselineSlot;
 use crate::model::history;
 use crate::model::timeline;
-use crate::pages::{AccessPolicy, Mount};
+use crate::pages::Mount;
 use crate::record::RequestLog;
-
-/// Requests kept in the history unless the builder says otherwise.
-pub(crate) const DEFAULT_REQUEST_HISTORY: usize = 1_000;
-/// How often the timeline takes a point unless the builder says otherwise.
-pub(crate) const DEFAULT_SAMPLER_INTERVAL: Duration = Duration::from_secs(1);
-/// Points kept: an hour at one a second.
-pub(crate) const DEFAULT_TIMELINE_POINTS: usize = 3_600;
-/// The heap history unless the builder says otherwise: an hour, a snapshot
-/// a minute.
-pub(crate) const DEFAULT_HEAP_HISTORY: HistorySettings = HistorySettings {
-    interval: Duration::from_secs(60),
-    snapshots: 60,
-};
-
-/// How often the heap history takes a snapshot, and how many it keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct HistorySettings {
-    pub(crate) interval: Duration,
-    pub(crate) snapshots: usize,
-}
-
-/// What the builder on [`DebugLayer`](crate::DebugLayer) sets.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) prefix: String,
-    pub(crate) access: AccessPolicy,
-    pub(crate) request_history: usize,
-    pub(crate) sampler_interval: Duration,
-    pub(crate) timeline_points: usize,
-    /// `None` where the builder switched the heap history off.
-    pub(crate) heap_history: Option<HistorySettings>,
-    /// Leave jemalloc's own unwinder in place rather than memscope's walker.
-    pub(crate) keep_jemalloc_unwinder: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            prefix: super::DEFAULT_PREFIX.to_owned(),
-            access: AccessPolicy::default(),
-            request_history: DEFAULT_REQUEST_HISTORY,
-            sampler_interval: DEFAULT_SAMPLER_INTERVAL,
-            timeline_points: DEFAULT_TIMELINE_POINTS,
-            heap_history: Some(DEFAULT_HEAP_HISTORY),
-            keep_jemalloc_unwinder: false,
-        }
-    }
-}
 
 /// The settings that decide which state a layer shares. The access policy
 /// is not among them: each layer checks its own.

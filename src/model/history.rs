@@ -7,17 +7,18 @@
 //! costs about 60 bytes a distinct stack.
 //!
 //! Like the timeline, the history is the process's: each layer's state
-//! holds a [`Subscription`], the sampler runs at the shortest interval and
-//! keeps the most snapshots asked for, and ends with the last subscription.
+//! holds a [`Subscription`], the sampler (`wishes::Sampler`) runs at the
+//! shortest interval and keeps the most snapshots asked for, and ends with
+//! the last subscription.
 //! Where heap profiling is off it takes nothing.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::allocator::{AllocatorStats, SizeClass};
 use super::heap::{self, AddressFrames, HeapSnapshot, SYMBOLIZER, Stack};
-use super::wishes::{Wish, Wishes};
+use super::wishes::{self, Sampled, Sampler, Wish};
 use crate::record::{RouteTotals, routes_in_process};
 
 /// One stack of a stored snapshot.
@@ -80,57 +81,44 @@ pub(crate) fn stack_of(stack: &HistoryStack, address_frames: Vec<AddressFrames>)
     }
 }
 
+/// The stored snapshots, and every stack's addresses they hold, once.
 #[derive(Debug)]
-struct State {
+struct Stored {
     points: VecDeque<Arc<HistoryPoint>>,
-    /// Every stack's addresses the points hold, once.
     addresses: HashSet<Arc<[u64]>, rustc_hash::FxBuildHasher>,
-    wishes: Wishes,
 }
 
-static HISTORY: Mutex<State> = Mutex::new(State {
-    points: VecDeque::new(),
-    addresses: HashSet::with_hasher(rustc_hash::FxBuildHasher),
-    wishes: Wishes::new(),
-});
-/// Wakes the sampler when the subscriptions change.
-static CHANGED: Condvar = Condvar::new();
+type State = Sampled<Stored>;
 
-/// A shorter interval than this would make the history's dumps a load.
-const MIN_INTERVAL: Duration = Duration::from_millis(50);
-const MIN_SNAPSHOTS: usize = 2;
-
-fn lock() -> MutexGuard<'static, State> {
-    crate::sync::lock(&HISTORY)
-}
+static HISTORY: Sampler<Stored> = Sampler::new(
+    "memscope-history",
+    run_sampler,
+    Stored {
+        points: VecDeque::new(),
+        addresses: HashSet::with_hasher(rustc_hash::FxBuildHasher),
+    },
+);
 
 /// A layer's hold on the history: while any is alive, the sampler runs.
-#[derive(Debug)]
-pub(crate) struct Subscription {
-    id: u64,
-}
+pub(crate) type Subscription = wishes::Subscription;
+
+/// A shorter interval than this would make the history's dumps a load.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(50);
+/// Fewer snapshots than this show no growth.
+pub(crate) const MIN_SNAPSHOTS: usize = 2;
 
 /// Asks for a snapshot every `interval` (at least 50 ms), `snapshots` kept
 /// (at least 2), and starts the sampler if it is not running. The first
 /// snapshot is taken one interval from now.
 pub(crate) fn subscribe(interval: Duration, snapshots: usize) -> Subscription {
-    let mut state = lock();
-    let wish = Wish {
+    HISTORY.subscribe(Wish {
         interval: interval.max(MIN_INTERVAL),
         points: snapshots.max(MIN_SNAPSHOTS),
-    };
-    let id = state
-        .wishes
-        .add_and_start(wish, "memscope-history", run_sampler);
-    CHANGED.notify_all();
-    Subscription { id }
+    })
 }
 
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        lock().wishes.remove(self.id);
-        CHANGED.notify_all();
-    }
+fn lock() -> MutexGuard<'static, State> {
+    HISTORY.lock()
 }
 
 fn run_sampler() {
@@ -146,10 +134,7 @@ fn run_sampler() {
         });
         due = Some(next);
         let wait = next.saturating_duration_since(Instant::now());
-        state = CHANGED
-            .wait_timeout(state, wait)
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0;
+        state = HISTORY.wait(state, wait).0;
         if Instant::now() < next || state.wishes.is_empty() {
             continue;
         }
@@ -203,23 +188,24 @@ fn take() -> Option<HistoryPoint> {
 /// and lets the oldest go past the bound.
 fn record(state: &mut State, mut point: HistoryPoint) {
     for stack in &mut point.stacks {
-        match state.addresses.get(&stack.addresses) {
+        match state.kept.addresses.get(&stack.addresses) {
             Some(known) => stack.addresses = known.clone(),
             None => {
-                state.addresses.insert(stack.addresses.clone());
+                state.kept.addresses.insert(stack.addresses.clone());
             }
         }
     }
-    state.points.push_back(Arc::new(point));
+    state.kept.points.push_back(Arc::new(point));
     let capacity = state.wishes.points(MIN_SNAPSHOTS);
     let mut dropped = false;
-    while state.points.len() > capacity {
-        state.points.pop_front();
+    while state.kept.points.len() > capacity {
+        state.kept.points.pop_front();
         dropped = true;
     }
     if dropped {
         // Addresses only the dropped points held.
         state
+            .kept
             .addresses
             .retain(|addresses| Arc::strong_count(addresses) > 1);
     }
@@ -227,7 +213,7 @@ fn record(state: &mut State, mut point: HistoryPoint) {
 
 /// The stored snapshots, oldest first.
 pub(crate) fn points() -> Vec<Arc<HistoryPoint>> {
-    lock().points.iter().cloned().collect()
+    lock().kept.points.iter().cloned().collect()
 }
 
 /// The interval and the snapshots kept, while the history runs.
@@ -246,6 +232,7 @@ pub(crate) fn nearest(when: SystemTime) -> Option<Arc<HistoryPoint>> {
         Err(before) => before.duration(),
     };
     lock()
+        .kept
         .points
         .iter()
         .min_by_key(|point| distance(point))
@@ -256,15 +243,21 @@ pub(crate) fn nearest(when: SystemTime) -> Option<Arc<HistoryPoint>> {
 /// among them, in bytes (an estimate from the types' sizes).
 pub(crate) fn footprint() -> u64 {
     let state = lock();
-    let stacks: usize = state.points.iter().map(|point| point.stacks.len()).sum();
+    let stacks: usize = state
+        .kept
+        .points
+        .iter()
+        .map(|point| point.stacks.len())
+        .sum();
     let addresses: usize = state
+        .kept
         .addresses
         .iter()
         .map(|addresses| addresses.len())
         .sum();
     (stacks * std::mem::size_of::<HistoryStack>()
         + addresses * std::mem::size_of::<u64>()
-        + state.addresses.len() * 32) as u64
+        + state.kept.addresses.len() * 32) as u64
 }
 
 #[cfg(test)]
@@ -297,9 +290,11 @@ mod tests {
     #[test]
     fn points_share_their_stacks_and_stay_within_the_bound() {
         let mut state = State {
-            points: VecDeque::new(),
-            addresses: HashSet::with_hasher(rustc_hash::FxBuildHasher),
-            wishes: Wishes::new(),
+            kept: Stored {
+                points: VecDeque::new(),
+                addresses: HashSet::with_hasher(rustc_hash::FxBuildHasher),
+            },
+            wishes: wishes::Wishes::new(),
         };
         state.wishes.add(Wish {
             interval: Duration::from_secs(1),
@@ -311,11 +306,11 @@ mod tests {
                 point(&[(&[1, 2, 3], 10.0), (&[round + 10], 5.0)]),
             );
         }
-        assert_eq!(state.points.len(), 3);
+        assert_eq!(state.kept.points.len(), 3);
         // One stack in every point, one a round: 1 + 3 kept.
-        assert_eq!(state.addresses.len(), 4);
-        let first = &state.points[0].stacks[0].addresses;
-        let last = &state.points[2].stacks[0].addresses;
+        assert_eq!(state.kept.addresses.len(), 4);
+        let first = &state.kept.points[0].stacks[0].addresses;
+        let last = &state.kept.points[2].stacks[0].addresses;
         assert!(
             Arc::ptr_eq(first, last),
             "the same stack's addresses are shared"

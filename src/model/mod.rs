@@ -2,7 +2,9 @@
 //! nothing of HTTP or templates in it.
 //!
 //! - [`allocator`]: jemalloc's figures, its size classes, the heap
-//!   profiling switch, and memscope's stack walker for sampled stacks;
+//!   profiling switch and the purge;
+//! - `unwind`: memscope's stack walker, for jemalloc's sampled stacks
+//!   and the CPU sampler's signals (x86-64 Linux);
 //! - [`heap`]: a heap snapshot (jemalloc's dump, parsed, scaled and
 //!   symbolized), and how a stack's frames are told apart and named;
 //! - [`table`] and [`diff`]: a snapshot grouped into rows, and the change
@@ -13,8 +15,11 @@
 //! - [`timeline`]: memory over time, filled by a background thread;
 //! - [`history`] and [`growth`]: heap snapshots over time, and the sites
 //!   that grow steadily across them, with the route that goes with each;
-//! - [`cpu_capture`]: CPU profiles, sampled by memscope's own sampler
-//!   (`cpu_sampler`, x86-64 Linux) or pprof's;
+//! - [`cpu`]: CPU profiles, sampled by memscope's own sampler (x86-64
+//!   Linux) or pprof's;
+//! - [`objects`]: what the process has loaded and mapped (the loader's
+//!   list, the maps, object files and their build ids), for the walker,
+//!   the symbolizer and the pprof encoder;
 //! - [`process`]: figures the allocator does not know (RSS).
 //!
 //! Failures are [`ModelError`]s, which the pages turn into responses.
@@ -28,12 +33,14 @@
 //!   binary's, and backtrace's cache behind it is global;
 //! - the last heap snapshot, behind the lock that lets one `prof.dump`
 //!   run at a time (`heap`): jemalloc has one heap profile;
-//! - the CPU captures (`cpu_capture`): pprof allows one profiler a process;
+//! - the CPU captures (`cpu`): one profiling timer and one `SIGPROF`
+//!   handler a process, and one capture at a time so that heap sampling's
+//!   pause has one owner;
 //! - the timeline and its one sampler thread (`timeline`): allocator
 //!   figures and RSS are the process's;
 //! - the heap history and its one sampler thread (`history`), for the same
 //!   reason;
-//! - memscope's stack walker, installed once (`allocator`).
+//! - memscope's stack walker, installed once (`unwind`).
 //!
 //! What belongs to a mount (the layers mounted at one prefix with the same
 //! request history, see `layer::state`) is the request log and the
@@ -41,19 +48,20 @@
 
 pub(crate) mod allocator;
 pub(crate) mod baseline;
-pub(crate) mod cpu_capture;
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-mod cpu_sampler;
+pub(crate) mod cpu;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod flamegraph;
 pub(crate) mod growth;
 pub(crate) mod heap;
 pub(crate) mod history;
+pub(crate) mod objects;
 pub(crate) mod pprof_heap;
 pub(crate) mod process;
 pub(crate) mod table;
 pub(crate) mod timeline;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) mod unwind;
 mod wishes;
 
 pub(crate) use error::{ModelError, ModelErrorKind};

@@ -14,12 +14,12 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
 
 use pprof::protos::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
 
 use super::ModelError;
-use super::heap::{Frame, FrameKind, Grouping, HeapSnapshot, MappedFile, Stack, key_of};
+use super::heap::{Frame, FrameKind, Grouping, HeapSnapshot, Stack, key_of};
+use super::objects::{MappedFile, build_id};
 
 /// Which of Go's two heap endpoints a profile is for: the same profile,
 /// with another sample type shown first.
@@ -302,31 +302,6 @@ impl<'a> ProfileBuilder<'a> {
     }
 }
 
-/// The GNU build id of the object file at `path`, in hex, read once a file.
-fn build_id(path: &str) -> Option<String> {
-    static KNOWN: Mutex<Vec<(String, Option<String>)>> = Mutex::new(Vec::new());
-    let mut known = crate::sync::lock(&KNOWN);
-    if let Some((_, id)) = known.iter().find(|(known, _)| known == path) {
-        return id.clone();
-    }
-    let id = read_build_id(path);
-    known.push((path.to_owned(), id.clone()));
-    id
-}
-
-fn read_build_id(path: &str) -> Option<String> {
-    use object::Object;
-    let file = std::fs::File::open(path).ok()?;
-    // SAFETY: the map is read only, and only while the file is open here;
-    // a file changed underneath gives a wrong id or none, not a fault of
-    // this process's memory.
-    #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let object = object::File::parse(&*map).ok()?;
-    let id = object.build_id().ok()??;
-    Some(id.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -508,13 +483,5 @@ mod tests {
             .collect();
         values.sort();
         assert_eq!(values, [(0x1100, 500), (0x1300, -300), (0x1400, 200)]);
-    }
-
-    #[test]
-    fn reads_the_build_id_of_this_test_binary() {
-        let exe = std::env::current_exe().unwrap();
-        let id = read_build_id(exe.to_str().unwrap());
-        // Rust's linker invocation on Linux asks for a build id.
-        assert!(id.as_ref().is_some_and(|id| id.len() >= 16), "{id:?}");
     }
 }

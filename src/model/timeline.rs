@@ -10,14 +10,13 @@
 //! last subscription is dropped.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use super::allocator::AllocatorStats;
 use super::process::resident_set_size;
-use super::wishes::{Wish, Wishes};
+use super::wishes::{self, Sampled, Sampler, Wish};
 
 /// One sample of the timeline.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -30,89 +29,54 @@ pub(crate) struct TimelinePoint {
     pub(crate) requests: u64,
 }
 
-#[derive(Debug)]
-struct State {
-    points: VecDeque<TimelinePoint>,
-    wishes: Wishes,
-}
-
-impl State {
-    fn capacity(&self) -> usize {
-        self.wishes.points(MIN_POINTS)
-    }
-
-    fn record(&mut self, point: TimelinePoint) {
-        let capacity = self.capacity();
-        while self.points.len() >= capacity {
-            self.points.pop_front();
-        }
-        self.points.push_back(point);
-    }
-}
-
 /// Fewer points than this draw no line.
-const MIN_POINTS: usize = 2;
+pub(crate) const MIN_POINTS: usize = 2;
 /// Shorter intervals than this sample more than anyone can read.
-const MIN_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-static TIMELINE: Mutex<State> = Mutex::new(State {
-    points: VecDeque::new(),
-    wishes: Wishes::new(),
-});
-/// Wakes the sampler when the subscriptions change.
-static CHANGED: Condvar = Condvar::new();
-
-fn lock() -> MutexGuard<'static, State> {
-    crate::sync::lock(&TIMELINE)
-}
+/// The points, oldest first, and the wishes of the layers.
+static TIMELINE: Sampler<VecDeque<TimelinePoint>> =
+    Sampler::new("memscope-timeline", run_sampler, VecDeque::new());
 
 /// A layer's hold on the timeline: while any is alive, the sampler runs.
-#[derive(Debug)]
-pub(crate) struct Subscription {
-    id: u64,
-}
+pub(crate) type Subscription = wishes::Subscription;
 
 /// Asks for a point every `interval` (at least 10 ms), `points` kept (at
 /// least 2), and starts the sampler if it is not running. The first point
 /// is taken now.
 pub(crate) fn subscribe(interval: Duration, points: usize) -> Subscription {
-    let wish = Wish {
+    let subscription = TIMELINE.subscribe(Wish {
         interval: interval.max(MIN_INTERVAL),
         points: points.max(MIN_POINTS),
-    };
-    let mut state = lock();
+    });
     // Without a thread the timeline shows this one point.
-    let id = state
-        .wishes
-        .add_and_start(wish, "memscope-timeline", run_sampler);
-    state.record(sample());
-    CHANGED.notify_all();
-    Subscription { id }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        lock().wishes.remove(self.id);
-        CHANGED.notify_all();
-    }
+    record(&mut TIMELINE.lock(), sample());
+    subscription
 }
 
 fn run_sampler() {
-    let mut state = lock();
+    let mut state = TIMELINE.lock();
     loop {
         let Some(interval) = state.wishes.interval_or_stop() else {
             return;
         };
-        let (woken, timeout) = CHANGED
-            .wait_timeout(state, interval)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (woken, timed_out) = TIMELINE.wait(state, interval);
         state = woken;
-        if timeout.timed_out() && !state.wishes.is_empty() {
+        if timed_out && !state.wishes.is_empty() {
             // Sampled under the lock: a few reads of jemalloc's counters
             // and of /proc, and no page waits long for the ring.
-            state.record(sample());
+            record(&mut state, sample());
         }
     }
+}
+
+/// Keeps `point`, dropping the oldest past the most points asked for.
+fn record(state: &mut Sampled<VecDeque<TimelinePoint>>, point: TimelinePoint) {
+    let capacity = state.wishes.points(MIN_POINTS);
+    while state.kept.len() >= capacity {
+        state.kept.pop_front();
+    }
+    state.kept.push_back(point);
 }
 
 fn sample() -> TimelinePoint {
@@ -130,22 +94,22 @@ fn sample() -> TimelinePoint {
 
 /// The points, oldest first.
 pub(crate) fn points() -> Vec<TimelinePoint> {
-    lock().points.iter().copied().collect()
+    TIMELINE.lock().kept.iter().copied().collect()
 }
 
 /// The interval the timeline runs at now, and the points it keeps.
 pub(crate) fn settings() -> (Duration, usize) {
-    let state = lock();
+    let state = TIMELINE.lock();
     (
         state.wishes.interval().unwrap_or(MIN_INTERVAL),
-        state.capacity(),
+        state.wishes.points(MIN_POINTS),
     )
 }
 
 /// Whether the sampler thread runs now.
 #[cfg(test)]
 fn sampler_running() -> bool {
-    lock().wishes.sampler_running()
+    TIMELINE.lock().wishes.sampler_running()
 }
 
 #[cfg(test)]

@@ -1,10 +1,106 @@
-//! What the layers ask of a process-wide sampler: each a wish of an
-//! interval and a number of points kept; the sampler runs at the shortest
-//! interval and keeps the most points asked, while any wish stands, on a
-//! thread of its own that the first wish starts and the last one's going
-//! stops.
+//! The process-wide background samplers (the timeline's and the heap
+//! history's) and what the layers ask of them: each a wish of an interval
+//! and a number of points kept. A sampler runs at the shortest interval and
+//! keeps the most points asked, while any wish stands, on a thread of its
+//! own that the first wish starts and the last one's going stops.
 
+use std::fmt;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// A background sampler: what it keeps and the wishes that stand, behind
+/// one lock, and a condition its thread waits on, woken when the wishes
+/// change.
+pub(crate) struct Sampler<T: 'static> {
+    /// Its thread's name.
+    name: &'static str,
+    /// Its thread's body: loops until `Wishes::interval_or_stop` says stop.
+    run: fn(),
+    state: Mutex<Sampled<T>>,
+    changed: Condvar,
+}
+
+/// What a sampler keeps, and the wishes it runs for.
+#[derive(Debug)]
+pub(crate) struct Sampled<T> {
+    pub(crate) kept: T,
+    pub(crate) wishes: Wishes,
+}
+
+impl<T: Send> Sampler<T> {
+    pub(crate) const fn new(name: &'static str, run: fn(), kept: T) -> Self {
+        Self {
+            name,
+            run,
+            state: Mutex::new(Sampled {
+                kept,
+                wishes: Wishes::new(),
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Sampled<T>> {
+        crate::sync::lock(&self.state)
+    }
+
+    /// Adds `wish`, starts the thread if it is not running, and wakes it to
+    /// take the wish into account. The wish stands while the subscription
+    /// lives.
+    pub(crate) fn subscribe(&'static self, wish: Wish) -> Subscription {
+        let id = self.lock().wishes.add_and_start(wish, self.name, self.run);
+        self.changed.notify_all();
+        Subscription { sampler: self, id }
+    }
+
+    /// For the thread: waits `timeout` or until the wishes change, and
+    /// says whether the time ran out.
+    pub(crate) fn wait<'a>(
+        &'a self,
+        state: MutexGuard<'a, Sampled<T>>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, Sampled<T>>, bool) {
+        let (state, result) = self
+            .changed
+            .wait_timeout(state, timeout)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (state, result.timed_out())
+    }
+}
+
+/// A layer's hold on a sampler: while any is alive, the sampler runs.
+pub(crate) struct Subscription {
+    sampler: &'static dyn Withdraw,
+    id: u64,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.sampler.withdraw(self.id);
+    }
+}
+
+/// Takes a wish back: what a subscription needs of its sampler, whatever
+/// the sampler keeps.
+trait Withdraw: Sync {
+    fn withdraw(&self, id: u64);
+}
+
+impl<T: Send> Withdraw for Sampler<T> {
+    fn withdraw(&self, id: u64) {
+        self.lock().wishes.remove(id);
+        self.changed.notify_all();
+    }
+}
 
 /// One layer's wish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

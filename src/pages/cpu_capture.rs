@@ -4,53 +4,14 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, Pending};
 use super::error::PageError;
 use super::format::Format;
-use super::query::{Query, parse_id};
+use super::query::{DEFAULT_CPU_SECONDS, MAX_CPU_SECONDS, Query, parse_id};
+use super::render::capture_summary::CaptureSummary;
 use super::render::{Layout, Page, download, respond, see_other};
-use crate::model::cpu_capture::{CPU_CAPTURES, CpuCapture, FREQUENCY_HZ, KEPT_CAPTURES};
+use super::request::{Answer, PageRequest, Pending};
+use crate::model::cpu::{CPU_CAPTURES, CpuCapture, KEPT_CAPTURES};
 use crate::model::off_executor;
-
-pub(crate) const DEFAULT_SECONDS: u64 = 10;
-pub(crate) const MAX_SECONDS: u64 = 60;
-
-/// What the pages list of a capture.
-#[derive(Debug, Serialize)]
-pub(crate) struct CaptureSummary {
-    pub(crate) id: u64,
-    pub(crate) started_unix: u64,
-    pub(crate) seconds: u64,
-    pub(crate) samples: u64,
-    /// Samples the sampler had no room for.
-    pub(crate) dropped_samples: u64,
-    pub(crate) link: String,
-    pub(crate) flamegraph: String,
-    pub(crate) pprof: String,
-}
-
-impl CaptureSummary {
-    pub(crate) fn of(capture: &CpuCapture, prefix: &str) -> Self {
-        let link = format!("{prefix}/profiles/cpu/{}", capture.id);
-        Self {
-            id: capture.id,
-            started_unix: capture.started_unix,
-            seconds: capture.seconds,
-            samples: capture.samples,
-            dropped_samples: capture.dropped_samples,
-            flamegraph: format!("{link}/flamegraph.svg"),
-            pprof: format!("{link}/profile.pb.gz"),
-            link,
-        }
-    }
-
-    pub(crate) fn summary(&self) -> String {
-        format!(
-            "{} s at {FREQUENCY_HZ} Hz, {} samples",
-            self.seconds, self.samples
-        )
-    }
-}
 
 #[derive(Serialize)]
 struct CapturePage {
@@ -103,8 +64,8 @@ pub(super) fn answer_capture<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
 async fn capture(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["seconds"])?;
     let seconds = query
-        .number("seconds", 1..=MAX_SECONDS)?
-        .unwrap_or(DEFAULT_SECONDS);
+        .number("seconds", 1..=MAX_CPU_SECONDS)?
+        .unwrap_or(DEFAULT_CPU_SECONDS);
     let capture = off_executor("CPU capture", move || CPU_CAPTURES.capture(seconds)).await??;
     let prefix = request.prefix();
     if request.format == Format::Html {

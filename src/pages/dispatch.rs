@@ -1,50 +1,23 @@
 //! Which page answers which path under the prefix: one table, from which
-//! dispatch, the methods each page allows, the navigation bar and the
-//! overview's list of pages all come.
+//! dispatch and the methods each page allows come. The links to the pages
+//! (navigation, the overview's list) are in `links`; a test here checks
+//! that each reaches a page.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use http::Method;
 use http::request::Parts;
-use http::{Method, Response};
 
 use super::access::check_same_origin;
 use super::error::PageError;
 use super::format::Format;
+use super::mount::Mount;
 use super::render::{Layout, respond_error};
+use super::request::{Answer, PageFuture, PageRequest, Pending};
 use super::{
-    Mount, PageFuture, cpu_capture, heap_flamegraph, heap_sampling, heap_site, heapdump,
-    memory_diff, memory_growth, memory_purge, metrics, overview, pprof, request_detail,
-    request_list, timeline,
+    cpu_capture, heap_flamegraph, heap_sampling, heap_site, heapdump, memory_diff, memory_growth,
+    memory_purge, metrics, overview, pprof, request_detail, request_list, timeline,
 };
-
-/// What a page handler returns.
-pub(crate) type Answer = Result<Response<Bytes>, PageError>;
-/// A page handler's answer to come, for pages that wait.
-pub(crate) type Pending<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
-
-/// What a page handler gets.
-pub(crate) struct PageRequest<'a> {
-    pub(crate) mount: &'a Arc<Mount>,
-    pub(crate) parts: &'a Parts,
-    pub(crate) format: Format,
-    pub(crate) layout: &'a Layout,
-    /// The path after the page's own, for pages of one item
-    /// (`/heapdump/{site}`); empty for the others.
-    pub(crate) rest: &'a str,
-}
-
-impl PageRequest<'_> {
-    pub(crate) fn raw_query(&self) -> Option<&str> {
-        self.parts.uri.query()
-    }
-
-    pub(crate) fn prefix(&self) -> &str {
-        &self.mount.prefix
-    }
-}
 
 /// How a page is found from the path under the prefix.
 #[derive(Clone, Copy, Debug)]
@@ -94,23 +67,9 @@ enum Handler {
     Later(for<'a> fn(&'a PageRequest<'a>) -> Pending<'a>),
 }
 
-/// A link to a page, in the navigation bar and on the overview.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PageLink {
-    /// Under the prefix, query included.
-    pub(crate) href: &'static str,
-    /// Its name in the navigation bar; `None` for pages listed on the
-    /// overview only.
-    pub(crate) nav: Option<&'static str>,
-    /// Its title and what it shows, on the overview; `None` for the
-    /// overview itself.
-    pub(crate) listed: Option<(&'static str, &'static str)>,
-}
-
 struct PageEntry {
     path: PagePath,
     handler: Handler,
-    links: &'static [PageLink],
 }
 
 /// Every page, in the order paths are matched: an action or an item page
@@ -119,178 +78,80 @@ const PAGES: &[PageEntry] = &[
     PageEntry {
         path: PagePath::Page("/"),
         handler: Handler::Later(overview::answer),
-        links: &[PageLink {
-            href: "/",
-            nav: Some("Overview"),
-            listed: None,
-        }],
     },
     PageEntry {
         path: PagePath::Page("/heapdump"),
         handler: Handler::Later(heapdump::answer),
-        links: &[
-            PageLink {
-                href: "/heapdump",
-                nav: Some("Heap"),
-                listed: Some((
-                    "Heap by allocation site",
-                    "where the live heap was allocated: the application's own function, and the library it went through",
-                )),
-            },
-            PageLink {
-                href: "/heapdump?group=size",
-                nav: Some("Size classes"),
-                listed: Some((
-                    "Heap by size class",
-                    "live objects in each jemalloc size class; exact, needs no profiling",
-                )),
-            },
-        ],
     },
     PageEntry {
         path: PagePath::Page("/memory/diff"),
         handler: Handler::Later(memory_diff::answer),
-        links: &[PageLink {
-            href: "/memory/diff",
-            nav: Some("Diff"),
-            listed: Some((
-                "Memory diff",
-                "what grew since the baseline, by site, with bytes per request",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Page("/memory/growth"),
         handler: Handler::Later(memory_growth::answer),
-        links: &[PageLink {
-            href: "/memory/growth",
-            nav: Some("Growth"),
-            listed: Some((
-                "Growth over time",
-                "the sites that grew steadily across the heap history, with the route that goes with each: no baseline needed",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Page("/memory/diff/flamegraph.svg"),
         handler: Handler::Later(heap_flamegraph::answer_diff),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Action("/memory/purge"),
         handler: Handler::Now(memory_purge::purge),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Action("/memory/diff/baseline"),
         handler: Handler::Later(memory_diff::answer_new_baseline),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Page("/profiles"),
         handler: Handler::Now(request_list::page),
-        links: &[PageLink {
-            href: "/profiles",
-            nav: Some("Requests"),
-            listed: Some((
-                "Requests",
-                "every request's wall and busy time and bytes allocated, freed and kept; totals per route; CPU profiles",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Action("/profiles/cpu"),
         handler: Handler::Later(cpu_capture::answer_capture),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Item("/profiles/cpu/"),
         handler: Handler::Now(cpu_capture::page),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Item("/profiles/"),
         handler: Handler::Now(request_detail::page),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Page("/timeline"),
         handler: Handler::Now(timeline::page),
-        links: &[PageLink {
-            href: "/timeline",
-            nav: Some("Timeline"),
-            listed: Some(("Timeline", "allocated, resident and RSS over the last hour")),
-        }],
     },
     PageEntry {
         path: PagePath::Action("/profiling"),
         handler: Handler::Now(heap_sampling::switch),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Page("/pprof/heap"),
         handler: Handler::Later(pprof::answer_heap),
-        links: &[PageLink {
-            href: "/pprof/heap",
-            nav: None,
-            listed: Some((
-                "pprof: heap",
-                "the live heap as a gzipped pprof profile, as Go serves it: for go tool pprof, Parca, Grafana Pyroscope; seconds=N for a delta",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Page("/pprof/allocs"),
         handler: Handler::Later(pprof::answer_allocs),
-        links: &[PageLink {
-            href: "/pprof/allocs",
-            nav: None,
-            listed: Some((
-                "pprof: allocs",
-                "the same profile with what was allocated first, where jemalloc accumulates it (prof_accum)",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Page("/pprof/profile"),
         handler: Handler::Later(pprof::answer_profile),
-        links: &[PageLink {
-            href: "/pprof/profile?seconds=10",
-            nav: None,
-            listed: Some((
-                "pprof: CPU profile",
-                "samples the CPU for seconds=N (default 10, at most 60) and answers the gzipped profile",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Page("/metrics"),
         handler: Handler::Now(metrics::page),
-        links: &[PageLink {
-            href: "/metrics",
-            nav: None,
-            listed: Some((
-                "Prometheus metrics",
-                "jemalloc's figures, heap profiling, per-route requests and bytes, for Prometheus to scrape",
-            )),
-        }],
     },
     PageEntry {
         path: PagePath::Page("/heapdump/flamegraph.svg"),
         handler: Handler::Later(heap_flamegraph::answer_heap),
-        links: &[],
     },
     PageEntry {
         path: PagePath::Item("/heapdump/"),
         handler: Handler::Later(heap_site::answer),
-        links: &[],
     },
 ];
-
-/// Every page's links, in the table's order.
-pub(crate) fn page_links() -> impl Iterator<Item = &'static PageLink> {
-    PAGES.iter().flat_map(|page| page.links)
-}
 
 /// Answers a request under the prefix. Never fails: an error is a page.
 pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
@@ -366,6 +227,7 @@ fn requested_format(parts: &Parts) -> Result<Format, PageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::links::{PageLink, page_links};
 
     fn page_for(path: &str) -> Option<(usize, &str)> {
         PAGES

@@ -8,11 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
-use super::dispatch::{Answer, PageRequest, Pending};
 use super::error::PageError;
-use super::heapdump::MAX_FILTER_LEN;
-use super::query::Query;
+use super::query::{MAX_FILTER_LEN, Query};
 use super::render::download;
+use super::request::{Answer, PageRequest, Pending};
 use crate::model::flamegraph::{diff_flamegraph, heap_flamegraph};
 use crate::model::heap;
 

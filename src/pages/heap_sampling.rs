@@ -4,14 +4,14 @@
 use http::StatusCode;
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest};
 use super::error::PageError;
 use super::format::Format;
 use super::query::Query;
 use super::render::sampling_summary;
 use super::render::{Layout, Page, respond, see_other};
+use super::request::{Answer, PageRequest};
 use crate::model::allocator::ProfilingState;
-use crate::model::cpu_capture::{SamplingSwitch, sampling_hold, switch_heap_sampling};
+use crate::model::cpu::{SamplingSwitch, sampling_hold, switch_heap_sampling};
 
 #[derive(Serialize)]
 struct ProfilingSwitched {

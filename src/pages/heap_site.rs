@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, Pending};
 use super::error::PageError;
-use super::heapdump::{MAX_LIMIT, estimate_notes};
-use super::query::Query;
+use super::query::{MAX_LIMIT, Query};
+use super::render::heap_view::estimate_notes;
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
+use super::request::{Answer, PageRequest, Pending};
 use crate::model::heap::{self, Frame, Grouping, SiteId, Stack, key_of};
 use crate::model::table::share;
 use crate::units::{grouped, human_bytes};

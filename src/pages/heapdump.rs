@@ -4,51 +4,16 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, Pending};
-use super::error::PageError;
-use super::query::Query;
+use super::query::{HEAP_GROUPS, Query, heap_table_spec};
+use super::render::heap_view::{AmountView, estimate_notes, group_name, group_title, site_link};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
+use super::request::{Answer, PageRequest, Pending};
 use crate::model::allocator::{AllocatorStats, size_classes};
 use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
 use crate::model::process::resident_set_size;
-use crate::model::table::{Amount, HeapRow, HeapTable, TableSpec};
+use crate::model::table::{HeapRow, HeapTable, TableSpec};
 use crate::units::{grouped, human_bytes, human_bytes_with_error};
-
-/// The largest `limit=` accepted; more rows than this is no longer a table
-/// anyone reads.
-pub(crate) const MAX_LIMIT: u64 = 10_000;
-const DEFAULT_LIMIT: u64 = 100;
-/// The longest `filter=` accepted.
-pub(crate) const MAX_FILTER_LEN: usize = 200;
-pub(crate) const GROUPS: &[&str] = &["site", "function", "crate", "stack", "size"];
-
-/// Reads `group`, `filter` and `limit`, as the heap tables take them.
-pub(crate) fn table_spec(query: &Query) -> Result<TableSpec, PageError> {
-    let group = query.choice("group", GROUPS)?.unwrap_or("site");
-    let filter = query
-        .text("filter", MAX_FILTER_LEN)?
-        .map(|filter| filter.to_lowercase());
-    let grouping = Grouping::from_name(group);
-    if grouping.is_none() && filter.is_some() {
-        return Err(PageError::bad_request(
-            "`filter` matches the frames of a stack, and `group=size` has none: \
-             use group=site, function, crate or stack with a filter",
-        ));
-    }
-    Ok(TableSpec {
-        grouping,
-        filter,
-        limit: query
-            .number("limit", 1..=MAX_LIMIT)?
-            .unwrap_or(DEFAULT_LIMIT) as usize,
-    })
-}
-
-/// `site`, `function`, `crate`, `stack` or `size`.
-pub(crate) fn group_name(spec: &TableSpec) -> &'static str {
-    spec.grouping.map_or("size", Grouping::name)
-}
 
 /// The heap as rows of `name · # objects · total size · share`.
 #[derive(Serialize)]
@@ -106,22 +71,6 @@ struct HeapRowView {
     bytes_error: f64,
 }
 
-/// Objects and bytes, rounded, as the pages show them.
-#[derive(Serialize)]
-pub(crate) struct AmountView {
-    pub(crate) objects: u64,
-    pub(crate) bytes: u64,
-}
-
-impl From<Amount> for AmountView {
-    fn from(amount: Amount) -> Self {
-        Self {
-            objects: amount.objects.round() as u64,
-            bytes: amount.bytes.round() as u64,
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct Total {
     /// Summed over every row, including those past `limit`.
@@ -133,11 +82,6 @@ struct Total {
     resident: u64,
     /// The process's resident set size.
     rss: Option<u64>,
-}
-
-/// The link to a site's page, for site rows.
-pub(crate) fn site_link(prefix: &str, grouping: Option<Grouping>, id: &str) -> Option<String> {
-    (grouping == Some(Grouping::Site)).then(|| format!("{prefix}/heapdump/{id}"))
 }
 
 impl HeapTablePage {
@@ -208,40 +152,6 @@ impl HeapRowView {
     }
 }
 
-/// The heading of the name column for a grouping.
-pub(crate) fn group_title(group: &'static str) -> &'static str {
-    match group {
-        "size" => "size class",
-        "site" => "allocation site",
-        other => other,
-    }
-}
-
-/// How far to trust figures from a sampled heap profile.
-pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
-    let mut notes = vec![format!(
-        "Estimates: jemalloc samples one allocation per {} allocated on average, and each \
-         sample is scaled up by the chance of its size being sampled; ± is three standard \
-         errors of what sampling leaves unknown (an estimate from n samples of small objects \
-         is known to about ±3√n samples), and growth beyond it is significant. jemalloc's allocated figure is exact but under-reports while sampling; \
-         compare resident and RSS.",
-        human_bytes(snapshot.sample_interval)
-    )];
-    notes.push(format!(
-        "This profile: {} sampled stacks; jemalloc's dump and its parse took {:.1} ms, \
-         resolving addresses {:.1} ms.",
-        snapshot.stacks.len(),
-        snapshot.dump_time.as_secs_f64() * 1e3,
-        snapshot.symbolize_time.as_secs_f64() * 1e3
-    ));
-    if snapshot.paused {
-        notes.push(
-            "Sampling is paused: the profile holds only what was sampled while it ran.".to_owned(),
-        );
-    }
-    notes
-}
-
 impl Page for HeapTablePage {
     fn text(&self) -> String {
         let mut columns = vec![
@@ -306,7 +216,7 @@ impl Page for HeapTablePage {
         askama::Template::render(&HeapTableTemplate {
             layout,
             page: self,
-            groups: GROUPS,
+            groups: HEAP_GROUPS,
         })
     }
 }
@@ -325,7 +235,7 @@ pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
 
 async fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["group", "limit", "filter"])?;
-    let spec = table_spec(&query)?;
+    let spec = heap_table_spec(&query)?;
     let page = match spec.grouping {
         None => {
             let stats = AllocatorStats::read();

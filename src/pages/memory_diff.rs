@@ -12,14 +12,14 @@ use http::header::RETRY_AFTER;
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, Pending};
 use super::error::PageError;
 use super::format::Format;
-use super::heapdump::{AmountView, estimate_notes, group_name, site_link, table_spec};
-use super::query::Query;
+use super::query::{HEAP_GROUPS, Query, heap_table_spec};
 use super::render::chart::duration_text;
+use super::render::heap_view::{AmountView, estimate_notes, group_name, group_title, site_link};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond, see_other};
+use super::request::{Answer, PageRequest, Pending};
 use crate::model::baseline::Baseline;
 use crate::model::diff::{DiffRow, HeapDiff};
 use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
@@ -240,7 +240,7 @@ impl MemoryDiff {
     }
 
     fn group_title(&self) -> &'static str {
-        super::heapdump::group_title(self.group)
+        group_title(self.group)
     }
 }
 
@@ -319,7 +319,7 @@ impl Page for MemoryDiff {
         askama::Template::render(&DiffTemplate {
             layout,
             page: self,
-            groups: super::heapdump::GROUPS,
+            groups: HEAP_GROUPS,
         })
     }
 }
@@ -345,7 +345,7 @@ async fn page(request: &PageRequest<'_>) -> Answer {
         request.raw_query(),
         &["group", "limit", "filter", "seconds", "since"],
     )?;
-    let spec = table_spec(&query)?;
+    let spec = heap_table_spec(&query)?;
     let seconds = query.number("seconds", 1..=MAX_SECONDS)?;
     let since = query.duration("since", MAX_SINCE)?;
     if seconds.is_some() && since.is_some() {

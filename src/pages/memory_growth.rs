@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, Pending};
-use super::heapdump::{MAX_FILTER_LEN, MAX_LIMIT};
-use super::query::Query;
+use super::query::{MAX_FILTER_LEN, MAX_LIMIT, Query};
 use super::render::chart::duration_text;
+use super::render::suspects::SuspectView;
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
-use crate::model::growth::{GrowthReport, GrowthSpec, RouteMatch, Suspect, over_history};
+use super::request::{Answer, PageRequest, Pending};
+use crate::model::growth::{GrowthReport, GrowthSpec, over_history};
 use crate::model::{history, off_executor};
-use crate::units::{grouped, human_bytes, human_bytes_f64, human_bytes_signed_with_error};
+use crate::units::{grouped, human_bytes};
 
 const DEFAULT_LIMIT: u64 = 20;
 /// The longest `window=`: a day, more than any history keeps by default.
@@ -51,145 +51,6 @@ struct HistoryView {
     bytes: u64,
     /// What taking the newest snapshot took, in milliseconds.
     last_took_ms: Option<f64>,
-}
-
-/// One site that grew, as the pages show it.
-#[derive(Serialize)]
-pub(crate) struct SuspectView {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    /// `file:line` of the site.
-    pub(crate) location: String,
-    pub(crate) link: String,
-    /// In the newest snapshot.
-    pub(crate) bytes: u64,
-    /// From the window's first snapshot to its last.
-    pub(crate) growth: i64,
-    /// Three standard errors of `growth` that sampling leaves.
-    pub(crate) growth_error: u64,
-    pub(crate) bytes_per_minute: f64,
-    /// Three standard errors of the slope; 0 with two snapshots.
-    pub(crate) bytes_per_minute_error: f64,
-    /// The share of intervals in which it grew, from 0 to 1.
-    pub(crate) steadiness: f64,
-    pub(crate) significant: bool,
-    pub(crate) route: Option<RouteView>,
-    #[serde(skip)]
-    pub(crate) minutes: f64,
-}
-
-#[derive(Serialize)]
-pub(crate) struct RouteView {
-    route: String,
-    /// The route's requests in the window.
-    requests: u64,
-    /// The site's growth a request of the route, from the fit.
-    bytes_per_request: f64,
-    /// What the route's requests kept on average (allocated minus freed on
-    /// the threads that served them), from the request log.
-    mean_net_bytes: f64,
-    /// How well the route's requests explain the growth, from 0 to 1.
-    fit: f64,
-}
-
-impl SuspectView {
-    fn of(suspect: &Suspect, minutes: f64, prefix: &str) -> Self {
-        let id = suspect.id.to_string();
-        Self {
-            link: format!("{prefix}/heapdump/{id}"),
-            id,
-            name: suspect.name.clone(),
-            location: suspect.location.clone(),
-            bytes: suspect.bytes.max(0.0).round() as u64,
-            growth: suspect.growth.round() as i64,
-            growth_error: suspect.growth_error.round() as u64,
-            bytes_per_minute: suspect.bytes_per_minute,
-            bytes_per_minute_error: suspect.bytes_per_minute_error,
-            steadiness: suspect.steadiness,
-            significant: suspect.significant,
-            route: suspect.route.as_ref().map(RouteView::of),
-            minutes,
-        }
-    }
-
-    /// `+58.0 KiB/min`.
-    pub(crate) fn rate(&self) -> String {
-        format!("+{}/min", human_bytes_f64(self.bytes_per_minute.max(0.0)))
-    }
-
-    pub(crate) fn growth_text(&self) -> String {
-        human_bytes_signed_with_error(self.growth as f64, self.growth_error as f64)
-    }
-
-    pub(crate) fn verdict(&self) -> &'static str {
-        if self.significant {
-            "significant"
-        } else {
-            "within noise"
-        }
-    }
-
-    /// `about 966 B per /json request`, where a route goes with it.
-    pub(crate) fn route_text(&self) -> String {
-        self.route.as_ref().map_or_else(String::new, |route| {
-            format!(
-                "about {} per {} request",
-                human_bytes_f64(route.bytes_per_request),
-                route.route
-            )
-        })
-    }
-
-    /// `leaky_cache::cache::store_response grew +58.0 KiB/min for 10 min,
-    /// about 966 B per /json request`: what the overview leads with.
-    pub(crate) fn sentence(&self) -> String {
-        let route = self.route_text();
-        format!(
-            "{} grew {} for {}{}{route}",
-            self.name,
-            self.rate(),
-            self.span(),
-            if route.is_empty() { "" } else { ", " }
-        )
-    }
-
-    /// How long it was watched growing: `10 min`.
-    pub(crate) fn span(&self) -> String {
-        duration_text((self.minutes * 60.0).round() as u64)
-    }
-}
-
-impl RouteView {
-    fn of(route: &RouteMatch) -> Self {
-        Self {
-            route: route.route.clone(),
-            requests: route.requests,
-            bytes_per_request: route.bytes_per_request,
-            mean_net_bytes: route.mean_net,
-            fit: route.fit,
-        }
-    }
-}
-
-/// The significant suspects over the whole history, at most `limit`, for
-/// the overview: empty where there is no history or nothing grew.
-pub(crate) async fn leading_suspects(prefix: &str, limit: usize) -> Vec<SuspectView> {
-    if history::settings().is_none() {
-        return Vec::new();
-    }
-    let spec = GrowthSpec {
-        filter: None,
-        limit,
-    };
-    let Ok(report) = off_executor("growth", move || over_history(None, &spec)).await else {
-        return Vec::new();
-    };
-    report
-        .suspects
-        .iter()
-        .filter(|suspect| suspect.significant)
-        .map(|suspect| SuspectView::of(suspect, report.minutes, prefix))
-        .collect()
 }
 
 impl GrowthPage {

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest};
 use super::query::Query;
 use super::render::{Layout, Page, respond};
+use super::request::{Answer, PageRequest};
 use crate::model::allocator::{Purged, purge_now};
 use crate::units::{human_bytes, human_bytes_signed};
 

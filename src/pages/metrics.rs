@@ -15,11 +15,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::dispatch::{Answer, PageRequest};
 use super::error::PageError;
 use super::query::Query;
+use super::request::{Answer, PageRequest};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
-use crate::model::cpu_capture::cpu_profiler_bytes;
+use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
 use crate::model::process::resident_set_size;
 use crate::record::RouteTotals;

@@ -16,63 +16,22 @@ mod heap_flamegraph;
 mod heap_sampling;
 mod heap_site;
 mod heapdump;
+mod links;
 mod memory_diff;
 mod memory_growth;
 mod memory_purge;
 mod metrics;
+mod mount;
 mod overview;
 mod pprof;
 mod query;
 mod render;
+mod request;
 mod request_detail;
 mod request_list;
 mod timeline;
 
 pub use access::{AccessPolicy, PeerAddr, peer_addr};
 pub(crate) use dispatch::answer;
-
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
-use bytes::Bytes;
-use http::Response;
-
-use crate::model::baseline::BaselineSlot;
-use crate::record::RequestLog;
-
-/// A page being answered; boxed because pages that read a heap profile
-/// wait on a blocking task.
-pub(crate) type PageFuture = Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>;
-
-/// What the pages of one layer serve from.
-#[derive(Debug)]
-pub(crate) struct Mount {
-    /// Where the pages are: `/_debug` by default.
-    pub(crate) prefix: String,
-    /// Who may see them.
-    pub(crate) access: AccessPolicy,
-    /// The requests the layer passed to the app.
-    pub(crate) requests: Arc<RequestLog>,
-    /// What the memory diff compares against.
-    pub(crate) baseline: Arc<BaselineSlot>,
-}
-
-impl Mount {
-    /// Whether `path` is the prefix itself or below it (`/_debug/x`, not
-    /// `/_debugger`).
-    pub(crate) fn is_debug_path(&self, path: &str) -> bool {
-        self.page_path(path).is_some()
-    }
-
-    /// The part of `path` after the prefix, starting with `/` (the overview
-    /// is `/`), or `None` when `path` is not a debug path.
-    pub(crate) fn page_path<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let rest = path.strip_prefix(self.prefix.as_str())?;
-        match rest {
-            "" => Some("/"),
-            rest if rest.starts_with('/') => Some(rest),
-            _ => None,
-        }
-    }
-}
+pub(crate) use mount::Mount;
+pub(crate) use request::PageFuture;

@@ -3,14 +3,15 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest, Pending, page_links};
-use super::memory_growth::{SuspectView, leading_suspects};
+use super::links::page_links;
 use super::query::Query;
 use super::render::chart::{chart_marks, memory_chart};
+use super::render::suspects::{SuspectView, leading_suspects};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond, sampling_summary};
+use super::request::{Answer, PageRequest, Pending};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
-use crate::model::cpu_capture::{SamplingHold, cpu_profiler_bytes};
+use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
 use crate::model::heap::SYMBOLIZER;
 use crate::model::process::resident_set_size;
 use crate::model::timeline;

@@ -13,11 +13,10 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
-use super::cpu_capture::{DEFAULT_SECONDS, MAX_SECONDS};
-use super::dispatch::{Answer, PageRequest, Pending};
 use super::error::{PageError, retry_after_seconds};
-use super::query::Query;
-use crate::model::cpu_capture::CPU_CAPTURES;
+use super::query::{DEFAULT_CPU_SECONDS, MAX_CPU_SECONDS, Query};
+use super::request::{Answer, PageRequest, Pending};
+use crate::model::cpu::CPU_CAPTURES;
 use crate::model::off_executor;
 use crate::model::pprof_heap::{HeapProfileKind, gzipped, heap_profile, heap_profile_delta};
 use crate::model::{ModelErrorKind, heap};
@@ -58,8 +57,8 @@ async fn heap(request: &PageRequest<'_>, kind: HeapProfileKind, name: &'static s
 async fn cpu(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["seconds"])?;
     let seconds = query
-        .number("seconds", 1..=MAX_SECONDS)?
-        .unwrap_or(DEFAULT_SECONDS);
+        .number("seconds", 1..=MAX_CPU_SECONDS)?
+        .unwrap_or(DEFAULT_CPU_SECONDS);
     let captured = off_executor("CPU capture", move || CPU_CAPTURES.capture(seconds)).await?;
     let capture = captured.map_err(|error| match error.kind() {
         ModelErrorKind::Busy(remaining) => {

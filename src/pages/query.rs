@@ -5,6 +5,22 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::error::PageError;
+use crate::model::heap::Grouping;
+use crate::model::table::TableSpec;
+
+/// The largest `limit=` accepted; more rows than this is no longer a table
+/// anyone reads.
+pub(crate) const MAX_LIMIT: u64 = 10_000;
+/// Rows a heap table shows unless `limit=` says otherwise.
+pub(crate) const DEFAULT_HEAP_LIMIT: u64 = 100;
+/// The longest `filter=` accepted.
+pub(crate) const MAX_FILTER_LEN: usize = 200;
+/// The `group=` values of the heap tables.
+pub(crate) const HEAP_GROUPS: &[&str] = &["site", "function", "crate", "stack", "size"];
+/// The longest `seconds=` of a CPU capture, and the length of one asked
+/// without it.
+pub(crate) const MAX_CPU_SECONDS: u64 = 60;
+pub(crate) const DEFAULT_CPU_SECONDS: u64 = 10;
 
 /// A page's query parameters, checked against the names the page accepts.
 #[derive(Debug)]
@@ -144,6 +160,28 @@ pub(crate) fn parse_id(raw: &str, what: &str) -> Result<u64, PageError> {
     }
     raw.parse()
         .map_err(|_| PageError::bad_request(format!("malformed {what} id `{raw}`: too large")))
+}
+
+/// Reads `group`, `filter` and `limit`, as the heap tables take them.
+pub(crate) fn heap_table_spec(query: &Query) -> Result<TableSpec, PageError> {
+    let group = query.choice("group", HEAP_GROUPS)?.unwrap_or("site");
+    let filter = query
+        .text("filter", MAX_FILTER_LEN)?
+        .map(|filter| filter.to_lowercase());
+    let grouping = Grouping::from_name(group);
+    if grouping.is_none() && filter.is_some() {
+        return Err(PageError::bad_request(
+            "`filter` matches the frames of a stack, and `group=size` has none: \
+             use group=site, function, crate or stack with a filter",
+        ));
+    }
+    Ok(TableSpec {
+        grouping,
+        filter,
+        limit: query
+            .number("limit", 1..=MAX_LIMIT)?
+            .unwrap_or(DEFAULT_HEAP_LIMIT) as usize,
+    })
 }
 
 #[cfg(test)]

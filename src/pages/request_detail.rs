@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest};
 use super::error::PageError;
 use super::query::{Query, parse_id};
 use super::render::text::{Align, TextTable};
+use super::render::view::{micros, status_text};
 use super::render::{Layout, Page, respond};
-use super::request_list::{micros, status_text};
+use super::request::{Answer, PageRequest};
 use crate::record::RequestRecord;
 use crate::units::{human_bytes, human_bytes_signed};
 

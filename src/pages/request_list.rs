@@ -3,13 +3,13 @@
 
 use serde::Serialize;
 
-use super::cpu_capture::CaptureSummary;
-use super::dispatch::{Answer, PageRequest};
-use super::heapdump::{MAX_FILTER_LEN, MAX_LIMIT};
-use super::query::Query;
+use super::query::{MAX_FILTER_LEN, MAX_LIMIT, Query};
+use super::render::capture_summary::CaptureSummary;
 use super::render::text::{Align, TextTable};
+use super::render::view::{micros, status_text};
 use super::render::{Layout, Page, respond};
-use crate::model::cpu_capture::CPU_CAPTURES;
+use super::request::{Answer, PageRequest};
+use crate::model::cpu::CPU_CAPTURES;
 use crate::record::{RequestRecord, RouteTotals};
 use crate::units::{grouped, human_bytes, human_bytes_signed};
 
@@ -63,19 +63,6 @@ impl RouteRow {
             mean_net: totals.net / requests as i64,
             total_net: totals.net,
         }
-    }
-}
-
-pub(crate) fn status_text(status: &Option<u16>) -> String {
-    status.map_or("-".to_owned(), |status| status.to_string())
-}
-
-/// `1234` µs → `1.234 ms`.
-pub(crate) fn micros(us: &u64) -> String {
-    if *us >= 1_000 {
-        format!("{:.3} ms", *us as f64 / 1e3)
-    } else {
-        format!("{us} µs")
     }
 }
 

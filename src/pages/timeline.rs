@@ -2,11 +2,11 @@
 
 use serde::Serialize;
 
-use super::dispatch::{Answer, PageRequest};
 use super::query::Query;
 use super::render::chart::{chart_marks, memory_chart};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
+use super::request::{Answer, PageRequest};
 use crate::model::timeline::{self, TimelinePoint};
 use crate::units::{grouped, human_bytes};
 

@@ -1,21 +1,25 @@
-//! Everything memscope asks of jemalloc goes through this module: it is the one
-//! place with `unsafe` (besides a cache prefetch in `record/ring.rs`),
-//! because `mallctl` reads are typed only by convention. The per-thread
-//! counters read on every request are the request path's
-//! (`record/thread_counters.rs`).
+//! jemalloc's figures and switches: its statistics, its size classes, the
+//! heap profiling switch and the purge, all through `mallctl`, whose reads
+//! are typed only by convention, hence `unsafe` here. Two other modules
+//! talk to jemalloc for their own purpose: the heap dump (`heap/dump.rs`
+//! writes `prof.dump`) and the stack walker (`unwind`, jemalloc's backtrace
+//! hook); the per-thread counters read on every request are the request
+//! path's (`record/thread_counters.rs`).
+//!
+//! `unsafe` is allowed module by module where memscope talks to the system
+//! below Rust: here, `unwind` and `cpu::sampler` (stacks and signals),
+//! `heap::{dump, dwarf, objects}` and `pprof_heap` (files mapped, loaded
+//! objects listed), and a cache prefetch in `record/ring.rs`; every block
+//! says why it is sound.
 
 #![allow(unsafe_code)]
 
 mod setup;
 mod size_classes;
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-mod unwind;
 
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
 pub(crate) use size_classes::{SizeClass, size_classes};
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use unwind::SignalWalker;
 
 use std::sync::OnceLock;
 
@@ -138,7 +142,7 @@ impl ProfilingState {
 /// off, since jemalloc then takes no hook, and off x86-64 Linux.
 pub(crate) fn use_memscope_unwinder() -> Result<(), String> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    return unwind::install();
+    return super::unwind::install();
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     return Err("memscope's stack walker runs on x86-64 Linux only".to_owned());
 }
@@ -146,7 +150,7 @@ pub(crate) fn use_memscope_unwinder() -> Result<(), String> {
 /// What unwinds sampled stacks now.
 fn sampled_stack_unwinder() -> &'static str {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    if unwind::is_installed() {
+    if super::unwind::is_installed() {
         return "memscope";
     }
     if cfg!(feature = "libunwind") {

@@ -18,6 +18,8 @@ use std::io;
 
 use tikv_jemalloc_ctl::raw;
 
+use crate::model::objects::{MappedFile, parse_mapping};
+
 /// Sampled counts and what they stand for, scaled up.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Counts {
@@ -53,17 +55,6 @@ pub(crate) struct RawStack {
     /// What it has allocated since profiling began, freed or not; zero
     /// unless jemalloc accumulates (`prof_accum`).
     pub(crate) allocated: Counts,
-}
-
-/// Where an object file is mapped, from the dump's copy of
-/// `/proc/self/maps`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct MappedFile {
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    /// The file offset the mapping starts at.
-    pub(crate) offset: u64,
-    pub(crate) path: String,
 }
 
 /// A parsed dump.
@@ -155,36 +146,6 @@ fn parse_counts(counts: &str) -> Option<((u64, u64), (u64, u64))> {
         pair(live)?,
         pair(accumulated.trim_end().trim_end_matches(']'))?,
     ))
-}
-
-/// The executable mappings of files in the process now, from
-/// `/proc/self/maps`; none where there is no procfs.
-pub(crate) fn mapped_files() -> Vec<MappedFile> {
-    std::fs::read_to_string("/proc/self/maps")
-        .map(|maps| maps.lines().filter_map(parse_mapping).collect())
-        .unwrap_or_default()
-}
-
-/// An executable mapping of a file, from a line of `/proc/self/maps`:
-/// `55c1b2c00000-55c1b2d00000 r-xp 00001000 08:01 1234 /bin/app`.
-fn parse_mapping(line: &str) -> Option<MappedFile> {
-    let mut fields = line.split_whitespace();
-    let (start, end) = fields.next()?.split_once('-')?;
-    let permissions = fields.next()?;
-    let offset = fields.next()?;
-    let _device = fields.next()?;
-    let _inode = fields.next()?;
-    let path: Vec<&str> = fields.collect();
-    let path = path.join(" ");
-    if !permissions.contains('x') || !path.starts_with('/') {
-        return None;
-    }
-    Some(MappedFile {
-        start: u64::from_str_radix(start, 16).ok()?,
-        end: u64::from_str_radix(end, 16).ok()?,
-        offset: u64::from_str_radix(offset, 16).ok()?,
-        path,
-    })
 }
 
 /// Scales sampled counts up to estimates of what is live. jemalloc samples

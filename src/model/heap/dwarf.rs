@@ -18,6 +18,8 @@ use std::path::Path;
 use gimli::{AttributeValue, EndianSlice, RunTimeEndian};
 use object::{Object, ObjectSection};
 
+use crate::model::objects::ObjectFile;
+
 type Reader = EndianSlice<'static, RunTimeEndian>;
 type Unit = gimli::Unit<Reader>;
 
@@ -37,22 +39,20 @@ pub(crate) struct DebugInfo {
     dwarf: gimli::Dwarf<Reader>,
     symbols: object::SymbolMap<object::SymbolMapName<'static>>,
     text_symbols: Vec<&'static str>,
-    _map: Box<memmap2::Mmap>,
+    _file: ObjectFile,
 }
 
 impl DebugInfo {
     /// Maps and opens `path`; `None` where it cannot be read as an object
     /// file.
     pub(crate) fn open(path: &Path) -> Option<Self> {
-        let file = std::fs::File::open(path).ok()?;
-        // SAFETY: the map is read only. A file changed underneath while the
-        // process runs gives wrong names or none (gimli checks every read
-        // against the section's length), not a fault.
-        let map = Box::new(unsafe { memmap2::Mmap::map(&file) }.ok()?);
-        // SAFETY: the bytes live in the mapping, which `Self` owns and drops
-        // after everything that borrows from it; the `Box` keeps their
-        // address when `Self` moves.
-        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
+        let file = ObjectFile::open(path)?;
+        let mapped = file.bytes();
+        // SAFETY: the bytes live in the file's mapping, which `Self` owns
+        // and drops after everything that borrows from it; the mapping's
+        // address does not change when `Self` moves.
+        let bytes: &'static [u8] =
+            unsafe { std::slice::from_raw_parts(mapped.as_ptr(), mapped.len()) };
         let object = object::File::parse(bytes).ok()?;
         let endian = if object.is_little_endian() {
             RunTimeEndian::Little
@@ -81,7 +81,7 @@ impl DebugInfo {
             dwarf,
             symbols,
             text_symbols,
-            _map: map,
+            _file: file,
         })
     }
 
@@ -385,13 +385,13 @@ mod tests {
 
     #[test]
     fn resolves_an_address_of_this_test_binary() {
-        let objects = super::super::objects::loaded_objects();
+        let objects = crate::model::objects::LoadedObjects::read().objects;
         let address = a_function_of_this_test() + 4;
         let object = objects
             .iter()
             .find(|object| object.contains(address))
             .unwrap();
-        let info = DebugInfo::open(&object.path).expect("the test binary opens");
+        let info = DebugInfo::open(&object.file_path().unwrap()).expect("the test binary opens");
         let probe = address - object.bias;
         let symbol = info.symbol(probe).unwrap();
         assert!(

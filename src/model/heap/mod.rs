@@ -5,14 +5,17 @@ mod dump;
 mod dwarf;
 mod frames;
 mod names;
-mod objects;
 mod site;
 mod source;
+mod stack;
 mod symbolize;
 
-pub(crate) use dump::{Counts, MappedFile, RawProfile, mapped_files};
+#[cfg(test)]
+pub(crate) use dump::Counts;
+pub(crate) use dump::RawProfile;
 pub(crate) use frames::FrameKind;
 pub(crate) use site::{Grouping, SiteId, key_of, named_frame};
+pub(crate) use stack::Stack;
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,35 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::allocator::{AllocatorStats, ProfilingState, SizeClass, size_classes};
+use super::objects::MappedFile;
 use super::process::resident_set_size;
 use super::{ModelError, ModelErrorKind};
-
-/// One stack of a heap profile, symbolized.
-#[derive(Debug)]
-pub(crate) struct Stack {
-    /// Return addresses, leaf first, as jemalloc gave them.
-    pub(crate) addresses: Vec<u64>,
-    /// Frames per address, in the same order; inlined frames innermost
-    /// first.
-    pub(crate) address_frames: Vec<AddressFrames>,
-    /// Estimated live objects and bytes.
-    pub(crate) objects: f64,
-    pub(crate) bytes: f64,
-    /// Sampled live objects behind the estimate.
-    pub(crate) samples: u64,
-    /// The variance of `bytes` that sampling leaves.
-    pub(crate) bytes_variance: f64,
-    /// What the stack allocated since profiling began; zero unless
-    /// jemalloc accumulates (`prof_accum`).
-    pub(crate) allocated: Counts,
-}
-
-impl Stack {
-    /// Every frame, innermost first.
-    pub(crate) fn frames(&self) -> impl Iterator<Item = &Frame> {
-        self.address_frames.iter().flat_map(|frames| frames.iter())
-    }
-}
 
 /// The heap at one moment: jemalloc's sampled profile and its exact figures.
 #[derive(Debug)]

@@ -4,7 +4,8 @@
 use std::fmt;
 
 use super::frames::{FrameKind, crate_of, enclosing_function};
-use super::{Frame, Stack};
+use super::stack::Stack;
+use super::symbolize::Frame;
 
 /// How stacks are grouped into rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

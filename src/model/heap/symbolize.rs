@@ -28,7 +28,7 @@ use serde::Serialize;
 use super::dwarf::{DebugInfo, WrittenFrame};
 use super::frames::{FrameKind, classify};
 use super::names::{LastSegmentIndex, full_name};
-use super::objects::{LoadedObject, loaded_objects};
+use crate::model::objects::{LoadedObject, LoadedObjects};
 
 /// How long the caches are kept after their last use.
 const IDLE_BEFORE_RELEASE: Duration = Duration::from_secs(60);
@@ -131,7 +131,7 @@ impl Symbolizer {
             let resolved = resolve(
                 &mut cache.open,
                 &mut cache.strings,
-                &loaded_objects(),
+                &LoadedObjects::read().objects,
                 &missing,
             );
             cache.frames.extend(resolved);
@@ -201,10 +201,13 @@ fn resolve(
     }
     for (index, addresses) in by_object {
         let object = &objects[index];
-        let opened = open
-            .entry(object.path.clone())
-            .or_insert_with(|| OpenObject::open(&object.path));
-        let Some(opened) = opened.as_mut() else {
+        // An object with no file of its own (the vDSO) names nothing.
+        let opened = object.file_path().and_then(|path| {
+            open.entry(path)
+                .or_insert_with_key(|path| OpenObject::open(path))
+                .as_mut()
+        });
+        let Some(opened) = opened else {
             resolved.extend(addresses.iter().map(|&address| (address, unknown(address))));
             continue;
         };

@@ -2,7 +2,10 @@
 //! knows its text table and its askama template, drawn in the common
 //! layout.
 
+pub(crate) mod capture_summary;
 pub(crate) mod chart;
+pub(crate) mod heap_view;
+pub(crate) mod suspects;
 pub(crate) mod text;
 pub(crate) mod view;
 
@@ -11,11 +14,11 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
 use http::{HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
-use super::dispatch::{PageLink, page_links};
 use super::error::PageError;
 use super::format::Format;
+use super::links::{PageLink, page_links};
 use crate::model::allocator::ProfilingState;
-use crate::model::cpu_capture::{SamplingHold, sampling_hold};
+use crate::model::cpu::{SamplingHold, sampling_hold};
 
 /// A page's model.
 pub(crate) trait Page: Serialize {

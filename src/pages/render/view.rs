@@ -47,3 +47,18 @@ pub(crate) fn per_request(value: &Option<f64>) -> String {
 pub(crate) fn or_empty(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("")
 }
+
+/// A response status; `-` where the app gave none (the request failed or
+/// is still running).
+pub(crate) fn status_text(status: &Option<u16>) -> String {
+    status.map_or("-".to_owned(), |status| status.to_string())
+}
+
+/// `1234` µs → `1.234 ms`.
+pub(crate) fn micros(us: &u64) -> String {
+    if *us >= 1_000 {
+        format!("{:.3} ms", *us as f64 / 1e3)
+    } else {
+        format!("{us} µs")
+    }
+}

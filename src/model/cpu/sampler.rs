@@ -1,7 +1,7 @@
 //! memscope's own CPU sampler, on x86-64 Linux: `SIGPROF` at a fixed rate
 //! of the process's CPU time (`setitimer(ITIMER_PROF)`), each signal's
 //! stack walked from the interrupted registers by the unwind-table walker
-//! (`allocator::SignalWalker`) into a table made for the capture and freed
+//! (`unwind::SignalWalker`) into a table made for the capture and freed
 //! after it. Nothing is kept between captures: pprof's profiler, used
 //! before, allocated an 80 MiB sample table at its first start and kept it
 //! for the life of the process.
@@ -18,8 +18,8 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::allocator::SignalWalker;
-use super::cpu_capture::{CpuSamples, SampledStack};
+use super::samples::{CpuSamples, SampledStack};
+use crate::model::unwind::SignalWalker;
 
 /// Frames kept of a sampled stack; deeper stacks are cut at their outer end.
 const MAX_FRAMES: usize = 128;

@@ -27,6 +27,10 @@
 //! threads can keep jemalloc's unwinder with
 //! [`DebugLayer::keep_jemalloc_unwinder`](crate::DebugLayer::keep_jemalloc_unwinder).
 
+// Reads registers, stack memory and the loaded objects' tables, and is
+// called by jemalloc and from a signal handler.
+#![allow(unsafe_code)]
+
 mod modules;
 mod rule;
 
@@ -35,6 +39,8 @@ use std::ffi::{c_uint, c_void};
 use std::sync::OnceLock;
 
 use modules::{CallFrameContext, Modules};
+
+use crate::model::objects::loader_generation;
 use rule::{FrameRule, Next};
 
 /// The control that holds the hook.
@@ -196,7 +202,7 @@ impl Walker {
             // The thread's stack is not known: jemalloc's unwinder walks.
             return 0;
         }
-        let generation = Modules::current_generation();
+        let generation = loader_generation();
         if generation != self.modules.generation {
             self.reload_modules();
         }
@@ -317,7 +323,7 @@ impl SignalWalker {
     /// the list must be read again (with no walk running) before the next.
     /// Not for a signal handler: it takes the loader's lock.
     pub(crate) fn is_stale(&self) -> bool {
-        Modules::current_generation() != self.modules.generation
+        loader_generation() != self.modules.generation
     }
 
     /// Reads the list of loaded objects again.

@@ -1,5 +1,5 @@
 //! CPU profiles captured on demand, at 99 Hz of the process's CPU time:
-//! with memscope's own sampler on x86-64 Linux (`model/cpu_sampler.rs`,
+//! with memscope's own sampler on x86-64 Linux (`sampler`,
 //! which keeps nothing between captures), with pprof's elsewhere.
 //!
 //! Heap sampling is paused for the length of a capture and resumed after
@@ -21,10 +21,12 @@ use bytes::Bytes;
 
 use pprof::protos::{Label, Profile, Sample};
 
-use super::allocator::{ProfilingState, purge_unused_pages, set_profiling_active};
-use super::heap::{AddressFrames, SYMBOLIZER, mapped_files};
-use super::pprof_heap::{ProfileBuilder, gzipped};
-use super::{ModelError, ModelErrorKind};
+use super::samples::{CpuSamples, SampledStack};
+use crate::model::allocator::{ProfilingState, purge_unused_pages, set_profiling_active};
+use crate::model::heap::{AddressFrames, SYMBOLIZER};
+use crate::model::objects::mapped_files;
+use crate::model::pprof_heap::{ProfileBuilder, gzipped};
+use crate::model::{ModelError, ModelErrorKind};
 use crate::record::thread_allocation_totals;
 use crate::sync::lock;
 
@@ -37,26 +39,6 @@ pub(crate) const KEPT_CAPTURES: usize = 8;
 /// it (libgcc's unwinder is not safe inside them).
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 const BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
-
-/// A sampled stack and how many samples had it.
-#[derive(Debug)]
-pub(crate) struct SampledStack {
-    pub(crate) thread: String,
-    /// Return addresses, innermost first (the interrupted instruction as
-    /// its address plus one, so that it resolves as they do).
-    pub(crate) addresses: Vec<u64>,
-    pub(crate) count: u64,
-}
-
-/// What a capture sampled.
-#[derive(Debug)]
-pub(crate) struct CpuSamples {
-    pub(crate) stacks: Vec<SampledStack>,
-    pub(crate) started: SystemTime,
-    pub(crate) duration: Duration,
-    /// Samples that found the sampler's table full.
-    pub(crate) dropped: u64,
-}
 
 /// One finished capture.
 #[derive(Debug)]
@@ -73,7 +55,9 @@ pub(crate) struct CpuCapture {
     pub(crate) pprof_gzip: Bytes,
 }
 
-/// The process's captures: pprof allows one profiler per process.
+/// The process's captures, one at a time: the profiling timer and the
+/// `SIGPROF` handler are the process's (and pprof's profiler, where it
+/// samples, is one a process).
 pub(crate) struct CpuCaptures {
     running: Mutex<CaptureSlot>,
     kept: Mutex<VecDeque<Arc<CpuCapture>>>,
@@ -251,7 +235,7 @@ pub(crate) fn cpu_profiler_bytes() -> u64 {
 /// Samples every thread for `seconds`.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 fn sample(seconds: u64) -> Result<CpuSamples, ModelError> {
-    super::cpu_sampler::sample(Duration::from_secs(seconds), FREQUENCY_HZ as u32).map_err(failed)
+    super::sampler::sample(Duration::from_secs(seconds), FREQUENCY_HZ as u32).map_err(failed)
 }
 
 /// Samples every thread for `seconds`, with pprof's profiler.

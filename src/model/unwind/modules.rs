@@ -1,8 +1,8 @@
-//! The loaded objects (the executable and its shared libraries) and the
-//! unwind tables they carry, read from their `.eh_frame_hdr` and
-//! `.eh_frame` sections where the dynamic loader mapped them.
+//! The unwind tables of the loaded objects (the executable and its shared
+//! libraries, as `model::objects` lists them), read from their
+//! `.eh_frame_hdr` and `.eh_frame` sections where the dynamic loader
+//! mapped them.
 
-use std::ffi::{c_int, c_void};
 use std::ops::Range;
 
 use gimli::{
@@ -12,6 +12,7 @@ use gimli::{
 };
 
 use super::rule::{CfaBase, FrameRule};
+use crate::model::objects::{LoadedObject, LoadedObjects};
 
 type Section = EndianSlice<'static, LittleEndian>;
 
@@ -55,55 +56,19 @@ impl Modules {
         }
     }
 
-    /// glibc's counts of objects loaded and unloaded so far. Takes the
-    /// loader's lock for one callback, as libgcc's unwinder does per frame.
-    pub(super) fn current_generation() -> (u64, u64) {
-        unsafe extern "C" fn first(
-            info: *mut libc::dl_phdr_info,
-            _size: usize,
-            data: *mut c_void,
-        ) -> c_int {
-            // SAFETY: glibc passes a valid `info`; `data` is the `generation`
-            // below, alive for the whole call.
-            unsafe {
-                *data.cast::<(u64, u64)>() = ((*info).dlpi_adds, (*info).dlpi_subs);
-            }
-            1
-        }
-        let mut generation = (0u64, 0u64);
-        // SAFETY: the callback only writes through the pointer it is given.
-        unsafe { libc::dl_iterate_phdr(Some(first), (&raw mut generation).cast()) };
-        generation
-    }
-
     /// Reads the list of loaded objects afresh.
     pub(super) fn read() -> Self {
-        unsafe extern "C" fn each(
-            info: *mut libc::dl_phdr_info,
-            _size: usize,
-            data: *mut c_void,
-        ) -> c_int {
-            // SAFETY: glibc passes a valid `info` whose program headers
-            // describe an object mapped for the length of the call; `data` is
-            // the `Modules` below.
-            unsafe {
-                let modules = &mut *data.cast::<Modules>();
-                let info = &*info;
-                modules.generation = (info.dlpi_adds, info.dlpi_subs);
-                if let Some(module) = Module::from_program_headers(info) {
-                    modules.modules.push(module);
-                }
-            }
-            0
+        let loaded = LoadedObjects::read();
+        Self {
+            generation: loaded.generation,
+            modules: loaded
+                .objects
+                .iter()
+                // SAFETY: the objects were loaded a moment ago; see
+                // `mod.rs` on objects unloaded while the list is used.
+                .filter_map(|object| unsafe { Module::from_loaded(object) })
+                .collect(),
         }
-        let mut modules = Self {
-            generation: (0, 0),
-            modules: Vec::new(),
-        };
-        // SAFETY: the callback reads what glibc hands it and pushes to the
-        // list it is given.
-        unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut modules).cast()) };
-        modules
     }
 
     /// How to find the caller's frame from code at `address`.
@@ -121,31 +86,16 @@ impl Modules {
 
 impl Module {
     /// # Safety
-    /// `info` describes an object that stays mapped while the module is used
-    /// (see `mod.rs` on unloading).
-    unsafe fn from_program_headers(info: &libc::dl_phdr_info) -> Option<Self> {
-        // SAFETY: glibc's program headers for this object, `dlpi_phnum` long.
-        let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum.into()) };
-        let load = info.dlpi_addr;
-        let segment = |header: &libc::Elf64_Phdr| {
-            let start = load.wrapping_add(header.p_vaddr);
-            start..start.wrapping_add(header.p_memsz)
-        };
-        let loaded: Vec<(Range<u64>, bool)> = headers
+    /// `object` stays mapped while the module is used (see `mod.rs` on
+    /// unloading).
+    unsafe fn from_loaded(object: &LoadedObject) -> Option<Self> {
+        let code: Vec<Range<u64>> = object
+            .segments
             .iter()
-            .filter(|header| header.p_type == libc::PT_LOAD)
-            .map(|header| (segment(header), header.p_flags & libc::PF_X != 0))
+            .filter(|segment| segment.executable)
+            .map(|segment| segment.range.clone())
             .collect();
-        let code: Vec<Range<u64>> = loaded
-            .iter()
-            .filter(|(_, executable)| *executable)
-            .map(|(range, _)| range.clone())
-            .collect();
-        let hdr_range = segment(
-            headers
-                .iter()
-                .find(|header| header.p_type == libc::PT_GNU_EH_FRAME)?,
-        );
+        let hdr_range = object.eh_frame_hdr.clone()?;
         // SAFETY: the PT_GNU_EH_FRAME segment is mapped, `p_memsz` long.
         let hdr_bytes = unsafe { mapped(&hdr_range) };
         let mut bases = BaseAddresses::default()
@@ -157,9 +107,11 @@ impl Module {
         let eh_frame_start = eh_frame_hdr.eh_frame_ptr().direct().ok()?;
         // `.eh_frame` ends with a zero terminator, not at a length the
         // headers give: the rest of its segment bounds it.
-        let (holding, _) = loaded
+        let holding = &object
+            .segments
             .iter()
-            .find(|(range, _)| range.contains(&eh_frame_start))?;
+            .find(|segment| segment.range.contains(&eh_frame_start))?
+            .range;
         // SAFETY: from `.eh_frame`'s start to the end of the mapped segment
         // that holds it.
         let eh_frame_bytes = unsafe { mapped(&(eh_frame_start..holding.end)) };

@@ -1,0 +1,25 @@
+//! What a sampler hands over: stacks sampled, each with its thread and its
+//! count. Both samplers (memscope's own and pprof's) write it; the capture
+//! reads it.
+
+use std::time::{Duration, SystemTime};
+
+/// A sampled stack and how many samples had it.
+#[derive(Debug)]
+pub(crate) struct SampledStack {
+    pub(crate) thread: String,
+    /// Return addresses, innermost first (the interrupted instruction as
+    /// its address plus one, so that it resolves as they do).
+    pub(crate) addresses: Vec<u64>,
+    pub(crate) count: u64,
+}
+
+/// What a capture sampled.
+#[derive(Debug)]
+pub(crate) struct CpuSamples {
+    pub(crate) stacks: Vec<SampledStack>,
+    pub(crate) started: SystemTime,
+    pub(crate) duration: Duration,
+    /// Samples that found the sampler's table full.
+    pub(crate) dropped: u64,
+}

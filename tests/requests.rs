@@ -122,7 +122,8 @@ async fn totals_are_exact_across_awaits_on_two_workers() {
             record["wall_us"].as_u64().unwrap() >= 16_000,
             "16 sleeps of 1 ms: {record}"
         );
-        assert!(record["cpu_us"].as_u64().unwrap() < record["wall_us"].as_u64().unwrap());
+        assert!(record["busy_us"].as_u64().unwrap() < record["wall_us"].as_u64().unwrap());
+        assert_eq!(record["busy_us"], record["cpu_us"]);
     }
     println!("{moved} of 40 requests were polled on both worker threads");
 }
@@ -202,10 +203,15 @@ async fn routes_use_the_matched_path_or_collapse_ids() {
         "mean_net",
         "total_net",
         "mean_wall_us",
+        "mean_busy_us",
         "mean_cpu_us",
     ] {
         assert!(users[field].is_number(), "{field}");
     }
+    assert_eq!(
+        users["mean_busy_us"], users["mean_cpu_us"],
+        "cpu_us is busy_us under its first name"
+    );
     let missing = routes
         .iter()
         .find(|r| r["route"] == "/missing/{n}")
@@ -226,6 +232,7 @@ async fn routes_use_the_matched_path_or_collapse_ids() {
         "path",
         "status",
         "wall_us",
+        "busy_us",
         "cpu_us",
         "allocated",
         "freed",

@@ -24,7 +24,7 @@ use crate::record::{RequestMeter, route_name, thread_allocation_totals};
 /// allocated and freed counters (through pointers each thread looks up
 /// once) and adds the differences up: a poll runs on one thread, so the
 /// sum is right on a multi-threaded runtime where the task moves between
-/// workers. Busy time (`cpu_us`) is the time inside those steps, read from
+/// workers. Busy time (`busy_us`) is the time inside those steps, read from
 /// the CPU's time-stamp counter where it is invariant (else the monotonic
 /// clock), and only at the edges of spans of work: the call runs on into
 /// the first poll, and the poll that answers runs on into the body's first

@@ -35,13 +35,25 @@ const MAX_SECONDS: u64 = 300;
 /// `since=` accepted: a day, longer than any history keeps by default.
 const MAX_SINCE: Duration = Duration::from_secs(86_400);
 
+/// What the diff compares the heap now with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ComparedTo {
+    /// The stored baseline.
+    Baseline,
+    /// A snapshot taken `seconds=` before this one.
+    Interval,
+    /// The heap history's snapshot nearest to `since=`.
+    History,
+}
+
 #[derive(Serialize)]
 pub(crate) struct MemoryDiff {
     group: &'static str,
     filter: Option<String>,
     /// `baseline` (against the stored baseline), `interval` (`seconds=`)
     /// or `history` (`since=`).
-    compared_to: &'static str,
+    compared_to: ComparedTo,
     /// This visit found no baseline and took one: there is nothing to
     /// compare yet.
     baseline_created: bool,
@@ -149,7 +161,7 @@ impl MemoryDiff {
         Self {
             group: group_name(spec),
             filter: spec.filter.clone(),
-            compared_to: "baseline",
+            compared_to: ComparedTo::Baseline,
             baseline_created: false,
             since_unix: then
                 .taken_at
@@ -228,9 +240,9 @@ impl MemoryDiff {
                 .to_owned();
         }
         let what = match self.compared_to {
-            "interval" => "over",
-            "history" => "since the history's snapshot of",
-            _ => "since the baseline,",
+            ComparedTo::Interval => "over",
+            ComparedTo::History => "since the history's snapshot of",
+            ComparedTo::Baseline => "since the baseline,",
         };
         format!(
             "Growth {what} {:.1} s ago, across {} requests",
@@ -241,6 +253,13 @@ impl MemoryDiff {
 
     fn group_title(&self) -> &'static str {
         group_title(self.group)
+    }
+}
+
+impl MemoryDiff {
+    /// For the template: whether the diff is against the stored baseline.
+    fn against_baseline(&self) -> bool {
+        self.compared_to == ComparedTo::Baseline
     }
 }
 
@@ -364,7 +383,7 @@ async fn page(request: &PageRequest<'_>) -> Answer {
         let now = heap::snapshot().await?;
         let requests = log.count() - requests_then;
         let mut diff = MemoryDiff::build(&then, &now, requests, &spec, prefix);
-        diff.compared_to = "interval";
+        diff.compared_to = ComparedTo::Interval;
         diff
     } else {
         match request.mount.baseline.get() {
@@ -419,7 +438,7 @@ async fn diff_since(
         .sum();
     let requests = requests_now.saturating_sub(requests_then);
     let mut diff = MemoryDiff::build(&then, &now, requests, spec, prefix);
-    diff.compared_to = "history";
+    diff.compared_to = ComparedTo::History;
     let off_by = match point.taken_at.duration_since(asked) {
         Ok(later) => later,
         Err(earlier) => earlier.duration(),
@@ -469,7 +488,7 @@ impl Page for BaselineTaken {
     }
 
     fn html(&self, _layout: &Layout) -> askama::Result<String> {
-        // Browsers are sent to the diff page instead; see `reset_baseline`.
+        // Browsers are sent to the diff page instead (`new_baseline`).
         Ok(self.text())
     }
 }

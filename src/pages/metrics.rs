@@ -128,7 +128,7 @@ fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
     bytes(
         &mut registry,
         "own_cpu_profiler",
-        "Bytes pprof keeps for the CPU profiler once a capture has run: memscope's own.",
+        "Bytes the CPU profiler keeps between captures: memscope's own. 0 where memscope's own sampler runs (x86-64 Linux: its table is freed after each capture); elsewhere pprof's sample table, kept once a capture has run.",
         cpu_profiler_bytes(),
     );
     if let Some(own) = last_own_bytes() {

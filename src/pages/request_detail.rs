@@ -26,7 +26,7 @@ impl RequestPage {
             ("path", record.path.to_string()),
             ("status", status_text(&record.status)),
             ("wall", micros(&record.wall_us)),
-            ("cpu (busy)", micros(&record.cpu_us)),
+            ("busy", micros(&record.busy_us)),
             (
                 "allocated",
                 format!(

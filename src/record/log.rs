@@ -18,7 +18,7 @@ use super::clock;
 use super::ring::StoredRecord;
 use super::route::{MAX_ROUTES, OTHER_ROUTES, RouteName};
 use super::route_cache::cached_row;
-use super::route_totals::RouteTicks;
+use super::route_totals::{RouteTicks, RouteTotals};
 use super::shard::ShardSet;
 #[cfg(test)]
 use super::shard::{FinishedRequest, record};
@@ -44,7 +44,11 @@ pub(crate) struct RequestRecord {
     /// From the layer receiving it to the end of its body.
     pub(crate) wall_us: u64,
     /// Time inside the inner service's `call` and the polls of its future
-    /// and body (busy time; see `meter.rs` for the spans it adds up).
+    /// and body (see `meter.rs` for the spans it adds up): busy time, which
+    /// includes time the thread was descheduled or blocked inside a poll.
+    pub(crate) busy_us: u64,
+    /// The same figure as `busy_us`, under the name it first had: scripts
+    /// read it. It is not CPU time.
     pub(crate) cpu_us: u64,
     pub(crate) allocated: u64,
     pub(crate) freed: u64,
@@ -53,27 +57,6 @@ pub(crate) struct RequestRecord {
     pub(crate) net: i64,
     /// Whether the body was read to its end, rather than dropped.
     pub(crate) completed: bool,
-}
-
-/// Totals for one route since start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct RouteTotals {
-    pub(crate) requests: u64,
-    pub(crate) wall_us: u64,
-    pub(crate) cpu_us: u64,
-    pub(crate) allocated: u64,
-    pub(crate) net: i64,
-}
-
-impl RouteTotals {
-    /// Adds `other`'s counts to these.
-    pub(crate) fn add(&mut self, other: &RouteTotals) {
-        self.requests += other.requests;
-        self.wall_us += other.wall_us;
-        self.cpu_us += other.cpu_us;
-        self.allocated += other.allocated;
-        self.net += other.net;
-    }
 }
 
 /// The logs the layers hold, for what the process's history records.
@@ -286,6 +269,7 @@ impl RequestLog {
             path: tables.routes[stored.route as usize].clone(),
             status: (stored.status != 0).then_some(stored.status),
             wall_us: clock::micros(stored.wall_ticks),
+            busy_us: clock::micros(stored.busy_ticks),
             cpu_us: clock::micros(stored.busy_ticks),
             allocated: stored.allocated,
             freed: stored.freed,
@@ -347,7 +331,7 @@ impl RequestLog {
                 let totals = RouteTotals {
                     requests: ticks.requests,
                     wall_us: clock::micros(ticks.wall_ticks),
-                    cpu_us: clock::micros(ticks.busy_ticks),
+                    busy_us: clock::micros(ticks.busy_ticks),
                     allocated: ticks.allocated,
                     net: ticks.net,
                 };

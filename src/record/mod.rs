@@ -19,8 +19,9 @@ mod route_totals;
 mod shard;
 mod thread_counters;
 
-pub(crate) use log::{RequestLog, RequestRecord, RouteTotals, routes_in_process};
+pub(crate) use log::{RequestLog, RequestRecord, routes_in_process};
 pub(crate) use meter::RequestMeter;
 pub(crate) use route::{collapse_identifiers, route_name};
+pub(crate) use route_totals::RouteTotals;
 pub(crate) use shard::recorded_in_process;
 pub(crate) use thread_counters::thread_allocation_totals;

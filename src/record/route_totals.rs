@@ -105,6 +105,28 @@ fn add_to(counter: &AtomicU64, amount: u64) {
     );
 }
 
+/// Totals for one route since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RouteTotals {
+    pub(crate) requests: u64,
+    pub(crate) wall_us: u64,
+    /// Busy time, as `RequestRecord::busy_us`.
+    pub(crate) busy_us: u64,
+    pub(crate) allocated: u64,
+    pub(crate) net: i64,
+}
+
+impl RouteTotals {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &RouteTotals) {
+        self.requests += other.requests;
+        self.wall_us += other.wall_us;
+        self.busy_us += other.busy_us;
+        self.allocated += other.allocated;
+        self.net += other.net;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,58 +62,46 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 static PAUSED: AtomicBool = AtomicBool::new(false);
 /// How often the capture checks whether objects were loaded or unloaded.
 const RELOAD_CHECK: Duration = Duration::from_millis(20);
-/// One capture at a time in the process (the timer and the signal are).
+/// One capture at a time in the process (the timer and the signal are):
+/// held by `RunningCapture`.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Samples the process at `frequency` Hz of its CPU time for `length`.
 /// Blocking.
 pub(crate) fn sample(length: Duration, frequency: u32) -> Result<CpuSamples, String> {
-    if RUNNING.swap(true, Ordering::AcqRel) {
-        return Err("another CPU capture is running".to_owned());
-    }
-    let result = run(length, frequency);
-    RUNNING.store(false, Ordering::Release);
-    result
+    run(length, frequency, libc::SIGPROF)
 }
 
-fn run(length: Duration, frequency: u32) -> Result<CpuSamples, String> {
+/// The capture, with the signal the profiling timer raises as a parameter
+/// so that a test can make the handler's installation fail. Every step
+/// taken is undone by a guard, in reverse order, whichever way this
+/// returns: the timer disarmed, the handler put back, the table taken away
+/// and freed, the one-capture slot released.
+fn run(length: Duration, frequency: u32, signal: libc::c_int) -> Result<CpuSamples, String> {
+    let _running = RunningCapture::claim()?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let wanted = (length.as_secs_f64() * f64::from(frequency) * cores as f64 * 1.25) as usize + 64;
-    let table = Box::new(Table {
+    let table = PublishedTable::publish(Table {
         slots: (0..wanted.min(MAX_SLOTS))
             .map(|_| UnsafeCell::new(EMPTY_SLOT))
             .collect(),
         walker: SignalWalker::new(),
     });
-    NEXT.store(0, Ordering::Relaxed);
-    DROPPED.store(0, Ordering::Relaxed);
-    TABLE.store(Box::into_raw(table), Ordering::Release);
-
-    let previous = install_handler()?;
+    let handler = InstalledHandler::install(signal)?;
     let started = SystemTime::now();
     let clock = Instant::now();
-    let armed = set_timer(frequency);
-    if armed.is_ok() {
-        while let Some(left) = length
-            .checked_sub(clock.elapsed())
-            .filter(|left| !left.is_zero())
-        {
-            std::thread::sleep(left.min(RELOAD_CHECK));
-            reload_if_stale();
-        }
+    let timer = ArmedTimer::arm(frequency)?;
+    while let Some(left) = length
+        .checked_sub(clock.elapsed())
+        .filter(|left| !left.is_zero())
+    {
+        std::thread::sleep(left.min(RELOAD_CHECK));
+        reload_if_stale();
     }
-    let _ = set_timer(0);
+    drop(timer);
     let duration = clock.elapsed();
-    restore_handler(&previous);
-    // Handlers that began before the timer stopped: none starts after the
-    // table is taken away, and it is freed once the last has left.
-    let table = TABLE.swap(std::ptr::null_mut(), Ordering::SeqCst);
-    while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
-        std::thread::yield_now();
-    }
-    // SAFETY: made by `Box::into_raw` above, and no handler holds it now.
-    let table = unsafe { Box::from_raw(table) };
-    armed?;
+    drop(handler);
+    let table = table.take();
     let taken = NEXT.load(Ordering::Acquire).min(table.slots.len());
     Ok(CpuSamples {
         stacks: aggregate(&table.slots[..taken]),
@@ -121,6 +109,115 @@ fn run(length: Duration, frequency: u32) -> Result<CpuSamples, String> {
         duration,
         dropped: DROPPED.load(Ordering::Relaxed),
     })
+}
+
+/// The process's one capture, released when dropped.
+struct RunningCapture;
+
+impl RunningCapture {
+    fn claim() -> Result<Self, String> {
+        if RUNNING.swap(true, Ordering::AcqRel) {
+            return Err("another CPU capture is running".to_owned());
+        }
+        Ok(Self)
+    }
+}
+
+impl Drop for RunningCapture {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::Release);
+    }
+}
+
+/// The capture's table, published to the handler until taken back; taken
+/// back and freed when dropped.
+struct PublishedTable;
+
+impl PublishedTable {
+    fn publish(table: Table) -> Self {
+        NEXT.store(0, Ordering::Relaxed);
+        DROPPED.store(0, Ordering::Relaxed);
+        TABLE.store(Box::into_raw(Box::new(table)), Ordering::Release);
+        Self
+    }
+
+    /// The table, once no handler holds it. Handlers that began before it
+    /// was taken away finish first; none starts after.
+    fn take(self) -> Box<Table> {
+        let table = TABLE.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        std::mem::forget(self);
+        while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
+        // SAFETY: made by `Box::into_raw` in `publish`, taken away from the
+        // handlers above, and no handler holds it now.
+        unsafe { Box::from_raw(table) }
+    }
+}
+
+impl Drop for PublishedTable {
+    fn drop(&mut self) {
+        drop(Self.take());
+    }
+}
+
+/// The capture's signal handler, the one found before put back when
+/// dropped.
+struct InstalledHandler {
+    signal: libc::c_int,
+    previous: libc::sigaction,
+}
+
+impl InstalledHandler {
+    fn install(signal: libc::c_int) -> Result<Self, String> {
+        // SAFETY: a zeroed `sigaction` is a valid value to fill in; the
+        // handler has the three-argument form SA_SIGINFO asks for.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigprof as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, &action, &mut previous) != 0 {
+                return Err(format!(
+                    "could not handle SIGPROF: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(Self { signal, previous })
+        }
+    }
+}
+
+impl Drop for InstalledHandler {
+    /// Puts back the handler found at the start; where that was the
+    /// default action (which ends the process), the signal is ignored
+    /// instead, so that a signal raised just before the timer stopped and
+    /// delivered after cannot kill the process.
+    fn drop(&mut self) {
+        let mut restored = self.previous;
+        if restored.sa_sigaction == libc::SIG_DFL {
+            restored.sa_sigaction = libc::SIG_IGN;
+        }
+        // SAFETY: `restored` is what `sigaction` handed back, or SIG_IGN.
+        unsafe { libc::sigaction(self.signal, &restored, std::ptr::null_mut()) };
+    }
+}
+
+/// The profiling timer, armed; disarmed when dropped.
+struct ArmedTimer;
+
+impl ArmedTimer {
+    fn arm(frequency: u32) -> Result<Self, String> {
+        set_timer(frequency)?;
+        Ok(Self)
+    }
+}
+
+impl Drop for ArmedTimer {
+    fn drop(&mut self) {
+        let _ = set_timer(0);
+    }
 }
 
 /// Reads the walker's list of loaded objects again if a library was loaded
@@ -168,38 +265,6 @@ fn aggregate(slots: &[UnsafeCell<Slot>]) -> Vec<SampledStack> {
             count,
         })
         .collect()
-}
-
-fn install_handler() -> Result<libc::sigaction, String> {
-    // SAFETY: a zeroed `sigaction` is a valid value to fill in; the
-    // handler has the three-argument form SA_SIGINFO asks for.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigprof as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        let mut previous: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(libc::SIGPROF, &action, &mut previous) != 0 {
-            return Err(format!(
-                "could not handle SIGPROF: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(previous)
-    }
-}
-
-/// Puts back the handler found at the start; where that was the default
-/// action (which ends the process), SIGPROF is ignored instead, so that a
-/// signal raised just before the timer stopped and delivered after cannot
-/// kill the process.
-fn restore_handler(previous: &libc::sigaction) {
-    let mut restored = *previous;
-    if restored.sa_sigaction == libc::SIG_DFL {
-        restored.sa_sigaction = libc::SIG_IGN;
-    }
-    // SAFETY: `restored` is what `sigaction` handed back, or SIG_IGN.
-    unsafe { libc::sigaction(libc::SIGPROF, &restored, std::ptr::null_mut()) };
 }
 
 /// Arms the profiling timer at `frequency` Hz of process CPU time, or
@@ -285,4 +350,40 @@ fn record(table: &Table, context: &libc::ucontext_t) {
         slot.tid = libc::syscall(libc::SYS_gettid) as i32;
     }
     slot.len = len;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables freed so far.
+    static FREED: AtomicUsize = AtomicUsize::new(0);
+
+    impl Drop for Table {
+        fn drop(&mut self) {
+            FREED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_handler_that_cannot_be_installed_leaves_nothing_behind() {
+        let freed = FREED.load(Ordering::SeqCst);
+        // SIGKILL cannot be handled: `sigaction` refuses it.
+        let error = run(Duration::from_secs(1), 99, libc::SIGKILL).unwrap_err();
+        assert!(error.starts_with("could not handle SIGPROF"), "{error}");
+        assert!(
+            TABLE.load(Ordering::SeqCst).is_null(),
+            "the table stayed published"
+        );
+        assert_eq!(FREED.load(Ordering::SeqCst), freed + 1, "the table leaked");
+        assert!(
+            !RUNNING.load(Ordering::SeqCst),
+            "the capture slot stayed taken"
+        );
+        // Another capture runs, and frees its table too.
+        let samples = run(Duration::from_millis(50), 99, libc::SIGPROF).unwrap();
+        assert!(samples.duration >= Duration::from_millis(50));
+        assert!(TABLE.load(Ordering::SeqCst).is_null());
+        assert_eq!(FREED.load(Ordering::SeqCst), freed + 2);
+    }
 }

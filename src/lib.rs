@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,
@@ -19,8 +20,12 @@ mod sync;
 pub mod testing;
 mod units;
 
-pub use layer::{DEFAULT_PREFIX, DebugLayer, DebugService, ResponseBody, ResponseFuture};
+pub use layer::{
+    DEFAULT_PREFIX, DebugLayer, DebugPages, DebugPagesFuture, DebugService, ResponseBody,
+    ResponseFuture,
+};
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use layer::{WrappedRouter, WrappedRouterFuture};
 pub use pages::{AccessPolicy, PeerAddr, peer_addr};
 /// jemalloc as the global allocator; memscope reads its statistics and

@@ -39,6 +39,9 @@ pub(crate) struct Config {
     pub(crate) heap_history: Option<HistorySettings>,
     /// Leave jemalloc's own unwinder in place rather than memscope's walker.
     pub(crate) keep_jemalloc_unwinder: bool,
+    /// Whether the layer answers the pages itself; `false` once split, the
+    /// pages then served by `DebugPages` on a listener of their own.
+    pub(crate) answers_pages: bool,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             timeline_points: DEFAULT_TIMELINE_POINTS,
             heap_history: Some(DEFAULT_HEAP_HISTORY),
             keep_jemalloc_unwinder: false,
+            answers_pages: true,
         }
     }
 }

@@ -6,6 +6,7 @@
 mod body;
 mod config;
 mod future;
+mod pages_service;
 mod service;
 mod state;
 #[cfg(feature = "axum")]
@@ -14,6 +15,7 @@ mod wrapped_router;
 pub use body::ResponseBody;
 pub use config::DEFAULT_PREFIX;
 pub use future::ResponseFuture;
+pub use pages_service::{DebugPages, DebugPagesFuture};
 pub use service::DebugService;
 #[cfg(feature = "axum")]
 pub use wrapped_router::{WrappedRouter, WrappedRouterFuture};
@@ -184,6 +186,41 @@ impl DebugLayer {
         self.reconfigured()
     }
 
+    /// Splits the layer in two that share one state: a layer for the app,
+    /// which measures every request and answers none of memscope's paths
+    /// (they go to the app like any other), and a service that answers the
+    /// pages, for a listener of their own:
+    ///
+    /// ```rust,no_run
+    /// use std::net::SocketAddr;
+    /// use axum::{Router, routing::get};
+    ///
+    /// # async fn run() {
+    /// let (layer, pages) = memscope::DebugLayer::new().split();
+    /// let app = Router::new().route("/", get(|| async { "hello" })).layer(layer);
+    /// let admin = Router::new().fallback_service(pages);
+    ///
+    /// let public = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+    /// let internal = tokio::net::TcpListener::bind("127.0.0.1:6060").await.unwrap();
+    /// tokio::spawn(async move {
+    ///     axum::serve(internal, admin.into_make_service_with_connect_info::<SocketAddr>())
+    ///         .await
+    ///         .unwrap();
+    /// });
+    /// axum::serve(public, app).await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// The pages stay under the prefix on their listener
+    /// (`127.0.0.1:6060/_debug/`), so that scrape configurations read the
+    /// same paths either way, and keep the access policy: loopback peers
+    /// only by default.
+    pub fn split(mut self) -> (DebugLayer, DebugPages) {
+        self.config.answers_pages = false;
+        let pages = DebugPages::new(self.mount());
+        (self, pages)
+    }
+
     /// A mount found afresh for a changed configuration, so that a layer
     /// configured after being cloned never shares state with settings it
     /// no longer has.
@@ -209,6 +246,6 @@ impl<S> Layer<S> for DebugLayer {
     type Service = DebugService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        DebugService::new(inner, self.mount())
+        DebugService::new(inner, self.mount(), self.config.answers_pages)
     }
 }

@@ -13,8 +13,9 @@ use crate::record::{RequestMeter, route_name, thread_allocation_totals};
 
 /// The service [`DebugLayer`](crate::DebugLayer) wraps around an inner service.
 ///
-/// Requests under the prefix are answered by memscope's pages; every other
-/// request goes to the inner service as it is, and its answer comes back
+/// Requests under the prefix are answered by memscope's pages (unless the
+/// layer was [split](crate::DebugLayer::split), and the pages are served
+/// apart); every other request goes to the inner service as it is, and its answer comes back
 /// as it is (its body streamed, never buffered), with a record of it kept.
 ///
 /// # How a request is measured
@@ -41,16 +42,33 @@ use crate::record::{RequestMeter, route_name, thread_allocation_totals};
 pub struct DebugService<S> {
     inner: S,
     mount: Arc<Mount>,
+    /// `false` where the layer was split: the pages are served apart, and
+    /// every request goes to the inner service.
+    answers_pages: bool,
 }
 
 impl<S> DebugService<S> {
-    pub(crate) fn new(inner: S, mount: Arc<Mount>) -> Self {
-        Self { inner, mount }
+    pub(crate) fn new(inner: S, mount: Arc<Mount>, answers_pages: bool) -> Self {
+        Self {
+            inner,
+            mount,
+            answers_pages,
+        }
     }
 
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -68,7 +86,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if self.mount.is_debug_path(request.uri().path()) {
+        if self.answers_pages && self.mount.is_debug_path(request.uri().path()) {
             // The body of a debug request is never read: every page takes
             // its input from the path and the query.
             let (parts, _body) = request.into_parts();

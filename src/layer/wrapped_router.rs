@@ -52,6 +52,7 @@ impl DebugLayer {
     /// The router is made ready to serve here, as `Router::into_make_service`
     /// would make it: its handlers become routes and its own layers are
     /// applied, once.
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn wrap_router(&self, router: Router) -> WrappedRouter {
         WrappedRouter {
             // A router left as built turns its handlers into routes and
@@ -65,6 +66,7 @@ impl DebugLayer {
 
 /// An axum app wrapped by [`DebugLayer::wrap_router`]: a service that
 /// `axum::serve` takes, as a `Router` is.
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[derive(Clone, Debug)]
 pub struct WrappedRouter {
     inner: DebugService<Router>,
@@ -101,6 +103,7 @@ impl Service<Request> for WrappedRouter {
 
 pin_project! {
     /// The future [`WrappedRouter`] returns.
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub struct WrappedRouterFuture {
         #[pin]
         inner: ResponseFuture<RouteFuture<Infallible>>,

@@ -25,59 +25,9 @@ use hyper_util::rt::TokioExecutor;
 const BUFFER: usize = 256 * 1024;
 const WARM_CALLS: usize = 30;
 
-/// A chain of calls whose every link is its own monomorphized function, so
-/// that each of the 2,048 types `B0<B1<...<End>>>` retains its buffer
-/// through a stack of distinct return addresses, as a real program's many
-/// call paths do.
-trait Chain {
-    fn retain(kept: &mut Vec<Vec<u8>>);
-}
-struct End;
-struct B0<T>(T);
-struct B1<T>(T);
-
-impl Chain for End {
-    #[inline(never)]
-    fn retain(kept: &mut Vec<Vec<u8>>) {
-        kept.push(black_box(vec![1u8; BUFFER]));
-    }
-}
-impl<T: Chain> Chain for B0<T> {
-    #[inline(never)]
-    fn retain(kept: &mut Vec<Vec<u8>>) {
-        T::retain(black_box(kept));
-    }
-}
-impl<T: Chain> Chain for B1<T> {
-    #[inline(never)]
-    fn retain(kept: &mut Vec<Vec<u8>>) {
-        T::retain(black_box(kept));
-        black_box(());
-    }
-}
-
-macro_rules! levels {
-    ($name:ident => $next:ident) => {
-        fn $name<T: Chain>(kept: &mut Vec<Vec<u8>>) {
-            $next::<B0<T>>(kept);
-            $next::<B1<T>>(kept);
-        }
-    };
-}
-fn level0<T: Chain>(kept: &mut Vec<Vec<u8>>) {
-    T::retain(kept);
-}
-levels!(level1 => level0);
-levels!(level2 => level1);
-levels!(level3 => level2);
-levels!(level4 => level3);
-levels!(level5 => level4);
-levels!(level6 => level5);
-levels!(level7 => level6);
-levels!(level8 => level7);
-levels!(level9 => level8);
-levels!(level10 => level9);
-levels!(level11 => level10);
+#[path = "../tests/common/stack_chain.rs"]
+mod stack_chain;
+use stack_chain::{End, level11};
 
 async fn fetch(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
@@ -117,7 +67,7 @@ fn median(sorted: &[Duration]) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut kept = Vec::new();
-    level11::<End>(&mut kept);
+    level11::<End>(&mut kept, BUFFER);
     println!(
         "retained {} buffers of {} KiB through distinct call chains",
         kept.len(),

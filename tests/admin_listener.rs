@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing::get;
 use http::StatusCode;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 #[global_allocator]
@@ -34,37 +32,11 @@ async fn two_listeners(prefix: &str, admin_on_hyper: bool) -> (SocketAddr, Socke
         .layer(layer);
     let app = common::serve(app).await;
     let admin = if admin_on_hyper {
-        serve_with_hyper(pages).await
+        common::serve_with_hyper(pages).await
     } else {
         common::serve(Router::new().fallback_service(pages)).await
     };
     (app, admin)
-}
-
-/// Serves `pages` with hyper's own connection loop, as a server with no
-/// router would, telling it the peer.
-async fn serve_with_hyper(pages: memscope::DebugPages) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                return;
-            };
-            let service = tower::ServiceBuilder::new()
-                .map_request(move |mut request: http::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(memscope::PeerAddr(peer));
-                    request
-                })
-                .service(pages.clone());
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ memscope::heap_profiling!(lg_sample = 14);
 
 mod common;
 
+use common::stack_chain::{End, level9};
+
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -116,55 +118,6 @@ async fn churn_is_within_noise_and_a_leak_is_significant() {
     LEAKED.lock().unwrap().clear();
 }
 
-/// A chain of calls whose every link is a function of its own, so that
-/// each of the 512 types `B0<B1<...<End>>>` holds its buffer through its
-/// own return addresses.
-trait Chain {
-    fn retain(kept: &mut Vec<Vec<u8>>);
-}
-struct End;
-struct B0<T>(T);
-struct B1<T>(T);
-impl Chain for End {
-    #[inline(never)]
-    fn retain(kept: &mut Vec<Vec<u8>>) {
-        kept.push(black_box(vec![1u8; 64 * 1024]));
-    }
-}
-impl<T: Chain> Chain for B0<T> {
-    #[inline(never)]
-    fn retain(kept: &mut Vec<Vec<u8>>) {
-        T::retain(black_box(kept));
-    }
-}
-impl<T: Chain> Chain for B1<T> {
-    #[inline(never)]
-    fn retain(kept: &mut Vec<Vec<u8>>) {
-        T::retain(black_box(kept));
-        black_box(());
-    }
-}
-macro_rules! levels {
-    ($name:ident => $next:ident) => {
-        fn $name<T: Chain>(kept: &mut Vec<Vec<u8>>) {
-            $next::<B0<T>>(kept);
-            $next::<B1<T>>(kept);
-        }
-    };
-}
-fn level0<T: Chain>(kept: &mut Vec<Vec<u8>>) {
-    T::retain(kept);
-}
-levels!(level1 => level0);
-levels!(level2 => level1);
-levels!(level3 => level2);
-levels!(level4 => level3);
-levels!(level5 => level4);
-levels!(level6 => level5);
-levels!(level7 => level6);
-levels!(level8 => level7);
-levels!(level9 => level8);
-
 /// The bound the symbolizer keeps to, in its own allocations.
 const SYMBOLIZER_BOUND: u64 = 8 * 1024 * 1024;
 
@@ -172,7 +125,7 @@ const SYMBOLIZER_BOUND: u64 = 8 * 1024 * 1024;
 async fn the_symbolizer_stays_under_its_bound() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let mut kept = Vec::new();
-    level9::<End>(&mut kept);
+    level9::<End>(&mut kept, 64 * 1024);
     let addr = serve(Router::new().layer(memscope::DebugLayer::new())).await;
     let dump = http_get(addr, "/_debug/heapdump?format=json&limit=5")
         .await

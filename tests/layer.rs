@@ -21,9 +21,8 @@ use common::{get as http_get, serve};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use memscope::{DebugLayer, PeerAddr};
+use hyper_util::rt::TokioExecutor;
+use memscope::DebugLayer;
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
@@ -282,35 +281,19 @@ async fn poll_ready_is_forwarded() {
 /// A plain hyper server: memscope's layer over a `service_fn`, the peer
 /// inserted as `PeerAddr`.
 async fn serve_plain_hyper() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (stream, remote) = listener.accept().await.unwrap();
-            let service = ServiceBuilder::new()
-                .map_request(move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(PeerAddr(remote));
-                    request
-                })
-                .layer(DebugLayer::new())
-                .service(tower::service_fn(|request: Request<Incoming>| async move {
-                    let body = format!("plain hyper saw {}", request.uri().path());
-                    Ok::<_, Infallible>(
-                        Response::builder()
-                            .status(StatusCode::CREATED)
-                            .header("x-plain", "1")
-                            .body(Full::new(Bytes::from(body)))
-                            .unwrap(),
-                    )
-                }));
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                    .await;
-            });
-        }
-    });
-    addr
+    let service = ServiceBuilder::new()
+        .layer(DebugLayer::new())
+        .service(tower::service_fn(|request: Request<Incoming>| async move {
+            let body = format!("plain hyper saw {}", request.uri().path());
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(StatusCode::CREATED)
+                    .header("x-plain", "1")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap(),
+            )
+        }));
+    common::serve_with_hyper(service).await
 }
 
 #[tokio::test]

@@ -5,12 +5,14 @@
 use serde::Serialize;
 
 use super::query::{HEAP_GROUPS, Query, heap_table_spec};
-use super::render::heap_view::{AmountView, estimate_notes, group_name, group_title, site_link};
+use super::render::heap_view::{
+    AmountView, EstimateView, RowLabel, RowLabelView, estimate_notes, group_name, group_title,
+};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::allocator::{AllocatorStats, size_classes};
-use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
+use crate::model::heap::{self, Grouping, HeapSnapshot};
 use crate::model::process::resident_set_size;
 use crate::model::table::{HeapRow, HeapTable, TableSpec};
 use crate::units::{grouped, human_bytes, human_bytes_with_error};
@@ -37,35 +39,14 @@ struct HeapTablePage {
 
 #[derive(Serialize)]
 struct HeapRowView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    name: String,
+    #[serde(flatten)]
+    label: RowLabelView,
     objects: u64,
     bytes: u64,
     /// This row's part of the total, from 0 to 1.
     share: f64,
-    /// The frames of the row's largest stack, innermost first, allocator
-    /// frames left out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frames: Option<Vec<Frame>>,
-    /// `file:line` of the frame the row is named after.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<String>,
-    /// The page of this site's stacks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<String>,
-    /// The size of every object in the row, for `group=size`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
-    /// Sampled objects behind the estimate (not for `group=size`, which is
-    /// exact).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    samples: Option<u64>,
-    /// The interval (three standard errors) of `bytes` that sampling leaves.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes_low: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes_high: Option<u64>,
+    #[serde(flatten)]
+    estimate: EstimateView,
     /// The interval's half-width, for the text and HTML.
     #[serde(skip)]
     bytes_error: f64,
@@ -131,23 +112,20 @@ impl HeapTablePage {
 
 impl HeapRowView {
     fn of(row: &HeapRow, share: f64, grouping: Option<Grouping>, prefix: &str) -> Self {
-        let id = row.id.map(|id| id.to_string());
-        let estimated = grouping.is_some();
-        let (low, high) = row.amount.bytes_interval();
+        let label = RowLabel {
+            id: row.id,
+            name: &row.name,
+            frames: &row.frames,
+            location: &row.location,
+            size: row.size,
+        };
         Self {
-            samples: estimated.then_some(row.amount.samples),
-            bytes_low: estimated.then(|| low.round() as u64),
-            bytes_high: estimated.then(|| high.round() as u64),
-            bytes_error: row.amount.bytes_error(),
-            link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
-            id,
-            name: row.name.clone(),
+            label: RowLabelView::of(label, grouping, prefix),
             objects: row.amount.objects.round() as u64,
             bytes: row.amount.bytes.round() as u64,
             share,
-            frames: row.frames.clone(),
-            location: row.location.clone(),
-            size: row.size,
+            estimate: EstimateView::of(&row.amount, grouping),
+            bytes_error: row.amount.bytes_error(),
         }
     }
 }
@@ -167,14 +145,14 @@ impl Page for HeapTablePage {
         let mut table = TextTable::new(&columns);
         for row in &self.rows {
             let mut cells = vec![
-                row.name.clone(),
+                row.label.name.clone(),
                 grouped(row.objects),
                 human_bytes_with_error(row.bytes as f64, row.bytes_error),
                 super::render::view::percent(&row.share),
             ];
             if self.estimate {
-                cells.push(grouped(row.samples.unwrap_or(0)));
-                cells.push(row.location.clone().unwrap_or_default());
+                cells.push(grouped(row.estimate.samples.unwrap_or(0)));
+                cells.push(row.label.location.clone().unwrap_or_default());
             }
             table.row(cells);
         }

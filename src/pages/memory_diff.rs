@@ -16,13 +16,15 @@ use super::error::PageError;
 use super::format::Format;
 use super::query::{HEAP_GROUPS, Query, heap_table_spec};
 use super::render::chart::duration_text;
-use super::render::heap_view::{AmountView, estimate_notes, group_name, group_title, site_link};
+use super::render::heap_view::{
+    AmountView, EstimateView, RowLabel, RowLabelView, estimate_notes, group_name, group_title,
+};
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond, see_other};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::baseline::Baseline;
 use crate::model::diff::{DiffRow, HeapDiff};
-use crate::model::heap::{self, Frame, Grouping, HeapSnapshot};
+use crate::model::heap::{self, Grouping, HeapSnapshot};
 use crate::model::table::TableSpec;
 use crate::model::{history, off_executor};
 use crate::record::routes_in_process;
@@ -74,37 +76,22 @@ pub(crate) struct MemoryDiff {
 
 #[derive(Serialize)]
 pub(crate) struct DiffRowView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    name: String,
+    #[serde(flatten)]
+    label: RowLabelView,
     objects: u64,
     objects_delta: i64,
     bytes: u64,
     bytes_delta: i64,
     /// `bytes_delta` over the requests in between; `null` without requests.
     bytes_per_request: Option<f64>,
-    /// The interval's half-width (three standard errors) of `bytes_delta` that sampling
-    /// leaves; 0 for `group=size`, which is exact.
+    /// The interval's half-width (three standard errors) of `bytes_delta`
+    /// that sampling leaves; 0 for `group=size`, which is exact.
     bytes_delta_error: u64,
     /// Whether the row grew by more than sampling noise explains.
     significant: bool,
-    /// Sampled objects behind `bytes` now (not for `group=size`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    samples: Option<u64>,
-    /// The interval (three standard errors) of `bytes` now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes_low: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes_high: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frames: Option<Vec<Frame>>,
-    /// `file:line` of the frame the row is named after.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
+    /// Of `bytes` now.
+    #[serde(flatten)]
+    estimate: EstimateView,
 }
 
 #[derive(Serialize, Default)]
@@ -208,27 +195,24 @@ impl DiffRowView {
     }
 
     fn of(row: &DiffRow, requests: u64, grouping: Option<Grouping>, prefix: &str) -> Self {
-        let id = row.id.map(|id| id.to_string());
+        let label = RowLabel {
+            id: row.id,
+            name: &row.name,
+            frames: &row.frames,
+            location: &row.location,
+            size: row.size,
+        };
         let bytes_delta = row.bytes_delta();
-        let estimated = grouping.is_some();
-        let (low, high) = row.now.bytes_interval();
         Self {
-            bytes_delta_error: row.bytes_delta_error().round() as u64,
-            significant: row.grew_significantly(),
-            samples: estimated.then_some(row.now.samples),
-            bytes_low: estimated.then(|| low.round() as u64),
-            bytes_high: estimated.then(|| high.round() as u64),
-            link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
-            id,
-            name: row.name.clone(),
+            label: RowLabelView::of(label, grouping, prefix),
             objects: row.now.objects.round() as u64,
             objects_delta: row.objects_delta(),
             bytes: row.now.bytes.round() as u64,
             bytes_delta,
             bytes_per_request: per_request(bytes_delta, requests),
-            frames: row.frames.clone(),
-            location: row.location.clone(),
-            size: row.size,
+            bytes_delta_error: row.bytes_delta_error().round() as u64,
+            significant: row.grew_significantly(),
+            estimate: EstimateView::of(&row.now, grouping),
         }
     }
 }
@@ -282,7 +266,7 @@ impl Page for MemoryDiff {
         let mut table = TextTable::new(&columns);
         for row in &self.rows {
             let mut cells = vec![
-                row.name.clone(),
+                row.label.name.clone(),
                 human_bytes(row.bytes),
                 human_bytes_signed_with_error(row.bytes_delta as f64, row.bytes_delta_error as f64),
                 row.growth().to_owned(),
@@ -291,7 +275,7 @@ impl Page for MemoryDiff {
                 super::render::view::per_request(&row.bytes_per_request),
             ];
             if estimated {
-                cells.push(row.location.clone().unwrap_or_default());
+                cells.push(row.label.location.clone().unwrap_or_default());
             }
             table.row(cells);
         }

@@ -1,6 +1,8 @@
 //! Real HTTP over loopback for the integration tests.
 #![allow(dead_code)]
 
+pub mod stack_chain;
+
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -105,7 +107,28 @@ pub async fn send(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Answer {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let (status, headers, body) = exchange(addr, method, path, headers, Empty::new()).await;
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Sends one request with `body` and reads the answer whole, its body as
+/// bytes.
+pub async fn exchange<B>(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: B,
+) -> (StatusCode, HeaderMap, Bytes)
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let client: Client<_, B> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"));
@@ -113,14 +136,50 @@ pub async fn send(
         request = request.header(*name, *value);
     }
     let response = client
-        .request(request.body(Empty::new()).unwrap())
+        .request(request.body(body).unwrap())
         .await
         .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    (parts.status, parts.headers, body)
+}
+
+/// Serves `service` with hyper's own connection loop, as a server with no
+/// router would, each request given its peer as a `memscope::PeerAddr`.
+pub async fn serve_with_hyper<S, B>(service: S) -> SocketAddr
+where
+    S: tower::Service<Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
+            let service = tower::ServiceBuilder::new()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(memscope::PeerAddr(peer));
+                    request
+                })
+                .service(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper_util::service::TowerToHyperService::new(service),
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::model::heap::{Grouping, HeapSnapshot};
+use crate::model::heap::{Frame, Grouping, HeapSnapshot, SiteId};
 use crate::model::table::{Amount, TableSpec};
 use crate::units::human_bytes;
 
@@ -66,4 +66,74 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
         );
     }
     notes
+}
+
+/// What names a heap row, on every page with heap rows: its id, name and
+/// place, and the link to its site's page.
+#[derive(Serialize)]
+pub(crate) struct RowLabelView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+    /// The frames of the row's largest stack, innermost first, allocator
+    /// frames left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) frames: Option<Vec<Frame>>,
+    /// `file:line` of the frame the row is named after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) location: Option<String>,
+    /// The page of this site's stacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) link: Option<String>,
+    /// The size of every object in the row, for `group=size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) size: Option<u64>,
+}
+
+/// What a heap row of the model says of its name and place.
+pub(crate) struct RowLabel<'a> {
+    pub(crate) id: Option<SiteId>,
+    pub(crate) name: &'a str,
+    pub(crate) frames: &'a Option<Vec<Frame>>,
+    pub(crate) location: &'a Option<String>,
+    pub(crate) size: Option<u64>,
+}
+
+impl RowLabelView {
+    pub(crate) fn of(label: RowLabel<'_>, grouping: Option<Grouping>, prefix: &str) -> Self {
+        let id = label.id.map(|id| id.to_string());
+        Self {
+            link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
+            id,
+            name: label.name.to_owned(),
+            frames: label.frames.clone(),
+            location: label.location.clone(),
+            size: label.size,
+        }
+    }
+}
+
+/// The samples behind an estimate and its interval (three standard
+/// errors), for rows of sampled groupings; nothing for `group=size`, which
+/// is exact.
+#[derive(Serialize)]
+pub(crate) struct EstimateView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) samples: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bytes_low: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bytes_high: Option<u64>,
+}
+
+impl EstimateView {
+    pub(crate) fn of(amount: &Amount, grouping: Option<Grouping>) -> Self {
+        let estimated = grouping.is_some();
+        let (low, high) = amount.bytes_interval();
+        Self {
+            samples: estimated.then_some(amount.samples),
+            bytes_low: estimated.then(|| low.round() as u64),
+            bytes_high: estimated.then(|| high.round() as u64),
+        }
+    }
 }

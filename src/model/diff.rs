@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::allocator::SizeClass;
 use super::heap::{Frame, HeapSnapshot, SiteId};
-use super::table::{Amount, GroupedHeap, TableSpec, Z_INTERVAL};
+use super::table::{Amount, GroupedHeap, TableSpec, Z_INTERVAL, keep_first};
 
 /// One row's figures then and now.
 #[derive(Clone, Debug)]
@@ -69,7 +69,10 @@ impl HeapDiff {
                 let own = after.memscope_own;
                 (stack_rows(before, after), Some(own))
             }
-            None => (size_class_rows(&then.size_classes, &now.size_classes), None),
+            None => (
+                size_class_rows(&then.moment.size_classes, &now.moment.size_classes),
+                None,
+            ),
         };
         Self::of_rows(rows, spec.limit, memscope_own)
     }
@@ -89,8 +92,7 @@ impl HeapDiff {
             then.add(&row.then);
             now.add(&row.now);
         }
-        let rows_omitted = rows.len().saturating_sub(limit);
-        rows.truncate(limit);
+        let rows_omitted = keep_first(&mut rows, limit);
         Self {
             rows,
             rows_omitted,
@@ -297,13 +299,13 @@ mod tests {
     #[test]
     fn size_classes_compare_exactly() {
         let mut then = HeapSnapshot::of_stacks(Vec::new());
-        then.size_classes = vec![SizeClass {
+        then.moment.size_classes = vec![SizeClass {
             size: 32,
             objects: 10,
             small: true,
         }];
         let mut now = HeapSnapshot::of_stacks(Vec::new());
-        now.size_classes = vec![
+        now.moment.size_classes = vec![
             SizeClass {
                 size: 32,
                 objects: 4,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::heap::{AddressFrames, Grouping, SYMBOLIZER, SiteId, key_of, named_frame};
 use super::history::{self, HistoryPoint, stack_of};
-use super::table::Z_INTERVAL;
+use super::table::{Z_INTERVAL, keep_first};
 
 /// What a growth report is asked for.
 #[derive(Clone, Debug)]
@@ -99,10 +99,10 @@ fn within(points: &[Arc<HistoryPoint>], window: Option<Duration>) -> &[Arc<Histo
     let (Some(window), Some(newest)) = (window, points.last()) else {
         return points;
     };
-    let Some(start) = newest.instant.checked_sub(window) else {
+    let Some(start) = newest.moment.instant.checked_sub(window) else {
         return points;
     };
-    let first = points.partition_point(|point| point.instant < start);
+    let first = points.partition_point(|point| point.moment.instant < start);
     &points[first..]
 }
 
@@ -124,7 +124,14 @@ pub(crate) fn growth(
     }
     let minutes: Vec<f64> = points
         .iter()
-        .map(|point| point.instant.duration_since(first.instant).as_secs_f64() / 60.0)
+        .map(|point| {
+            point
+                .moment
+                .instant
+                .duration_since(first.moment.instant)
+                .as_secs_f64()
+                / 60.0
+        })
         .collect();
     let sites = site_series(points, spec, resolve);
     let routes = route_series(points);
@@ -138,11 +145,15 @@ pub(crate) fn growth(
             .then(b.bytes_per_minute.total_cmp(&a.bytes_per_minute))
             .then_with(|| a.name.cmp(&b.name))
     });
-    let omitted = suspects.len().saturating_sub(spec.limit);
-    suspects.truncate(spec.limit);
+    let omitted = keep_first(&mut suspects, spec.limit);
     GrowthReport {
         snapshots: points.len(),
-        minutes: last.instant.duration_since(first.instant).as_secs_f64() / 60.0,
+        minutes: last
+            .moment
+            .instant
+            .duration_since(first.moment.instant)
+            .as_secs_f64()
+            / 60.0,
         suspects,
         omitted,
     }
@@ -374,8 +385,7 @@ mod tests {
     use std::time::{Instant, SystemTime};
 
     use super::*;
-    use crate::model::allocator::AllocatorStats;
-    use crate::model::heap::{Frame, FrameKind};
+    use crate::model::heap::{DumpMoment, Frame, FrameKind};
     use crate::model::history::HistoryStack;
     use crate::record::RouteTotals;
 
@@ -391,9 +401,11 @@ mod tests {
             .enumerate()
             .map(|(index, (stacks, routes))| {
                 Arc::new(HistoryPoint {
-                    taken_at: SystemTime::now(),
-                    instant: start + Duration::from_secs(60 * index as u64),
-                    sample_interval: 1 << 14,
+                    moment: DumpMoment::at(
+                        SystemTime::now(),
+                        start + Duration::from_secs(60 * index as u64),
+                        1 << 14,
+                    ),
                     stacks: stacks
                         .iter()
                         .map(|(address, bytes)| HistoryStack {
@@ -408,9 +420,6 @@ mod tests {
                             bytes_variance: (bytes / 16384.0).ceil() * 16384.0 * 16384.0,
                         })
                         .collect(),
-                    stats: AllocatorStats::default(),
-                    rss: None,
-                    size_classes: Vec::new(),
                     routes: routes
                         .iter()
                         .map(|(route, requests, net)| {

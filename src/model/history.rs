@@ -16,8 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::allocator::{AllocatorStats, SizeClass};
-use super::heap::{self, AddressFrames, HeapSnapshot, SYMBOLIZER, Stack};
+use super::heap::{self, AddressFrames, DumpMoment, HeapSnapshot, SYMBOLIZER, Stack};
 use super::wishes::{self, Sampled, Sampler, Wish};
 use crate::record::{RouteTotals, routes_in_process};
 
@@ -35,13 +34,8 @@ pub(crate) struct HistoryStack {
 /// One stored snapshot.
 #[derive(Debug)]
 pub(crate) struct HistoryPoint {
-    pub(crate) taken_at: SystemTime,
-    pub(crate) instant: Instant,
-    pub(crate) sample_interval: u64,
+    pub(crate) moment: DumpMoment,
     pub(crate) stacks: Vec<HistoryStack>,
-    pub(crate) stats: AllocatorStats,
-    pub(crate) rss: Option<u64>,
-    pub(crate) size_classes: Vec<SizeClass>,
     /// Every route's totals since start, when the snapshot was taken.
     pub(crate) routes: Vec<(Arc<str>, RouteTotals)>,
     /// What taking it cost: the dump, and the bookkeeping after it.
@@ -59,11 +53,8 @@ impl HistoryPoint {
             .zip(frames)
             .map(|(stack, address_frames)| stack_of(stack, address_frames))
             .collect();
-        let mut snapshot = HeapSnapshot::empty(self.taken_at, self.instant, self.sample_interval);
+        let mut snapshot = HeapSnapshot::empty(self.moment.clone());
         snapshot.stacks = stacks;
-        snapshot.stats = self.stats;
-        snapshot.rss = self.rss;
-        snapshot.size_classes = self.size_classes.clone();
         snapshot
     }
 }
@@ -172,13 +163,8 @@ fn take() -> Option<HistoryPoint> {
         })
         .collect();
     Some(HistoryPoint {
-        taken_at: raw.taken_at,
-        instant: raw.instant,
-        sample_interval: raw.profile.sample_interval,
+        moment: raw.moment,
         stacks,
-        stats: raw.stats,
-        rss: raw.rss,
-        size_classes: raw.size_classes,
         routes,
         took: started.elapsed(),
     })
@@ -227,7 +213,7 @@ pub(crate) fn settings() -> Option<(Duration, usize)> {
 
 /// The stored snapshot nearest to `when`, if any.
 pub(crate) fn nearest(when: SystemTime) -> Option<Arc<HistoryPoint>> {
-    let distance = |point: &Arc<HistoryPoint>| match point.taken_at.duration_since(when) {
+    let distance = |point: &Arc<HistoryPoint>| match point.moment.taken_at.duration_since(when) {
         Ok(after) => after,
         Err(before) => before.duration(),
     };
@@ -266,9 +252,7 @@ mod tests {
 
     fn point(stacks: &[(&[u64], f64)]) -> HistoryPoint {
         HistoryPoint {
-            taken_at: SystemTime::now(),
-            instant: Instant::now(),
-            sample_interval: 1 << 19,
+            moment: DumpMoment::at(SystemTime::now(), Instant::now(), 1 << 19),
             stacks: stacks
                 .iter()
                 .map(|(addresses, bytes)| HistoryStack {
@@ -279,9 +263,6 @@ mod tests {
                     bytes_variance: 0.0,
                 })
                 .collect(),
-            stats: AllocatorStats::default(),
-            rss: None,
-            size_classes: Vec::new(),
             routes: Vec::new(),
             took: Duration::ZERO,
         }

@@ -72,7 +72,11 @@ pub(crate) fn heap_profile_delta(
         Some((stack, was.map(|value| -value)))
     }));
     let mut profile = build(now, kind, &stacks);
-    profile.duration_nanos = now.instant.duration_since(then.instant).as_nanos() as i64;
+    profile.duration_nanos = now
+        .moment
+        .instant
+        .duration_since(then.moment.instant)
+        .as_nanos() as i64;
     profile
 }
 
@@ -148,13 +152,14 @@ fn build(snapshot: &HeapSnapshot, kind: HeapProfileKind, stacks: &[(&Stack, [f64
         .collect();
     builder.profile.sample_type = sample_type;
     builder.profile.period_type = Some(builder.value_type(("space", "bytes")));
-    builder.profile.period = snapshot.sample_interval as i64;
+    builder.profile.period = snapshot.moment.sample_interval as i64;
     let default = match kind {
         HeapProfileKind::Allocations if snapshot.accumulates => "alloc_space",
         _ => "inuse_space",
     };
     builder.profile.default_sample_type = builder.string(default);
     builder.profile.time_nanos = snapshot
+        .moment
         .taken_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as i64);

@@ -204,8 +204,7 @@ impl HeapTable {
         for row in &rows {
             total.add(&row.amount);
         }
-        let rows_omitted = rows.len().saturating_sub(limit);
-        rows.truncate(limit);
+        let rows_omitted = keep_first(&mut rows, limit);
         Self {
             rows,
             rows_omitted,
@@ -223,6 +222,14 @@ impl HeapTable {
 /// `part` of `whole`, 0 where the whole is empty.
 pub(crate) fn share(part: f64, whole: f64) -> f64 {
     if whole <= 0.0 { 0.0 } else { part / whole }
+}
+
+/// Keeps the first `limit` of `rows`, which are ranked, and says how many
+/// were left out: the tables show that count under their rows.
+pub(crate) fn keep_first<T>(rows: &mut Vec<T>, limit: usize) -> usize {
+    let omitted = rows.len().saturating_sub(limit);
+    rows.truncate(limit);
+    omitted
 }
 
 #[cfg(test)]

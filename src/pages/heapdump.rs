@@ -224,7 +224,7 @@ async fn page(request: &PageRequest<'_>) -> Answer {
         Some(grouping) => {
             let snapshot = heap::snapshot().await?;
             let table = HeapTable::of_stacks(&snapshot, grouping, &spec);
-            let figures = (snapshot.stats, snapshot.rss);
+            let figures = (snapshot.moment.stats, snapshot.moment.rss);
             HeapTablePage::of(&table, &spec, request.prefix(), figures, Some(&snapshot))
         }
     };

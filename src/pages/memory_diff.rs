@@ -151,21 +151,30 @@ impl MemoryDiff {
             compared_to: ComparedTo::Baseline,
             baseline_created: false,
             since_unix: then
+                .moment
                 .taken_at
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_secs()),
-            elapsed_seconds: now.instant.duration_since(then.instant).as_secs_f64(),
+            elapsed_seconds: now
+                .moment
+                .instant
+                .duration_since(then.moment.instant)
+                .as_secs_f64(),
             requests,
             rows,
             rows_omitted: diff.rows_omitted,
             total,
             jemalloc: JemallocDelta {
-                allocated: now.stats.allocated,
-                allocated_delta: delta(now.stats.allocated, then.stats.allocated),
-                resident: now.stats.resident,
-                resident_delta: delta(now.stats.resident, then.stats.resident),
-                rss: now.rss,
-                rss_delta: now.rss.zip(then.rss).map(|(now, then)| delta(now, then)),
+                allocated: now.moment.stats.allocated,
+                allocated_delta: delta(now.moment.stats.allocated, then.moment.stats.allocated),
+                resident: now.moment.stats.resident,
+                resident_delta: delta(now.moment.stats.resident, then.moment.stats.resident),
+                rss: now.moment.rss,
+                rss_delta: now
+                    .moment
+                    .rss
+                    .zip(then.moment.rss)
+                    .map(|(now, then)| delta(now, then)),
             },
             memscope_own: diff.memscope_own.map(AmountView::from),
             notes: if spec.grouping.is_some() {
@@ -423,7 +432,7 @@ async fn diff_since(
     let requests = requests_now.saturating_sub(requests_then);
     let mut diff = MemoryDiff::build(&then, &now, requests, spec, prefix);
     diff.compared_to = ComparedTo::History;
-    let off_by = match point.taken_at.duration_since(asked) {
+    let off_by = match point.moment.taken_at.duration_since(asked) {
         Ok(later) => later,
         Err(earlier) => earlier.duration(),
     };
@@ -435,7 +444,7 @@ async fn diff_since(
                 duration_text(since.as_secs()),
                 duration_text(
                     SystemTime::now()
-                        .duration_since(point.taken_at)
+                        .duration_since(point.moment.taken_at)
                         .map_or(0, |age| age.as_secs())
                 )
             ),
@@ -486,11 +495,12 @@ async fn new_baseline(request: &PageRequest<'_>) -> Answer {
     }
     let taken = BaselineTaken {
         taken_at_unix: snapshot
+            .moment
             .taken_at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs()),
         requests: request.mount.requests.count(),
-        allocated: snapshot.stats.allocated,
+        allocated: snapshot.moment.stats.allocated,
     };
     Ok(respond(&taken, request.format, request.layout))
 }

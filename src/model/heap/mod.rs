@@ -27,16 +27,39 @@ use super::objects::MappedFile;
 use super::process::resident_set_size;
 use super::{ModelError, ModelErrorKind};
 
-/// The heap at one moment: jemalloc's sampled profile and its exact figures.
-#[derive(Debug)]
-pub(crate) struct HeapSnapshot {
+/// When a heap dump was taken and the exact figures read with it: what a
+/// raw dump, a snapshot and a stored point of the history share.
+#[derive(Clone, Debug)]
+pub(crate) struct DumpMoment {
     pub(crate) taken_at: SystemTime,
     pub(crate) instant: Instant,
+    /// Mean bytes between two samples (2^lg_prof_sample).
     pub(crate) sample_interval: u64,
-    pub(crate) stacks: Vec<Stack>,
     pub(crate) stats: AllocatorStats,
     pub(crate) rss: Option<u64>,
     pub(crate) size_classes: Vec<SizeClass>,
+}
+
+impl DumpMoment {
+    /// A moment with no figures, for the model's tests.
+    #[cfg(test)]
+    pub(crate) fn at(taken_at: SystemTime, instant: Instant, sample_interval: u64) -> Self {
+        Self {
+            taken_at,
+            instant,
+            sample_interval,
+            stats: AllocatorStats::default(),
+            rss: None,
+            size_classes: Vec::new(),
+        }
+    }
+}
+
+/// The heap at one moment: jemalloc's sampled profile and its exact figures.
+#[derive(Debug)]
+pub(crate) struct HeapSnapshot {
+    pub(crate) moment: DumpMoment,
+    pub(crate) stacks: Vec<Stack>,
     /// The executable mappings of files when the dump was taken.
     pub(crate) mappings: Vec<MappedFile>,
     /// jemalloc accumulates what each stack allocated (`prof_accum`).
@@ -56,21 +79,16 @@ impl HeapSnapshot {
     /// A snapshot of hand-built stacks, for the model's tests.
     #[cfg(test)]
     pub(crate) fn of_stacks(stacks: Vec<Stack>) -> Self {
-        let mut snapshot = Self::empty(SystemTime::now(), Instant::now(), 1 << 19);
+        let mut snapshot = Self::empty(DumpMoment::at(SystemTime::now(), Instant::now(), 1 << 19));
         snapshot.stacks = stacks;
         snapshot
     }
 
     /// A snapshot with no stacks and no figures, to fill in.
-    pub(crate) fn empty(taken_at: SystemTime, instant: Instant, sample_interval: u64) -> Self {
+    pub(crate) fn empty(moment: DumpMoment) -> Self {
         Self {
-            taken_at,
-            instant,
-            sample_interval,
+            moment,
             stacks: Vec::new(),
-            stats: AllocatorStats::default(),
-            rss: None,
-            size_classes: Vec::new(),
             mappings: Vec::new(),
             accumulates: false,
             memscope_own_bytes: 0.0,
@@ -108,12 +126,8 @@ pub(crate) fn last_own_bytes() -> Option<f64> {
 /// read with it.
 #[derive(Debug)]
 pub(crate) struct RawSnapshot {
-    pub(crate) taken_at: SystemTime,
-    pub(crate) instant: Instant,
+    pub(crate) moment: DumpMoment,
     pub(crate) profile: RawProfile,
-    pub(crate) stats: AllocatorStats,
-    pub(crate) rss: Option<u64>,
-    pub(crate) size_classes: Vec<SizeClass>,
     pub(crate) accumulates: bool,
     pub(crate) paused: bool,
     pub(crate) dump_time: Duration,
@@ -135,13 +149,16 @@ fn dump_now() -> Result<RawSnapshot, ModelError> {
     let profile = dump::dump_heap_profile()
         .map_err(|error| ModelError::failed(format!("could not take a heap profile: {error}")))?;
     let raw = RawSnapshot {
-        taken_at: SystemTime::now(),
-        instant,
+        moment: DumpMoment {
+            taken_at: SystemTime::now(),
+            instant,
+            sample_interval: profile.sample_interval,
+            // Read before symbolizing, whose first run allocates.
+            stats: AllocatorStats::read(),
+            size_classes: size_classes(),
+            rss: resident_set_size(),
+        },
         profile,
-        // Read before symbolizing, whose first run allocates.
-        stats: AllocatorStats::read(),
-        size_classes: size_classes(),
-        rss: resident_set_size(),
         accumulates: state.accumulates,
         paused: !state.active,
         dump_time: instant.elapsed(),
@@ -165,7 +182,7 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, ModelError> {
     let asked = Instant::now();
     let mut last = crate::sync::lock(&LAST_SNAPSHOT);
     if let Some(snapshot) = last.as_ref()
-        && snapshot.instant >= asked
+        && snapshot.moment.instant >= asked
     {
         return Ok(snapshot.clone());
     }
@@ -202,13 +219,8 @@ pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
     let symbolize_time = started.elapsed();
     SNAPSHOT_NANOS.fetch_add(symbolize_time.as_nanos() as u64, Ordering::Relaxed);
     HeapSnapshot {
-        taken_at: raw.taken_at,
-        instant: raw.instant,
-        sample_interval: raw.profile.sample_interval,
+        moment: raw.moment,
         stacks,
-        stats: raw.stats,
-        rss: raw.rss,
-        size_classes: raw.size_classes,
         mappings: raw.profile.mappings,
         accumulates: raw.accumulates,
         memscope_own_bytes,

@@ -64,10 +64,12 @@ pub(crate) fn chart_marks(mount: &Mount) -> Vec<ChartMark> {
     };
     let mut marks: Vec<ChartMark> = history::points()
         .iter()
-        .map(|point| ChartMark::Snapshot(unix_ms(point.taken_at)))
+        .map(|point| ChartMark::Snapshot(unix_ms(point.moment.taken_at)))
         .collect();
     if let Some(baseline) = mount.baseline.get() {
-        marks.push(ChartMark::Baseline(unix_ms(baseline.snapshot.taken_at)));
+        marks.push(ChartMark::Baseline(unix_ms(
+            baseline.snapshot.moment.taken_at,
+        )));
     }
     marks
 }

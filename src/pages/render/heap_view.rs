@@ -51,7 +51,7 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
          errors of what sampling leaves unknown (an estimate from n samples of small objects \
          is known to about ±3√n samples), and growth beyond it is significant. jemalloc's allocated figure is exact but under-reports while sampling; \
          compare resident and RSS.",
-        human_bytes(snapshot.sample_interval)
+        human_bytes(snapshot.moment.sample_interval)
     )];
     notes.push(format!(
         "This profile: {} sampled stacks; jemalloc's dump and its parse took {:.1} ms, \

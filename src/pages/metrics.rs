@@ -75,98 +75,119 @@ fn asks_for_openmetrics(request: &PageRequest<'_>) -> bool {
 
 fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
     let mut registry = Registry::with_prefix("memscope");
-    let stats = AllocatorStats::read();
-    let bytes = |registry: &mut Registry, name: &str, help: &str, value: u64| {
-        let gauge = Gauge::<i64>::default();
-        gauge.set(value as i64);
-        registry.register_with_unit(name, help, Unit::Bytes, gauge);
-    };
-    bytes(
-        &mut registry,
+    register_allocator(&mut registry);
+    register_own(&mut registry);
+    register_profiling(&mut registry);
+    register_routes(&mut registry, routes);
+    registry
+}
+
+/// A gauge of bytes: its name, its help, and how to read it.
+type BytesGauge<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// jemalloc's figures.
+const JEMALLOC_GAUGES: &[BytesGauge<AllocatorStats>] = &[
+    (
         "jemalloc_allocated",
         "Bytes in live allocations, as jemalloc counts them (under-reported while heap profiling samples).",
-        stats.allocated,
-    );
-    bytes(
-        &mut registry,
+        |stats| stats.allocated,
+    ),
+    (
         "jemalloc_active",
         "Bytes in pages that hold live allocations.",
-        stats.active,
-    );
-    bytes(
-        &mut registry,
+        |stats| stats.active,
+    ),
+    (
         "jemalloc_resident",
         "Bytes of the allocator's pages in physical memory, metadata included.",
-        stats.resident,
-    );
-    bytes(
-        &mut registry,
+        |stats| stats.resident,
+    ),
+    (
         "jemalloc_mapped",
         "Bytes in extents the allocator has mapped and in use.",
-        stats.mapped,
-    );
-    bytes(
-        &mut registry,
+        |stats| stats.mapped,
+    ),
+    (
         "jemalloc_retained",
         "Bytes of virtual memory kept for reuse rather than returned to the system.",
-        stats.retained,
-    );
-    bytes(
-        &mut registry,
+        |stats| stats.retained,
+    ),
+    (
         "jemalloc_metadata",
         "Bytes of the allocator's own bookkeeping.",
-        stats.metadata,
-    );
+        |stats| stats.metadata,
+    ),
+];
+
+fn register_bytes(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let gauge = Gauge::<i64>::default();
+    gauge.set(value as i64);
+    registry.register_with_unit(name, help, Unit::Bytes, gauge);
+}
+
+fn register_flag(registry: &mut Registry, name: &str, help: &str, on: bool) {
+    let gauge = Gauge::<i64>::default();
+    gauge.set(i64::from(on));
+    registry.register(name, help, gauge);
+}
+
+/// jemalloc's figures and the process's resident set.
+fn register_allocator(registry: &mut Registry) {
+    let stats = AllocatorStats::read();
+    for (name, help, read) in JEMALLOC_GAUGES {
+        register_bytes(registry, name, help, read(&stats));
+    }
     if let Some(rss) = resident_set_size() {
-        bytes(
-            &mut registry,
+        register_bytes(
+            registry,
             "process_resident_memory",
             "The process's resident set size.",
             rss,
         );
     }
-    bytes(
-        &mut registry,
+}
+
+/// What memscope itself keeps.
+fn register_own(registry: &mut Registry) {
+    register_bytes(
+        registry,
         "own_cpu_profiler",
         "Bytes the CPU profiler keeps between captures: memscope's own. 0 where memscope's own sampler runs (x86-64 Linux: its table is freed after each capture); elsewhere pprof's sample table, kept once a capture has run.",
         cpu_profiler_bytes(),
     );
     if let Some(own) = last_own_bytes() {
-        bytes(
-            &mut registry,
+        register_bytes(
+            registry,
             "own_heap",
             "memscope's own live heap, estimated from the last heap snapshot's sampled stacks.",
             own.round() as u64,
         );
     }
+}
 
+/// Heap profiling's state, and the snapshots taken.
+fn register_profiling(registry: &mut Registry) {
     let state = ProfilingState::read();
-    let flag = |registry: &mut Registry, name: &str, help: &str, on: bool| {
-        let gauge = Gauge::<i64>::default();
-        gauge.set(i64::from(on));
-        registry.register(name, help, gauge);
-    };
-    flag(
-        &mut registry,
+    register_flag(
+        registry,
         "heap_profiling_enabled",
         "1 when jemalloc's heap profiling was switched on at start-up.",
         state.enabled,
     );
-    flag(
-        &mut registry,
+    register_flag(
+        registry,
         "heap_profiling_active",
         "1 while heap sampling runs.",
         state.active,
     );
     if let Some(interval) = state.sample_interval() {
-        bytes(
-            &mut registry,
+        register_bytes(
+            registry,
             "heap_profiling_sample_interval",
             "Mean bytes allocated between two sampled allocations.",
             interval,
         );
     }
-
     let (taken, took) = snapshots_taken();
     let dumps = Counter::<u64>::default();
     dumps.inc_by(taken);
@@ -183,7 +204,10 @@ fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
         Unit::Seconds,
         dump_time,
     );
+}
 
+/// Requests and their bytes by route, the routes bounded.
+fn register_routes(registry: &mut Registry, routes: Vec<(String, RouteTotals)>) {
     let requests = Family::<RouteLabels, Counter>::default();
     let allocated = Family::<RouteLabels, Counter>::default();
     let freed = Family::<RouteLabels, Counter>::default();
@@ -211,7 +235,6 @@ fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
         Unit::Bytes,
         freed,
     );
-    registry
 }
 
 /// The busiest [`MAX_ROUTE_LABELS`] routes, and the rest added up under

@@ -176,84 +176,100 @@ pub(crate) fn full_name<'a>(
         return short.to_owned();
     }
     let module = file.and_then(module_of_file);
-    // A closure or an async body: named after the function it is written
-    // in, as its source says where the file is at hand, else the nearest
-    // frame around it from the same file's crate.
     if short.starts_with('{') {
-        if let (Some(file), Some(line), Some((crate_name, path))) = (file, line, &module)
-            && let Some(items) = super::source::enclosing_items(file, line)
-        {
-            let index = index();
-            let crate_name = if index.has_crate(crate_name) {
-                crate_name.as_str()
-            } else {
-                index.crate_of_module(path).unwrap_or(crate_name.as_str())
-            };
-            let inner = format!("{}::{short}", items.join("::"));
-            return join(crate_name, path, &inner);
-        }
-        let same_crate = outer.iter().find(|(_, outer_file)| {
-            let outer_module = outer_file.and_then(module_of_file);
-            matches!((&module, &outer_module), (Some((a, _)), Some((b, _))) if a == b)
-        });
-        return match (same_crate, &module) {
-            (Some((around, _)), _) => format!("{around}::{short}"),
-            (None, Some((crate_name, path))) => join(crate_name, path, short),
-            (None, None) => match outer.first() {
-                Some((around, _)) => format!("{around}::{short}"),
-                None => short.to_owned(),
-            },
-        };
+        return closure_name(short, file, line, outer, module.as_ref(), index);
     }
     let (base, generics) = split_generics(short);
     let index = index();
     let candidates: Vec<&str> = index.candidates(base).collect();
-    let chosen = match &module {
-        None => match candidates.as_slice() {
-            [one] => Some(*one),
-            _ => None,
-        },
-        Some((crate_name, path)) => {
-            // The module path is told by the file exactly; the crate only
-            // by its directory, which need not be its name.
-            let in_module = |name: &&str| {
-                path.is_empty()
-                    || name.contains(&format!("::{path}::"))
-                    || name.starts_with(&format!("{path}::"))
-            };
-            let in_crate = |name: &&str| {
-                name.trim_start_matches('<')
-                    .starts_with(&format!("{crate_name}::"))
-            };
-            let both: Vec<&str> = candidates
-                .iter()
-                .copied()
-                .filter(|name| in_module(name) && in_crate(name))
-                .collect();
-            let by_module: Vec<&str> = candidates.iter().copied().filter(in_module).collect();
-            match (both.as_slice(), by_module.as_slice()) {
-                ([one], _) => Some(*one),
-                (_, [one]) if !path.is_empty() => Some(*one),
-                _ => None,
-            }
-        }
-    };
-    match chosen {
+    match chosen_candidate(&candidates, module.as_ref()) {
         // Keep the instance's generic arguments, which the symbol table's
         // legacy names leave out.
         Some(full) if generics.is_empty() || full.ends_with('>') => full.to_owned(),
         Some(full) => format!("{full}{generics}"),
         None => match &module {
-            Some((crate_name, path)) => {
-                let crate_name = if index.has_crate(crate_name) {
-                    crate_name.as_str()
-                } else {
-                    index.crate_of_module(path).unwrap_or(crate_name.as_str())
-                };
-                join(crate_name, path, short)
-            }
+            Some((crate_name, path)) => join(crate_for(index, crate_name, path), path, short),
             None => short.to_owned(),
         },
+    }
+}
+
+/// A closure or an async body (`{closure#0}`): named after the function
+/// it is written in, as its source says where the file is at hand, else
+/// the nearest frame around it from the same file's crate.
+fn closure_name<'a>(
+    short: &str,
+    file: Option<&str>,
+    line: Option<u32>,
+    outer: &[(&str, Option<&str>)],
+    module: Option<&(String, String)>,
+    index: impl FnOnce() -> &'a LastSegmentIndex,
+) -> String {
+    if let (Some(file), Some(line), Some((crate_name, path))) = (file, line, module)
+        && let Some(items) = super::source::enclosing_items(file, line)
+    {
+        let inner = format!("{}::{short}", items.join("::"));
+        return join(crate_for(index(), crate_name, path), path, &inner);
+    }
+    let same_crate = outer.iter().find(|(_, outer_file)| {
+        let outer_module = outer_file.and_then(module_of_file);
+        matches!((module, &outer_module), (Some((a, _)), Some((b, _))) if a == b)
+    });
+    match (same_crate, module) {
+        (Some((around, _)), _) => format!("{around}::{short}"),
+        (None, Some((crate_name, path))) => join(crate_name, path, short),
+        (None, None) => match outer.first() {
+            Some((around, _)) => format!("{around}::{short}"),
+            None => short.to_owned(),
+        },
+    }
+}
+
+/// The one symbol-table name among `candidates` (names whose last segment
+/// is the frame's) that the frame's file places: in its module and crate,
+/// or in its module alone where that says enough.
+fn chosen_candidate<'n>(
+    candidates: &[&'n str],
+    module: Option<&(String, String)>,
+) -> Option<&'n str> {
+    let Some((crate_name, path)) = module else {
+        return match candidates {
+            [one] => Some(*one),
+            _ => None,
+        };
+    };
+    // The module path is told by the file exactly; the crate only by its
+    // directory, which need not be its name.
+    let in_module = |name: &&str| {
+        path.is_empty()
+            || name.contains(&format!("::{path}::"))
+            || name.starts_with(&format!("{path}::"))
+    };
+    let in_crate = |name: &&str| {
+        name.trim_start_matches('<')
+            .starts_with(&format!("{crate_name}::"))
+    };
+    let both: Vec<&str> = candidates
+        .iter()
+        .copied()
+        .filter(|name| in_module(name) && in_crate(name))
+        .collect();
+    let by_module: Vec<&str> = candidates.iter().copied().filter(in_module).collect();
+    match (both.as_slice(), by_module.as_slice()) {
+        ([one], _) => Some(*one),
+        (_, [one]) if !path.is_empty() => Some(*one),
+        _ => None,
+    }
+}
+
+/// The crate a file's directory names, where the symbol table knows a
+/// crate of that name; else the crate the symbol table puts the module
+/// path in, if any.
+fn crate_for<'i>(index: &'i LastSegmentIndex, crate_name: &'i str, path: &str) -> &'i str {
+    if index.has_crate(crate_name) {
+        crate_name
+    } else {
+        index.crate_of_module(path).unwrap_or(crate_name)
     }
 }
 

@@ -82,19 +82,7 @@ pub(crate) fn memory_chart(points: &[TimelinePoint], marks: &[ChartMark]) -> Opt
     }
     let stride = points.len().div_ceil(MAX_DRAWN);
     let drawn: Vec<&TimelinePoint> = points.iter().step_by(stride).chain(points.last()).collect();
-    let first = drawn[0].unix_ms;
-    let last = drawn[drawn.len() - 1].unix_ms;
-    let span = (last - first).max(1) as f64;
-    let top_value = drawn
-        .iter()
-        .flat_map(|p| SERIES.iter().filter_map(|s| (s.value)(p)))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64
-        * 1.05;
-    let x = |ms: u64| LEFT + (ms - first) as f64 / span * (WIDTH - LEFT - RIGHT);
-    let y = |bytes: u64| TOP + (1.0 - bytes as f64 / top_value) * (HEIGHT - TOP - BOTTOM);
-
+    let scale = Scale::of(&drawn);
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -104,9 +92,52 @@ pub(crate) fn memory_chart(points: &[TimelinePoint], marks: &[ChartMark]) -> Opt
         svg,
         r##"<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>"##
     );
+    draw_axes(&mut svg, &scale);
+    draw_marks(&mut svg, &scale, marks);
+    draw_series(&mut svg, &scale, &drawn);
+    svg.push_str("</svg>");
+    Some(svg)
+}
+
+/// Where times and bytes fall on the chart.
+struct Scale {
+    first_ms: u64,
+    last_ms: u64,
+    /// The value at the top of the chart: the largest drawn, and a little.
+    top_value: f64,
+}
+
+impl Scale {
+    fn of(drawn: &[&TimelinePoint]) -> Self {
+        let top_value = drawn
+            .iter()
+            .flat_map(|p| SERIES.iter().filter_map(|s| (s.value)(p)))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64
+            * 1.05;
+        Self {
+            first_ms: drawn[0].unix_ms,
+            last_ms: drawn[drawn.len() - 1].unix_ms,
+            top_value,
+        }
+    }
+
+    fn x(&self, ms: u64) -> f64 {
+        let span = (self.last_ms - self.first_ms).max(1) as f64;
+        LEFT + (ms - self.first_ms) as f64 / span * (WIDTH - LEFT - RIGHT)
+    }
+
+    fn y(&self, bytes: u64) -> f64 {
+        TOP + (1.0 - bytes as f64 / self.top_value) * (HEIGHT - TOP - BOTTOM)
+    }
+}
+
+/// Grid lines with their sizes, and the time span below.
+fn draw_axes(svg: &mut String, scale: &Scale) {
     for step in 0..=4 {
-        let value = (top_value * f64::from(step) / 4.0) as u64;
-        let line_y = y(value);
+        let value = (scale.top_value * f64::from(step) / 4.0) as u64;
+        let line_y = scale.y(value);
         let _ = write!(
             svg,
             r##"<line x1="{LEFT}" x2="{}" y1="{line_y:.1}" y2="{line_y:.1}" stroke="#e4e8ee"/><text x="{}" y="{:.1}" text-anchor="end" fill="#5b6472">{}</text>"##,
@@ -120,16 +151,21 @@ pub(crate) fn memory_chart(points: &[TimelinePoint], marks: &[ChartMark]) -> Opt
         svg,
         r##"<text x="{LEFT}" y="{}" fill="#5b6472">{} ago</text><text x="{}" y="{}" text-anchor="end" fill="#5b6472">now</text>"##,
         HEIGHT - 8.0,
-        duration_text((last - first) / 1000),
+        duration_text((scale.last_ms - scale.first_ms) / 1000),
         WIDTH - RIGHT,
         HEIGHT - 8.0
     );
+}
+
+/// Ticks for the heap snapshots and a dashed line for the baseline, where
+/// they fall inside the chart's span.
+fn draw_marks(svg: &mut String, scale: &Scale, marks: &[ChartMark]) {
     for mark in marks {
         let (ChartMark::Snapshot(ms) | ChartMark::Baseline(ms)) = *mark;
-        if !(first..=last).contains(&ms) {
+        if !(scale.first_ms..=scale.last_ms).contains(&ms) {
             continue;
         }
-        let mark_x = x(ms);
+        let mark_x = scale.x(ms);
         match mark {
             ChartMark::Snapshot(_) => {
                 let _ = write!(
@@ -150,11 +186,17 @@ pub(crate) fn memory_chart(points: &[TimelinePoint], marks: &[ChartMark]) -> Opt
             }
         }
     }
+}
+
+/// A line for each series with values, and its legend.
+fn draw_series(svg: &mut String, scale: &Scale, drawn: &[&TimelinePoint]) {
     let mut legend_x = LEFT;
     for series in &SERIES {
         let coordinates: Vec<String> = drawn
             .iter()
-            .filter_map(|p| (series.value)(p).map(|v| format!("{:.1},{:.1}", x(p.unix_ms), y(v))))
+            .filter_map(|p| {
+                (series.value)(p).map(|v| format!("{:.1},{:.1}", scale.x(p.unix_ms), scale.y(v)))
+            })
             .collect();
         if coordinates.len() < 2 {
             continue;
@@ -175,8 +217,6 @@ pub(crate) fn memory_chart(points: &[TimelinePoint], marks: &[ChartMark]) -> Opt
         );
         legend_x += 90.0;
     }
-    svg.push_str("</svg>");
-    Some(svg)
 }
 
 /// `3725` → `1 h 2 min`.

@@ -1,41 +1,23 @@
-//! `GET /_debug/memory/diff`: what grew since the baseline, by site, with
-//! bytes per request; `POST /_debug/memory/diff/baseline` takes a new
-//! baseline; `?seconds=N` compares two snapshots N seconds apart instead,
-//! and `?since=10m` compares with the heap history's snapshot nearest to
-//! ten minutes ago.
+//! The diff page's model, its three comparisons (against the baseline,
+//! over `seconds=`, since a stored snapshot), and its text and HTML.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use http::StatusCode;
-use http::header::RETRY_AFTER;
 
 use serde::Serialize;
 
-use super::error::PageError;
-use super::format::Format;
-use super::query::{HEAP_GROUPS, Query, heap_table_spec};
-use super::render::chart::duration_text;
-use super::render::heap_view::{
+use crate::model::diff::{DiffRow, HeapDiff};
+use crate::model::heap::{Grouping, HeapSnapshot};
+use crate::model::table::TableSpec;
+use crate::pages::query::HEAP_GROUPS;
+use crate::pages::render::chart::duration_text;
+use crate::pages::render::heap_view::{
     AmountView, EstimateView, RowLabel, RowLabelView, estimate_notes, group_name, group_title,
 };
-use super::render::text::{Align, TextTable};
-use super::render::{Layout, Page, respond, see_other};
-use super::request::{Answer, PageRequest, Pending};
-use crate::model::baseline::Baseline;
-use crate::model::diff::{DiffRow, HeapDiff};
-use crate::model::heap::{self, Grouping, HeapSnapshot};
-use crate::model::table::TableSpec;
-use crate::model::{history, off_executor};
-use crate::record::routes_in_process;
+use crate::pages::render::text::{Align, TextTable};
+use crate::pages::render::{Layout, Page};
 use crate::units::{
     grouped, grouped_signed, human_bytes, human_bytes_signed, human_bytes_signed_with_error,
 };
-
-/// `seconds=` accepted, so that a page never waits more than five minutes.
-const MAX_SECONDS: u64 = 300;
-/// `since=` accepted: a day, longer than any history keeps by default.
-const MAX_SINCE: Duration = Duration::from_secs(86_400);
 
 /// What the diff compares the heap now with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,7 +53,7 @@ pub(crate) struct MemoryDiff {
     jemalloc: JemallocDelta,
     /// memscope's own allocations now, left out of the rows.
     memscope_own: Option<AmountView>,
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -123,7 +105,7 @@ fn per_request(bytes_delta: i64, requests: u64) -> Option<f64> {
 }
 
 impl MemoryDiff {
-    fn build(
+    pub(super) fn build(
         then: &HeapSnapshot,
         now: &HeapSnapshot,
         requests: u64,
@@ -227,7 +209,7 @@ impl DiffRowView {
 }
 
 impl MemoryDiff {
-    fn heading(&self) -> String {
+    pub(super) fn heading(&self) -> String {
         if self.baseline_created {
             return "No baseline yet: one was taken now. Send some traffic, then load this page again."
                 .to_owned();
@@ -251,7 +233,7 @@ impl MemoryDiff {
 
 impl MemoryDiff {
     /// For the template: whether the diff is against the stored baseline.
-    fn against_baseline(&self) -> bool {
+    pub(super) fn against_baseline(&self) -> bool {
         self.compared_to == ComparedTo::Baseline
     }
 }
@@ -281,7 +263,7 @@ impl Page for MemoryDiff {
                 row.growth().to_owned(),
                 grouped(row.objects),
                 grouped_signed(row.objects_delta),
-                super::render::view::per_request(&row.bytes_per_request),
+                crate::pages::render::view::per_request(&row.bytes_per_request),
             ];
             if estimated {
                 cells.push(row.label.location.clone().unwrap_or_default());
@@ -296,7 +278,7 @@ impl Page for MemoryDiff {
             String::new(),
             grouped(self.total.objects),
             grouped_signed(self.total.objects_delta),
-            super::render::view::per_request(&self.total.bytes_per_request),
+            crate::pages::render::view::per_request(&self.total.bytes_per_request),
         ]);
         if let Some(own) = &self.memscope_own {
             table.footer(vec![
@@ -344,131 +326,84 @@ struct DiffTemplate<'a> {
     groups: &'static [&'static str],
 }
 
-pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
-    Box::pin(page(request))
+/// What `since=` asked of the history, to say how near its snapshot is.
+pub(super) struct HistoryAsked {
+    /// `since=`.
+    pub(super) ago: Duration,
+    /// When that was.
+    pub(super) when: SystemTime,
+    /// The history's interval: a snapshot further off than this from
+    /// `when` is said to be.
+    pub(super) interval: Duration,
 }
 
-pub(super) fn answer_new_baseline<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
-    Box::pin(new_baseline(request))
-}
-
-async fn page(request: &PageRequest<'_>) -> Answer {
-    let query = Query::parse(
-        request.raw_query(),
-        &["group", "limit", "filter", "seconds", "since"],
-    )?;
-    let spec = heap_table_spec(&query)?;
-    let seconds = query.number("seconds", 1..=MAX_SECONDS)?;
-    let since = query.duration("since", MAX_SINCE)?;
-    if seconds.is_some() && since.is_some() {
-        return Err(PageError::bad_request(
-            "`seconds` waits and compares two new snapshots, `since` compares with a stored one: give one of them",
-        ));
-    }
-    let log = &request.mount.requests;
-    let prefix = request.prefix();
-
-    let diff = if let Some(since) = since {
-        diff_since(since, &spec, prefix).await?
-    } else if let Some(seconds) = seconds {
-        let (then, requests_then) = (heap::snapshot().await?, log.count());
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let now = heap::snapshot().await?;
-        let requests = log.count() - requests_then;
-        let mut diff = MemoryDiff::build(&then, &now, requests, &spec, prefix);
+impl MemoryDiff {
+    /// The diff of two snapshots taken `seconds=` apart.
+    pub(super) fn over_interval(
+        then: &HeapSnapshot,
+        now: &HeapSnapshot,
+        requests: u64,
+        spec: &TableSpec,
+        prefix: &str,
+    ) -> Self {
+        let mut diff = Self::build(then, now, requests, spec, prefix);
         diff.compared_to = ComparedTo::Interval;
         diff
-    } else {
-        match request.mount.baseline.get() {
-            Some(baseline) => {
-                let now = heap::snapshot().await?;
-                let requests = log.count().saturating_sub(baseline.requests);
-                MemoryDiff::build(&baseline.snapshot, &now, requests, &spec, prefix)
-            }
-            None => {
-                let snapshot = take_baseline(request).await?;
-                let mut diff = MemoryDiff::build(&snapshot, &snapshot, 0, &spec, prefix);
-                diff.baseline_created = true;
-                diff
-            }
-        }
-    };
-    Ok(respond(&diff, request.format, request.layout))
-}
-
-/// The diff against the heap history's snapshot nearest to `since` ago.
-async fn diff_since(
-    since: Duration,
-    spec: &TableSpec,
-    prefix: &str,
-) -> Result<MemoryDiff, PageError> {
-    let Some((interval, _)) = history::settings() else {
-        return Err(PageError::not_found(
-            "`since` compares with the heap history, and no layer keeps one: build the layer without `without_heap_history()`",
-        ));
-    };
-    let asked = SystemTime::now().checked_sub(since).unwrap_or(UNIX_EPOCH);
-    let Some(point) = history::nearest(asked) else {
-        let retry = interval.as_secs().max(1);
-        return Err(PageError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the heap history has no snapshot yet: it takes one every {retry} s once heap profiling runs"
-            ),
-        )
-        .with_header(RETRY_AFTER, retry.to_string()));
-    };
-    let requests_then: u64 = point.routes.iter().map(|(_, totals)| totals.requests).sum();
-    let then = off_executor("symbolize", {
-        let point = point.clone();
-        move || point.to_snapshot()
-    })
-    .await?;
-    let now = heap::snapshot().await?;
-    let requests_now: u64 = routes_in_process()
-        .iter()
-        .map(|(_, totals)| totals.requests)
-        .sum();
-    let requests = requests_now.saturating_sub(requests_then);
-    let mut diff = MemoryDiff::build(&then, &now, requests, spec, prefix);
-    diff.compared_to = ComparedTo::History;
-    let off_by = match point.moment.taken_at.duration_since(asked) {
-        Ok(later) => later,
-        Err(earlier) => earlier.duration(),
-    };
-    if off_by > interval {
-        diff.notes.insert(
-            0,
-            format!(
-                "Asked for {} ago; the nearest snapshot the history keeps is {} ago.",
-                duration_text(since.as_secs()),
-                duration_text(
-                    SystemTime::now()
-                        .duration_since(point.moment.taken_at)
-                        .map_or(0, |age| age.as_secs())
-                )
-            ),
-        );
     }
-    Ok(diff)
-}
 
-/// Takes a snapshot and stores it as the baseline.
-async fn take_baseline(request: &PageRequest<'_>) -> Result<Arc<HeapSnapshot>, PageError> {
-    let requests = request.mount.requests.count();
-    let snapshot = heap::snapshot().await?;
-    request.mount.baseline.set(Baseline {
-        snapshot: snapshot.clone(),
-        requests,
-    });
-    Ok(snapshot)
+    /// The page a first visit gets: a baseline was taken now, and there is
+    /// nothing to compare yet.
+    pub(super) fn baseline_created(
+        snapshot: &HeapSnapshot,
+        spec: &TableSpec,
+        prefix: &str,
+    ) -> Self {
+        let mut diff = Self::build(snapshot, snapshot, 0, spec, prefix);
+        diff.baseline_created = true;
+        diff
+    }
+
+    /// The diff against the history's snapshot `then`, the nearest to what
+    /// `since=` asked, with a note where it is further off than the
+    /// history's interval.
+    pub(super) fn since_history(
+        then: &HeapSnapshot,
+        now: &HeapSnapshot,
+        requests: u64,
+        asked: HistoryAsked,
+        spec: &TableSpec,
+        prefix: &str,
+    ) -> Self {
+        let mut diff = Self::build(then, now, requests, spec, prefix);
+        diff.compared_to = ComparedTo::History;
+        let taken_at = then.moment.taken_at;
+        let off_by = match taken_at.duration_since(asked.when) {
+            Ok(later) => later,
+            Err(earlier) => earlier.duration(),
+        };
+        if off_by > asked.interval {
+            diff.notes.insert(
+                0,
+                format!(
+                    "Asked for {} ago; the nearest snapshot the history keeps is {} ago.",
+                    duration_text(asked.ago.as_secs()),
+                    duration_text(
+                        SystemTime::now()
+                            .duration_since(taken_at)
+                            .map_or(0, |age| age.as_secs())
+                    )
+                ),
+            );
+        }
+        diff
+    }
 }
 
 #[derive(Serialize)]
-struct BaselineTaken {
-    taken_at_unix: u64,
-    requests: u64,
-    allocated: u64,
+pub(super) struct BaselineTaken {
+    pub(super) taken_at_unix: u64,
+    pub(super) requests: u64,
+    pub(super) allocated: u64,
 }
 
 impl Page for BaselineTaken {
@@ -484,23 +419,4 @@ impl Page for BaselineTaken {
         // Browsers are sent to the diff page instead (`new_baseline`).
         Ok(self.text())
     }
-}
-
-/// `POST /_debug/memory/diff/baseline`.
-async fn new_baseline(request: &PageRequest<'_>) -> Answer {
-    Query::parse(request.raw_query(), &[])?;
-    let snapshot = take_baseline(request).await?;
-    if request.format == Format::Html {
-        return Ok(see_other(&format!("{}/memory/diff", request.prefix())));
-    }
-    let taken = BaselineTaken {
-        taken_at_unix: snapshot
-            .moment
-            .taken_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs()),
-        requests: request.mount.requests.count(),
-        allocated: snapshot.moment.stats.allocated,
-    };
-    Ok(respond(&taken, request.format, request.layout))
 }

@@ -1,11 +1,14 @@
 //! The pages: who may see them, which page answers which path, the query
 //! each takes, and one model rendered three ways (HTML, JSON, text).
 //!
-//! The table of pages (`dispatch::PAGES`) drives everything that lists
-//! them: dispatch, the methods each allows, the navigation bar and the
-//! overview's list. Each page is a module of its own; the pages read the
-//! memory model (`crate::model`) and the request records
-//! (`crate::record`), and never the other way round.
+//! How the room is laid out, leaves first: what every page shares
+//! (`request`, `mount`, `links`, `error`, `format`, `query`, `access`),
+//! the views two pages share (`render`), one module a page (which imports
+//! no other page), and `dispatch`, whose table of pages says which page
+//! answers which path and with which methods. `tests/module_graph.rs`
+//! checks that no import goes the other way. The pages read the memory
+//! model (`crate::model`) and the request records (`crate::record`), and
+//! never the other way round.
 
 mod access;
 mod cpu_capture;

@@ -76,14 +76,7 @@ struct CaptureSlot {
     resume_heap_sampling: bool,
 }
 
-pub(crate) static CPU_CAPTURES: CpuCaptures = CpuCaptures {
-    running: Mutex::new(CaptureSlot {
-        ends: None,
-        resume_heap_sampling: false,
-    }),
-    kept: Mutex::new(VecDeque::new()),
-    next_id: AtomicU64::new(1),
-};
+pub(crate) static CPU_CAPTURES: CpuCaptures = CpuCaptures::new();
 
 /// Heap sampling held off by a running capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,35 +100,23 @@ pub(crate) enum SamplingSwitch {
 /// Switches heap sampling on or off, or, while a CPU capture runs, says
 /// what it is to be when the capture ends.
 pub(crate) fn switch_heap_sampling(active: bool) -> Result<SamplingSwitch, ModelError> {
-    let mut slot = lock(&CPU_CAPTURES.running);
-    if let Some(ends) = slot.ends {
-        slot.resume_heap_sampling = active;
-        return Ok(SamplingSwitch::Deferred(SamplingHold {
-            ends_in: ends.saturating_duration_since(Instant::now()),
-            resumes: active,
-        }));
-    }
-    set_profiling_active(active)
-        .map_err(|message| ModelError::new(ModelErrorKind::ProfilingUnavailable, message))?;
-    Ok(SamplingSwitch::Applied)
+    CPU_CAPTURES.switch_heap_sampling(active)
 }
 
 /// Whether a running capture holds heap sampling off, and till when.
 pub(crate) fn sampling_hold() -> Option<SamplingHold> {
-    let slot = lock(&CPU_CAPTURES.running);
-    slot.ends.map(|ends| SamplingHold {
-        ends_in: ends.saturating_duration_since(Instant::now()),
-        resumes: slot.resume_heap_sampling,
-    })
+    CPU_CAPTURES.sampling_hold()
 }
 
 /// Releases the one-capture slot and switches heap sampling on if that is
 /// what is wanted then, whatever happens to the capture.
-struct RunningCapture;
+struct RunningCapture<'a> {
+    captures: &'a CpuCaptures,
+}
 
-impl Drop for RunningCapture {
+impl Drop for RunningCapture<'_> {
     fn drop(&mut self) {
-        let mut slot = lock(&CPU_CAPTURES.running);
+        let mut slot = lock(&self.captures.running);
         if slot.resume_heap_sampling {
             let _ = set_profiling_active(true);
         }
@@ -144,23 +125,74 @@ impl Drop for RunningCapture {
 }
 
 impl CpuCaptures {
+    const fn new() -> Self {
+        Self {
+            running: Mutex::new(CaptureSlot {
+                ends: None,
+                resume_heap_sampling: false,
+            }),
+            kept: Mutex::new(VecDeque::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// See [`switch_heap_sampling`].
+    fn switch_heap_sampling(&self, active: bool) -> Result<SamplingSwitch, ModelError> {
+        let mut slot = lock(&self.running);
+        if let Some(ends) = slot.ends {
+            slot.resume_heap_sampling = active;
+            return Ok(SamplingSwitch::Deferred(SamplingHold {
+                ends_in: ends.saturating_duration_since(Instant::now()),
+                resumes: active,
+            }));
+        }
+        set_profiling_active(active)
+            .map_err(|message| ModelError::new(ModelErrorKind::ProfilingUnavailable, message))?;
+        Ok(SamplingSwitch::Applied)
+    }
+
+    /// See [`sampling_hold`].
+    fn sampling_hold(&self) -> Option<SamplingHold> {
+        let slot = lock(&self.running);
+        slot.ends.map(|ends| SamplingHold {
+            ends_in: ends.saturating_duration_since(Instant::now()),
+            resumes: slot.resume_heap_sampling,
+        })
+    }
+
+    /// Takes the one-capture slot for `seconds`, pausing heap sampling if
+    /// it runs; says whether it paused it.
+    fn begin(&self, seconds: u64) -> Result<(RunningCapture<'_>, bool), ModelError> {
+        let mut slot = lock(&self.running);
+        if let Some(ends) = slot.ends {
+            let remaining = ends.saturating_duration_since(Instant::now());
+            return Err(ModelError::new(
+                ModelErrorKind::Busy(remaining),
+                "a CPU capture is already running (one at a time per process)",
+            ));
+        }
+        slot.ends = Some(Instant::now() + Duration::from_secs(seconds));
+        let sampling = ProfilingState::read().active;
+        let paused = sampling && set_profiling_active(false).is_ok();
+        slot.resume_heap_sampling = paused;
+        Ok((RunningCapture { captures: self }, paused))
+    }
+
+    /// Keeps `capture` with the next id, the oldest let go past
+    /// [`KEPT_CAPTURES`].
+    fn keep(&self, capture: impl FnOnce(u64) -> CpuCapture) -> Arc<CpuCapture> {
+        let capture = Arc::new(capture(self.next_id.fetch_add(1, Ordering::Relaxed)));
+        let mut kept = lock(&self.kept);
+        if kept.len() == KEPT_CAPTURES {
+            kept.pop_front();
+        }
+        kept.push_back(capture.clone());
+        capture
+    }
+
     /// Samples the process for `seconds`. Blocking: run it off the executor.
     pub(crate) fn capture(&self, seconds: u64) -> Result<Arc<CpuCapture>, ModelError> {
-        let (running, paused_heap_sampling) = {
-            let mut slot = lock(&self.running);
-            if let Some(ends) = slot.ends {
-                let remaining = ends.saturating_duration_since(Instant::now());
-                return Err(ModelError::new(
-                    ModelErrorKind::Busy(remaining),
-                    "a CPU capture is already running (one at a time per process)",
-                ));
-            }
-            slot.ends = Some(Instant::now() + Duration::from_secs(seconds));
-            let sampling = ProfilingState::read().active;
-            let paused = sampling && set_profiling_active(false).is_ok();
-            slot.resume_heap_sampling = paused;
-            (RunningCapture, paused)
-        };
+        let (running, paused_heap_sampling) = self.begin(seconds)?;
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
@@ -191,8 +223,8 @@ impl CpuCaptures {
         purge_unused_pages();
         let (samples, svg, pprof_gzip) = encoded?;
 
-        let capture = Arc::new(CpuCapture {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        Ok(self.keep(|id| CpuCapture {
+            id,
             started_unix,
             seconds,
             samples,
@@ -200,13 +232,7 @@ impl CpuCaptures {
             paused_heap_sampling,
             flamegraph_svg: Bytes::from(svg),
             pprof_gzip: Bytes::from(pprof_gzip),
-        });
-        let mut kept = lock(&self.kept);
-        if kept.len() == KEPT_CAPTURES {
-            kept.pop_front();
-        }
-        kept.push_back(capture.clone());
-        Ok(capture)
+        }))
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<Arc<CpuCapture>> {
@@ -387,4 +413,80 @@ fn no_samples_svg(seconds: u64) -> Vec<u8> {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60" viewBox="0 0 1200 60"><text x="600" y="35" font-family="sans-serif" font-size="16" text-anchor="middle">No samples: the process used no CPU time in these {seconds} s.</text></svg>"#
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(id: u64) -> CpuCapture {
+        CpuCapture {
+            id,
+            started_unix: 0,
+            seconds: 1,
+            samples: 0,
+            dropped_samples: 0,
+            paused_heap_sampling: false,
+            flamegraph_svg: Bytes::new(),
+            pprof_gzip: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn one_capture_at_a_time_and_the_slot_freed_whatever_happens() {
+        let captures = CpuCaptures::new();
+        let (running, _) = captures.begin(30).unwrap();
+        let busy = captures
+            .begin(1)
+            .err()
+            .expect("a second capture is refused");
+        match busy.kind() {
+            ModelErrorKind::Busy(remaining) => {
+                assert!(
+                    *remaining <= Duration::from_secs(30) && *remaining > Duration::from_secs(25)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(running);
+        assert!(captures.sampling_hold().is_none());
+        let (again, _) = captures.begin(1).expect("the slot is free again");
+        drop(again);
+    }
+
+    #[test]
+    fn switching_sampling_during_a_capture_waits_for_its_end_and_the_last_word_wins() {
+        let captures = CpuCaptures::new();
+        let (running, _) = captures.begin(10).unwrap();
+        let on = captures.switch_heap_sampling(true).unwrap();
+        let SamplingSwitch::Deferred(hold) = on else {
+            panic!("{on:?}")
+        };
+        assert!(hold.resumes && hold.ends_in <= Duration::from_secs(10));
+        assert_eq!(
+            captures.sampling_hold().map(|hold| hold.resumes),
+            Some(true)
+        );
+        captures.switch_heap_sampling(false).unwrap();
+        assert_eq!(
+            captures.sampling_hold().map(|hold| hold.resumes),
+            Some(false)
+        );
+        drop(running);
+        assert_eq!(captures.sampling_hold(), None);
+    }
+
+    #[test]
+    fn the_newest_captures_are_kept_with_ids_that_count() {
+        let captures = CpuCaptures::new();
+        let ids: Vec<u64> = (0..KEPT_CAPTURES + 3)
+            .map(|_| captures.keep(capture).id)
+            .collect();
+        assert_eq!(ids, (1..=KEPT_CAPTURES as u64 + 3).collect::<Vec<_>>());
+        let kept: Vec<u64> = captures.kept().iter().map(|capture| capture.id).collect();
+        assert_eq!(kept.len(), KEPT_CAPTURES);
+        assert_eq!(kept[0], KEPT_CAPTURES as u64 + 3, "newest first");
+        assert!(captures.get(1).is_none(), "the oldest was let go");
+        assert_eq!(captures.get(4).map(|capture| capture.id), Some(4));
+    }
 }

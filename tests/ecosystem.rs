@@ -171,17 +171,17 @@ async fn promtool_passes_the_metrics() {
     }
 }
 
-/// What Prometheus's HTTP API answers for `query` now.
-async fn prometheus_query(prometheus: SocketAddr, query: &str) -> serde_json::Value {
+/// What Prometheus's HTTP API answers for `query` now; `None` while it
+/// is not ready (it answers 503 until its storage has started).
+async fn prometheus_query(prometheus: SocketAddr, query: &str) -> Option<serde_json::Value> {
     let encoded: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
-    get(prometheus, &format!("/api/v1/query?query={encoded}"))
-        .await
-        .json()
+    let answer = get(prometheus, &format!("/api/v1/query?query={encoded}")).await;
+    (answer.status == StatusCode::OK).then(|| answer.json())
 }
 
 /// The value of the first series `query` finds, if any.
 async fn first_value(prometheus: SocketAddr, query: &str) -> Option<f64> {
-    let answer = prometheus_query(prometheus, query).await;
+    let answer = prometheus_query(prometheus, query).await?;
     answer["data"]["result"][0]["value"][1]
         .as_str()
         .and_then(|value| value.parse().ok())

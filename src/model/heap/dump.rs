@@ -67,28 +67,92 @@ pub(crate) struct RawProfile {
     pub(crate) mappings: Vec<MappedFile>,
 }
 
-/// Writes a heap profile to a temporary file and parses it. The caller
-/// holds the one-dump-at-a-time lock.
+/// Has jemalloc write a heap profile and parses it as it is read. The
+/// caller holds the one-dump-at-a-time lock.
+///
+/// On Linux the profile goes to an anonymous in-memory file
+/// (`memfd_create`), which jemalloc opens by its `/proc/self/fd` path: the
+/// heap pages then need no writable file system (a read-only root, no
+/// `TMPDIR`, a full disk), and the dump is memory only while it is read.
+/// Where that cannot be done (no procfs), a temporary file in `TMPDIR`.
 pub(crate) fn dump_heap_profile() -> io::Result<RawProfile> {
+    #[cfg(target_os = "linux")]
+    let in_memory = match dump_to_memory() {
+        Ok(profile) => return Ok(profile),
+        Err(error) => error,
+    };
+    #[cfg(not(target_os = "linux"))]
+    let in_memory = io::Error::other("no in-memory files on this platform");
+    dump_to_temporary_file().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!(
+                "jemalloc could write the heap profile neither to memory ({in_memory}) nor to a \
+                 temporary file ({error}): mount /proc, or point TMPDIR at a writable directory"
+            ),
+        )
+    })
+}
+
+/// The dump through an anonymous in-memory file.
+#[cfg(target_os = "linux")]
+fn dump_to_memory() -> io::Result<RawProfile> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    use std::os::fd::FromRawFd;
+
+    // SAFETY: a NUL-terminated name and flags; the call returns a new
+    // descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"memscope-heap-profile".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    write_dump(&format!("/proc/self/fd/{fd}"))?;
+    file.seek(SeekFrom::Start(0))?;
+    parse_from(BufReader::with_capacity(64 * 1024, file))
+        .map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))
+}
+
+/// The dump through a temporary file, deleted after it is read.
+fn dump_to_temporary_file() -> io::Result<RawProfile> {
     let file = tempfile::Builder::new()
         .prefix("memscope-heap-")
         .suffix(".prof")
         .tempfile()?;
-    let path = CString::new(file.path().as_os_str().as_encoded_bytes()).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "temporary path has a NUL byte")
+    write_dump(&file.path().to_string_lossy())?;
+    let reader = io::BufReader::with_capacity(64 * 1024, file.reopen()?);
+    parse_from(reader).map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))
+}
+
+/// Asks jemalloc to write its heap profile to `path`.
+fn write_dump(path: &str) -> io::Result<()> {
+    let path = CString::new(path).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the dump's path has a NUL byte",
+        )
     })?;
     // SAFETY: `prof.dump` takes a `const char *` to a NUL-terminated path,
     // which `path` owns until after the call returns.
     unsafe { raw::write(b"prof.dump\0", path.as_ptr()) }
-        .map_err(|error| io::Error::other(format!("jemalloc refused prof.dump: {error}")))?;
-    let text = std::fs::read_to_string(file.path())?;
-    parse(&text).map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))
+        .map_err(|error| io::Error::other(format!("jemalloc refused prof.dump: {error}")))
 }
 
-/// Parses the `heap_v2` format.
+/// Parses the `heap_v2` format from a string.
+#[cfg(test)]
 pub(crate) fn parse(text: &str) -> Result<RawProfile, String> {
-    let mut lines = text.lines();
-    let header = lines.next().ok_or("empty heap profile")?;
+    parse_from(text.as_bytes())
+}
+
+/// Parses the `heap_v2` format line by line as it is read, holding one
+/// line at a time rather than the whole dump.
+pub(crate) fn parse_from(reader: impl io::BufRead) -> Result<RawProfile, String> {
+    let mut lines = reader.lines();
+    let header = lines
+        .next()
+        .ok_or("empty heap profile")?
+        .map_err(unreadable)?;
     let sample_interval: u64 = header
         .strip_prefix("heap_v2/")
         .and_then(|rate| rate.trim().parse().ok())
@@ -100,6 +164,8 @@ pub(crate) fn parse(text: &str) -> Result<RawProfile, String> {
     };
     let mut pending: Option<Vec<u64>> = None;
     for line in lines.by_ref() {
+        let line = line.map_err(unreadable)?;
+        let line = line.as_str();
         if line.starts_with("MAPPED_LIBRARIES") {
             break;
         }
@@ -130,12 +196,20 @@ pub(crate) fn parse(text: &str) -> Result<RawProfile, String> {
             });
         }
     }
-    profile.mappings = lines.filter_map(parse_mapping).collect();
+    for line in lines {
+        if let Some(mapping) = parse_mapping(&line.map_err(unreadable)?) {
+            profile.mappings.push(mapping);
+        }
+    }
     Ok(profile)
 }
 
 /// `" 190: 1962219 [5: 4096]"` → `((190, 1962219), (5, 4096))`: live, then
 /// accumulated (zero without `prof_accum`).
+fn unreadable(error: io::Error) -> String {
+    format!("could not read the heap profile: {error}")
+}
+
 fn parse_counts(counts: &str) -> Option<((u64, u64), (u64, u64))> {
     let (live, accumulated) = counts.split_once('[').unwrap_or((counts, "0: 0]"));
     let pair = |text: &str| -> Option<(u64, u64)> {

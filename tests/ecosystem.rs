@@ -25,7 +25,10 @@ fn tool(path: &str) -> Option<&str> {
     if Path::new(path).exists() {
         Some(path)
     } else {
-        eprintln!("SKIPPED: {path} is not installed (.ci/run installs it)");
+        common::skipped(
+            "a test of the real clients",
+            &format!("{path} is not installed (.ci/run installs it)"),
+        );
         None
     }
 }

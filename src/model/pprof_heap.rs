@@ -19,7 +19,7 @@ use pprof::protos::{Function, Line, Location, Mapping, Profile, Sample, ValueTyp
 
 use super::ModelError;
 use super::heap::{Frame, FrameKind, Grouping, HeapSnapshot, Stack, key_of};
-use super::objects::{MappedFile, build_id};
+use super::objects::{LoadedObjects, MappedFile, build_id};
 
 /// Which of Go's two heap endpoints a profile is for: the same profile,
 /// with another sample type shown first.
@@ -183,6 +183,21 @@ fn build(snapshot: &HeapSnapshot, kind: HeapProfileKind, stacks: &[(&Stack, [f64
     builder.finish()
 }
 
+/// The build id of the code mapped at `file`: the loaded object's, read
+/// from memory, so that a file replaced on disk since (a deploy that renames
+/// a new binary over the old) does not lend its own; the file's where no
+/// loaded object holds the mapping.
+fn mapped_build_id(loaded: &LoadedObjects, file: &MappedFile) -> Option<String> {
+    match loaded
+        .objects
+        .iter()
+        .find(|object| object.overlaps(&(file.start..file.end)))
+    {
+        Some(object) => object.build_id_hex(),
+        None => build_id(&file.path),
+    }
+}
+
 /// Gzips an encoded profile, as Go serves them.
 pub(crate) fn gzipped(profile: &Profile) -> Result<Vec<u8>, ModelError> {
     let failed = |error: std::io::Error| {
@@ -216,6 +231,7 @@ impl<'a> ProfileBuilder<'a> {
         };
         // The string table starts with the empty string.
         builder.string("");
+        let loaded = LoadedObjects::read();
         let mappings = mapped
             .iter()
             .enumerate()
@@ -224,8 +240,8 @@ impl<'a> ProfileBuilder<'a> {
                 memory_start: file.start,
                 memory_limit: file.end,
                 file_offset: file.offset,
-                filename: builder.string(&file.path),
-                build_id: builder.string(&build_id(&file.path).unwrap_or_default()),
+                filename: builder.string(file.path.trim_end_matches(" (deleted)")),
+                build_id: builder.string(&mapped_build_id(&loaded, file).unwrap_or_default()),
                 has_functions: true,
                 has_filenames: true,
                 has_line_numbers: true,

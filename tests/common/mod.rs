@@ -183,3 +183,11 @@ where
     });
     addr
 }
+
+/// Says that a test skipped what it could not run here, on the process's
+/// stderr itself: the test harness captures `eprintln!`, and a skip must
+/// show in a plain `cargo test`.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}

@@ -13,7 +13,6 @@
 #![allow(unsafe_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use gimli::{AttributeValue, EndianSlice, RunTimeEndian};
 use object::{Object, ObjectSection};
@@ -43,10 +42,9 @@ pub(crate) struct DebugInfo {
 }
 
 impl DebugInfo {
-    /// Maps and opens `path`; `None` where it cannot be read as an object
-    /// file.
-    pub(crate) fn open(path: &Path) -> Option<Self> {
-        let file = ObjectFile::open(path)?;
+    /// Opens `file`'s symbols and debug info; `None` where it cannot be
+    /// read as an object file.
+    pub(crate) fn of(file: ObjectFile) -> Option<Self> {
         let mapped = file.bytes();
         // SAFETY: the bytes live in the file's mapping, which `Self` owns
         // and drops after everything that borrows from it; the mapping's
@@ -391,7 +389,7 @@ mod tests {
             .iter()
             .find(|object| object.contains(address))
             .unwrap();
-        let info = DebugInfo::open(&object.file_path().unwrap()).expect("the test binary opens");
+        let info = DebugInfo::of(object.open_file().unwrap()).expect("the test binary opens");
         let probe = address - object.bias;
         let symbol = info.symbol(probe).unwrap();
         assert!(

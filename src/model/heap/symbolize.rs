@@ -204,7 +204,7 @@ fn resolve(
         // An object with no file of its own (the vDSO) names nothing.
         let opened = object.file_path().and_then(|path| {
             open.entry(path)
-                .or_insert_with_key(|path| OpenObject::open(path))
+                .or_insert_with(|| OpenObject::open(object))
                 .as_mut()
         });
         let Some(opened) = opened else {
@@ -251,9 +251,11 @@ fn unknown(address: u64) -> AddressFrames {
 }
 
 impl OpenObject {
-    fn open(path: &std::path::Path) -> Option<Self> {
+    /// The file `object` was loaded from, as it was loaded: see
+    /// `LoadedObject::open_file`.
+    fn open(object: &LoadedObject) -> Option<Self> {
         Some(Self {
-            info: DebugInfo::open(path)?,
+            info: DebugInfo::of(object.open_file()?)?,
             names: None,
         })
     }

@@ -30,11 +30,16 @@ impl ObjectFile {
         &self.map
     }
 
-    /// The file's GNU build id, in hex.
-    pub(crate) fn build_id(&self) -> Option<String> {
+    /// The file's GNU build id.
+    pub(crate) fn build_id_bytes(&self) -> Option<Vec<u8>> {
         use object::Object;
         let object = object::File::parse(self.bytes()).ok()?;
-        let id = object.build_id().ok()??;
+        Some(object.build_id().ok()??.to_vec())
+    }
+
+    /// The file's GNU build id, in hex.
+    pub(crate) fn build_id(&self) -> Option<String> {
+        let id = self.build_id_bytes()?;
         Some(id.iter().map(|byte| format!("{byte:02x}")).collect())
     }
 }

@@ -9,6 +9,9 @@ use std::ffi::{CStr, c_int, c_void};
 use std::ops::Range;
 use std::path::PathBuf;
 
+use super::elf::ObjectFile;
+use super::maps::mapped_area;
+
 /// A loadable segment of an object, where it is mapped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
@@ -29,6 +32,9 @@ pub(crate) struct LoadedObject {
     pub(crate) segments: Vec<Segment>,
     /// Where its `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`) is mapped.
     pub(crate) eh_frame_hdr: Option<Range<u64>>,
+    /// Its GNU build id, as the loaded code carries it: what a file must
+    /// match to be read for its names.
+    pub(crate) build_id: Option<Vec<u8>>,
 }
 
 impl LoadedObject {
@@ -38,8 +44,57 @@ impl LoadedObject {
             .any(|segment| segment.range.contains(&address))
     }
 
-    /// The file it was loaded from; `None` for an object with no file of
-    /// its own (the vDSO).
+    /// Whether any of its segments lies in `area` (a mapping of
+    /// `/proc/self/maps`, which starts at a page boundary that may come
+    /// before the segment's own start).
+    pub(crate) fn overlaps(&self, area: &Range<u64>) -> bool {
+        self.segments
+            .iter()
+            .any(|segment| segment.range.start < area.end && area.start < segment.range.end)
+    }
+
+    /// Opens the file this object was loaded from, as it was loaded: the
+    /// executable through `/proc/self/exe` (the running file, even after
+    /// another was renamed over its path), a library by its path or, where
+    /// that now names another file, through `/proc/self/map_files`. A file
+    /// whose build id is not the loaded one's is never read: no names
+    /// rather than wrong ones.
+    pub(crate) fn open_file(&self) -> Option<ObjectFile> {
+        let mut paths = Vec::new();
+        if self.is_executable {
+            paths.push(PathBuf::from("/proc/self/exe"));
+        }
+        paths.extend(self.file_path());
+        if let Some(first) = self.segments.first()
+            && let Some(area) = mapped_area(first.range.start)
+        {
+            paths.push(PathBuf::from(format!(
+                "/proc/self/map_files/{:x}-{:x}",
+                area.start, area.end
+            )));
+        }
+        paths
+            .iter()
+            .filter_map(|path| ObjectFile::open(path))
+            .find(|file| self.is_loaded_from(file))
+    }
+
+    /// Whether `file` is the one this object was loaded from, as far as
+    /// build ids tell; an object without one is taken at its word.
+    pub(crate) fn is_loaded_from(&self, file: &ObjectFile) -> bool {
+        match &self.build_id {
+            Some(loaded) => file.build_id_bytes().as_deref() == Some(loaded.as_slice()),
+            None => true,
+        }
+    }
+
+    /// The build id in hex, as pprof's mappings carry it.
+    pub(crate) fn build_id_hex(&self) -> Option<String> {
+        self.build_id.as_deref().map(hex)
+    }
+
+    /// The file it was loaded from, by the loader's name for it; `None`
+    /// for an object with no file of its own (the vDSO).
     pub(crate) fn file_path(&self) -> Option<PathBuf> {
         if self.is_executable && self.name.as_os_str().is_empty() {
             return std::env::current_exe().ok();
@@ -83,7 +138,7 @@ impl LoadedObjects {
                     let start = info.dlpi_addr.wrapping_add(header.p_vaddr);
                     start..start.wrapping_add(header.p_memsz)
                 };
-                let segments = headers
+                let segments: Vec<Segment> = headers
                     .iter()
                     .filter(|header| header.p_type == libc::PT_LOAD)
                     .map(|header| Segment {
@@ -95,6 +150,24 @@ impl LoadedObjects {
                     .iter()
                     .find(|header| header.p_type == libc::PT_GNU_EH_FRAME)
                     .map(mapped);
+                let build_id = headers
+                    .iter()
+                    .filter(|header| header.p_type == libc::PT_NOTE)
+                    .map(mapped)
+                    .filter(|notes| {
+                        segments.iter().any(|segment: &Segment| {
+                            segment.range.start <= notes.start && notes.end <= segment.range.end
+                        })
+                    })
+                    .find_map(|notes| {
+                        // SAFETY: the notes lie inside a loaded segment of
+                        // this object, mapped for the length of the call.
+                        let bytes = std::slice::from_raw_parts(
+                            notes.start as *const u8,
+                            (notes.end - notes.start) as usize,
+                        );
+                        gnu_build_id(bytes)
+                    });
                 let is_executable = list.objects.is_empty();
                 list.objects.push(LoadedObject {
                     name,
@@ -102,6 +175,7 @@ impl LoadedObjects {
                     bias: info.dlpi_addr,
                     segments,
                     eh_frame_hdr,
+                    build_id,
                 });
             }
             0
@@ -118,6 +192,32 @@ impl LoadedObjects {
     pub(crate) fn read() -> Self {
         Self::default()
     }
+}
+
+/// The GNU build id among ELF notes (`NT_GNU_BUILD_ID`, owner `GNU`).
+fn gnu_build_id(mut notes: &[u8]) -> Option<Vec<u8>> {
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let word = |bytes: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let padded = |length: usize| length.div_ceil(4) * 4;
+    while notes.len() >= 12 {
+        let name_size = word(notes, 0)? as usize;
+        let desc_size = word(notes, 4)? as usize;
+        let kind = word(notes, 8)?;
+        let name = notes.get(12..12 + name_size)?;
+        let desc_start = 12 + padded(name_size);
+        let desc = notes.get(desc_start..desc_start + desc_size)?;
+        if kind == NT_GNU_BUILD_ID && name == b"GNU\0" {
+            return Some(desc.to_vec());
+        }
+        notes = notes.get(desc_start + padded(desc_size)..)?;
+    }
+    None
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// glibc's counts of objects loaded and unloaded so far, cheaply: the
@@ -163,5 +263,42 @@ mod tests {
                 .is_some_and(|path| path.to_string_lossy().contains("libc"))
         }));
         assert_eq!(list.generation, loader_generation());
+        let file = holder.open_file().expect("the test binary opens");
+        assert_eq!(
+            file.build_id_bytes().as_deref(),
+            holder.build_id.as_deref(),
+            "the build id in memory is the file's"
+        );
+    }
+
+    #[test]
+    fn a_file_of_another_build_is_not_read() {
+        let list = LoadedObjects::read();
+        let mut executable = list.objects[0].clone();
+        assert!(executable.open_file().is_some());
+        executable.build_id = Some(vec![0xde, 0xad, 0xbe, 0xef]);
+        assert!(
+            executable.open_file().is_none(),
+            "a file whose build id differs was opened"
+        );
+    }
+
+    #[test]
+    fn reads_build_id_notes() {
+        let mut notes = Vec::new();
+        // An unrelated note first, then the build id.
+        for (name, kind, desc) in [
+            (&b"Go\0\0"[..], 4u32, &[1u8, 2, 3][..]),
+            (b"GNU\0", 3, &[0xab; 20]),
+        ] {
+            notes.extend((name.len() as u32).to_ne_bytes());
+            notes.extend((desc.len() as u32).to_ne_bytes());
+            notes.extend(kind.to_ne_bytes());
+            notes.extend(name);
+            notes.extend(desc);
+            notes.resize(notes.len().div_ceil(4) * 4, 0);
+        }
+        assert_eq!(gnu_build_id(&notes), Some(vec![0xab; 20]));
+        assert_eq!(gnu_build_id(&notes[..20]), None);
     }
 }

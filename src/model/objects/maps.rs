@@ -19,6 +19,17 @@ pub(crate) fn mapped_files() -> Vec<MappedFile> {
         .unwrap_or_default()
 }
 
+/// The mapped area of `/proc/self/maps` that holds `address`, as its
+/// `start-end` names it under `/proc/self/map_files`.
+pub(crate) fn mapped_area(address: u64) -> Option<std::ops::Range<u64>> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+        let area = u64::from_str_radix(start, 16).ok()?..u64::from_str_radix(end, 16).ok()?;
+        area.contains(&address).then_some(area)
+    })
+}
+
 /// An executable mapping of a file, from a line of `/proc/self/maps`:
 /// `55c1b2c00000-55c1b2d00000 r-xp 00001000 08:01 1234 /bin/app`. Other
 /// lines (data, anonymous memory, the stack) are `None`.

@@ -92,6 +92,14 @@ pub struct GrowingSite {
     pub bytes_delta_error: u64,
 }
 
+/// Gives back the symbolizer's caches now (the names it resolved and the
+/// object files it opened), as it does by itself after a minute idle: the
+/// next page that names sites reads the object files again. For tests of
+/// what happens then, such as a binary replaced on disk while it runs.
+pub fn release_symbol_caches() {
+    heap::SYMBOLIZER.release_now();
+}
+
 /// Sends `service` `requests` requests, made by `make_request` from their
 /// index, one after another; reads each response's body to its end and
 /// drops it; and measures what each request kept.

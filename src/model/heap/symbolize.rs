@@ -156,6 +156,20 @@ impl Symbolizer {
         self.lock().frames.len()
     }
 
+    /// Gives the caches back now, as they are after a minute idle: the
+    /// next addresses resolved open their files again.
+    pub(crate) fn release_now(&self) {
+        Self::release(self.lock());
+    }
+
+    fn release(mut cache: MutexGuard<'_, Cache>) {
+        cache.frames = HashMap::new();
+        cache.strings = Default::default();
+        cache.open = HashMap::new();
+        drop(cache);
+        crate::model::allocator::purge_unused_pages();
+    }
+
     /// A thread that gives the caches back once they have been idle for a
     /// minute, then ends. Returns whether it started.
     fn start_releaser(&'static self) -> bool {
@@ -169,12 +183,8 @@ impl Symbolizer {
                         .last_used
                         .is_none_or(|used| used.elapsed() >= IDLE_BEFORE_RELEASE);
                     if idle {
-                        cache.frames = HashMap::new();
-                        cache.strings = Default::default();
-                        cache.open = HashMap::new();
                         cache.releaser_running = false;
-                        drop(cache);
-                        crate::model::allocator::purge_unused_pages();
+                        Self::release(cache);
                         return;
                     }
                 }

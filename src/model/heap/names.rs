@@ -61,6 +61,22 @@ impl LastSegmentIndex {
         })
     }
 
+    /// The one crate with an item `item` at its root (`leak_scenarios::work`
+    /// or `leak_scenarios::work::{{closure}}` for `work`), if exactly one
+    /// has: a binary's folder need not be its crate's name.
+    fn crate_with_root_item(&self, item: &str) -> Option<&str> {
+        let mut crates = self.names.iter().filter_map(|name| {
+            let (crate_name, rest) = name.trim_start_matches('<').split_once("::")?;
+            let at_root = rest == item
+                || rest
+                    .strip_prefix(item)
+                    .is_some_and(|after| after.starts_with("::") || after.starts_with('<'));
+            at_root.then_some(crate_name)
+        });
+        let first = crates.next()?;
+        crates.all(|other| other == first).then_some(first)
+    }
+
     /// Whether any symbol is in crate `crate_name`.
     fn has_crate(&self, crate_name: &str) -> bool {
         let prefix = format!("{crate_name}::");
@@ -154,6 +170,16 @@ pub(crate) fn module_of_file(file: &str) -> Option<(String, String)> {
         directory
     };
     let mut segments: Vec<&str> = inner.trim_end_matches(".rs").split('/').collect();
+    // A binary target of its own: `src/bin/scale.rs` or
+    // `src/bin/scale/main.rs` is the root of crate `scale`.
+    let crate_name = match segments.as_slice() {
+        ["bin", name, ..] => {
+            let name = *name;
+            segments.drain(..2);
+            name
+        }
+        _ => crate_name,
+    };
     if matches!(segments.last(), Some(&("lib" | "main" | "mod"))) {
         segments.pop();
     }
@@ -188,7 +214,7 @@ pub(crate) fn full_name<'a>(
         Some(full) if generics.is_empty() || full.ends_with('>') => full.to_owned(),
         Some(full) => format!("{full}{generics}"),
         None => match &module {
-            Some((crate_name, path)) => join(crate_for(index, crate_name, path), path, short),
+            Some((crate_name, path)) => join(crate_for(index, crate_name, path, base), path, short),
             None => short.to_owned(),
         },
     }
@@ -209,7 +235,12 @@ fn closure_name<'a>(
         && let Some(items) = super::source::enclosing_items(file, line)
     {
         let inner = format!("{}::{short}", items.join("::"));
-        return join(crate_for(index(), crate_name, path), path, &inner);
+        let first_item = items.first().map_or(short, String::as_str);
+        return join(
+            crate_for(index(), crate_name, path, first_item),
+            path,
+            &inner,
+        );
     }
     let same_crate = outer.iter().find(|(_, outer_file)| {
         let outer_module = outer_file.and_then(module_of_file);
@@ -258,19 +289,41 @@ fn chosen_candidate<'n>(
     match (both.as_slice(), by_module.as_slice()) {
         ([one], _) => Some(*one),
         (_, [one]) if !path.is_empty() => Some(*one),
+        // A crate's root file in a folder not named after the crate: the
+        // one candidate at a crate's root.
+        _ if path.is_empty() => {
+            let mut at_root = candidates.iter().copied().filter(|name| {
+                let (base, _) = split_generics(name.trim_start_matches('<'));
+                base.matches("::").count() == 1
+            });
+            match (at_root.next(), at_root.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
 
 /// The crate a file's directory names, where the symbol table knows a
 /// crate of that name; else the crate the symbol table puts the module
-/// path in, if any.
-fn crate_for<'i>(index: &'i LastSegmentIndex, crate_name: &'i str, path: &str) -> &'i str {
+/// path in or, for a crate's root file, the one crate with an item named
+/// `first_item` at its root; else the directory's name after all.
+fn crate_for<'i>(
+    index: &'i LastSegmentIndex,
+    crate_name: &'i str,
+    path: &str,
+    first_item: &str,
+) -> &'i str {
     if index.has_crate(crate_name) {
-        crate_name
-    } else {
-        index.crate_of_module(path).unwrap_or(crate_name)
+        return crate_name;
     }
+    let found = if path.is_empty() {
+        index.crate_with_root_item(first_item)
+    } else {
+        index.crate_of_module(path)
+    };
+    found.unwrap_or(crate_name)
 }
 
 fn join(crate_name: &str, path: &str, short: &str) -> String {
@@ -347,6 +400,9 @@ mod tests {
             "my_app::handlers::upload::keep",
             "my_app::handlers::upload::Upload::new",
             "other_crate::keep",
+            "leak_scenarios::work",
+            "leak_scenarios::work::{{closure}}",
+            "scale::grow",
             "alloc::vec::Vec<T,A>::push",
             "smallvec::SmallVec<A>::push",
         ]);
@@ -412,6 +468,32 @@ mod tests {
                 || { &symbols }
             ),
             "my_app::jobs::{closure#0}"
+        );
+        // A binary crate whose folder is not its name, and a binary of
+        // `src/bin/`: the symbols tell, and the file.
+        assert_eq!(
+            named("work", Some("/w/app/src/main.rs")),
+            "leak_scenarios::work"
+        );
+        let checkout = tempfile::tempdir().unwrap();
+        let main_rs = checkout.path().join("app/src/main.rs");
+        std::fs::create_dir_all(main_rs.parent().unwrap()).unwrap();
+        std::fs::write(
+            &main_rs,
+            "async fn work() {\n    let kept = vec![1u8; 64];\n}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            full_name("{async_fn#0}", main_rs.to_str(), Some(2), &[], || &symbols),
+            "leak_scenarios::work::{async_fn#0}"
+        );
+        assert_eq!(
+            named("grow", Some("/w/app/src/bin/scale.rs")),
+            "scale::grow"
+        );
+        assert_eq!(
+            named("grow_more", Some("/w/app/src/bin/scale/main.rs")),
+            "scale::grow_more"
         );
         // A crate whose directory is not its name: the symbols tell.
         assert_eq!(

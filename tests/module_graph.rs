@@ -22,6 +22,18 @@ const ROOMS: &[(&str, &[&str])] = &[
     ("record", &[]),
 ];
 
+/// What dispatch imports that is not a page: the leaves every page shares.
+const SHARED_BY_PAGES: &[&str] = &[
+    "pages::access",
+    "pages::error",
+    "pages::format",
+    "pages::links",
+    "pages::mount",
+    "pages::query",
+    "pages::render",
+    "pages::request",
+];
+
 type Module = Vec<String>;
 
 struct SourceFile {
@@ -65,6 +77,29 @@ fn rooms_import_one_way_and_have_no_cycle_inside() {
     for (room, _) in ROOMS {
         for cycle in cycles(&edges, room) {
             problems.push(format!("cycle in room {room}: {}", cycle.join(" → ")));
+        }
+    }
+    // The pages are what dispatch imports besides the leaves every page
+    // shares; no page imports another (shared views live in `render`).
+    let dispatch = module("pages::dispatch");
+    let pages: BTreeSet<&Module> = edges
+        .iter()
+        .filter(|(from, to)| {
+            *from == dispatch && !SHARED_BY_PAGES.contains(&to.join("::").as_str())
+        })
+        .map(|(_, to)| to)
+        .collect();
+    for (from, to) in &edges {
+        let into_a_page = pages.iter().any(|page| to.starts_with(page));
+        let from_its_own = pages
+            .iter()
+            .any(|page| from.starts_with(page) && to.starts_with(page));
+        if into_a_page && *from != dispatch && !from_its_own {
+            problems.push(format!(
+                "{} imports the page {}: pages share through render/",
+                from.join("::"),
+                to.join("::")
+            ));
         }
     }
     assert!(

@@ -9,8 +9,9 @@
 //!   symbolized), and how a stack's frames are told apart and named;
 //! - [`table`] and [`diff`]: a snapshot grouped into rows, and the change
 //!   between two snapshots, as plain functions over snapshots;
-//! - [`pprof_heap`] and [`flamegraph`]: a snapshot as a pprof profile, as
-//!   Go writes one, and as flamegraphs;
+//! - [`pprof`] and [`flamegraph`]: a snapshot as a pprof profile, as Go
+//!   writes one (with the encoder CPU captures use too), and as
+//!   flamegraphs;
 //! - [`baseline`]: the snapshot a diff compares against;
 //! - [`timeline`]: memory over time, filled by a background thread;
 //! - [`history`] and [`growth`]: heap snapshots over time, and the sites
@@ -56,7 +57,7 @@ pub(crate) mod growth;
 pub(crate) mod heap;
 pub(crate) mod history;
 pub(crate) mod objects;
-pub(crate) mod pprof_heap;
+pub(crate) mod pprof;
 pub(crate) mod process;
 pub(crate) mod table;
 pub(crate) mod timeline;

@@ -18,7 +18,7 @@ use super::query::{DEFAULT_CPU_SECONDS, MAX_CPU_SECONDS, Query};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::cpu::CPU_CAPTURES;
 use crate::model::off_executor;
-use crate::model::pprof_heap::{HeapProfileKind, gzipped, heap_profile, heap_profile_delta};
+use crate::model::pprof::{HeapProfileKind, gzipped, heap_profile, heap_profile_delta};
 use crate::model::{ModelErrorKind, heap};
 
 /// The longest `seconds=` of a heap delta, as on the memory diff.

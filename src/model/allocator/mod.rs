@@ -7,9 +7,10 @@
 //! path's (`record/thread_counters.rs`).
 //!
 //! `unsafe` is allowed module by module where memscope talks to the system
-//! below Rust: here, `unwind` and `cpu::sampler` (stacks and signals),
-//! `heap::{dump, dwarf, objects}` and `pprof_heap` (files mapped, loaded
-//! objects listed), and a cache prefetch in `record/ring.rs`; every block
+//! below Rust: here (and `setup`, the start-up configuration), `unwind`
+//! and `cpu::sampler` (stacks and signals), `objects::{loaded, elf}` and
+//! `heap::{dump, dwarf}` (loaded objects listed, files mapped, the dump's
+//! in-memory file), and a cache prefetch in `record/ring.rs`; every block
 //! says why it is sound.
 
 #![allow(unsafe_code)]

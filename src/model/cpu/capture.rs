@@ -25,7 +25,7 @@ use super::samples::{CpuSamples, SampledStack};
 use crate::model::allocator::{ProfilingState, purge_unused_pages, set_profiling_active};
 use crate::model::heap::{AddressFrames, SYMBOLIZER};
 use crate::model::objects::mapped_files;
-use crate::model::pprof_heap::{ProfileBuilder, gzipped};
+use crate::model::pprof::{ProfileBuilder, gzipped};
 use crate::model::{ModelError, ModelErrorKind};
 use crate::record::thread_allocation_totals;
 use crate::sync::lock;

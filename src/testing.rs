@@ -288,8 +288,8 @@ fn growing_sites(before: &Arc<HeapSnapshot>, after: &Arc<HeapSnapshot>) -> Vec<G
         .map(|row| GrowingSite {
             bytes_delta: row.bytes_delta(),
             bytes_delta_error: row.bytes_delta_error().round() as u64,
-            name: row.name,
-            location: row.location,
+            name: row.label.name,
+            location: row.label.location,
         })
         .collect()
 }

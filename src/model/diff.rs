@@ -3,20 +3,15 @@
 use std::collections::HashMap;
 
 use super::allocator::SizeClass;
-use super::heap::{Frame, HeapSnapshot, SiteId};
-use super::table::{Amount, GroupedHeap, TableSpec, Z_INTERVAL, keep_first};
+use super::heap::HeapSnapshot;
+use super::table::{Amount, GroupedHeap, RowLabel, TableSpec, Z_INTERVAL, keep_first};
 
 /// One row's figures then and now.
 #[derive(Clone, Debug)]
 pub(crate) struct DiffRow {
-    /// `None` for a size class.
-    pub(crate) id: Option<SiteId>,
-    pub(crate) name: String,
+    pub(crate) label: RowLabel,
     pub(crate) then: Amount,
     pub(crate) now: Amount,
-    pub(crate) frames: Option<Vec<Frame>>,
-    pub(crate) location: Option<String>,
-    pub(crate) size: Option<u64>,
 }
 
 impl DiffRow {
@@ -85,7 +80,7 @@ impl HeapDiff {
                 .cmp(&a.grew_significantly())
                 .then(b.bytes_delta().cmp(&a.bytes_delta()))
                 .then(b.now.bytes.total_cmp(&a.now.bytes))
-                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.label.name.cmp(&b.label.name))
         });
         let (mut then, mut now) = (Amount::default(), Amount::default());
         for row in &rows {
@@ -112,28 +107,21 @@ fn stack_rows(before: GroupedHeap, after: GroupedHeap) -> Vec<DiffRow> {
         .into_values()
         .map(|row| {
             let then = row
+                .label
                 .id
                 .and_then(|id| before.remove(&id))
                 .map_or_else(Amount::default, |then| then.amount);
             DiffRow {
-                id: row.id,
-                name: row.name,
+                label: row.label,
                 then,
                 now: row.amount,
-                frames: row.frames,
-                location: row.location,
-                size: None,
             }
         })
         .collect();
     rows.extend(before.into_values().map(|row| DiffRow {
-        id: row.id,
-        name: row.name,
+        label: row.label,
         then: row.amount,
         now: Amount::default(),
-        frames: row.frames,
-        location: row.location,
-        size: None,
     }));
     rows
 }
@@ -154,13 +142,13 @@ fn size_class_rows(then: &[SizeClass], now: &[SizeClass]) -> Vec<DiffRow> {
     classes
         .into_iter()
         .map(|(size, (then, now))| DiffRow {
-            id: None,
-            name: now.or(then).map(SizeClass::name).unwrap_or_default(),
+            label: RowLabel {
+                name: now.or(then).map(SizeClass::name).unwrap_or_default(),
+                size: Some(size),
+                ..RowLabel::default()
+            },
             then: amount(then),
             now: amount(now),
-            frames: None,
-            location: None,
-            size: Some(size),
         })
         .collect()
 }
@@ -182,7 +170,7 @@ mod tests {
     fn delta_of<'a>(diff: &'a HeapDiff, name: &str) -> &'a DiffRow {
         diff.rows
             .iter()
-            .find(|row| row.name == name)
+            .find(|row| row.label.name == name)
             .unwrap_or_else(|| panic!("no row {name}: {diff:#?}"))
     }
 
@@ -206,7 +194,7 @@ mod tests {
         let order: Vec<(&str, i64)> = diff
             .rows
             .iter()
-            .map(|row| (row.name.as_str(), row.bytes_delta()))
+            .map(|row| (row.label.name.as_str(), row.bytes_delta()))
             .collect();
         assert_eq!(
             order,
@@ -223,7 +211,7 @@ mod tests {
         assert_eq!(appeared.then, Amount::default());
         let vanished = delta_of(&diff, "shop::session::open");
         assert_eq!(vanished.now, Amount::default());
-        assert_eq!(vanished.location.as_deref(), Some("src/main.rs:7"));
+        assert_eq!(vanished.label.location.as_deref(), Some("src/main.rs:7"));
         assert_eq!(diff.then.bytes, 5_300.0);
         assert_eq!(diff.now.bytes, 5_700.0);
     }
@@ -243,7 +231,7 @@ mod tests {
         let crates: Vec<(&str, i64)> = by_crate
             .rows
             .iter()
-            .map(|row| (row.name.as_str(), row.bytes_delta()))
+            .map(|row| (row.label.name.as_str(), row.bytes_delta()))
             .collect();
         assert_eq!(crates, [("bytes", 100), ("shop", 50)]);
         let by_function = HeapDiff::between(&then, &now, &spec(Some(Grouping::Function)));
@@ -254,7 +242,7 @@ mod tests {
         let by_stack = HeapDiff::between(&then, &now, &spec(Some(Grouping::Stack)));
         assert_eq!(by_stack.rows.len(), 2);
         assert_eq!(
-            by_stack.rows[0].name,
+            by_stack.rows[0].label.name,
             "bytes::BytesMut::with_capacity ← shop::cache::store"
         );
     }
@@ -286,7 +274,7 @@ mod tests {
             "{pool:?}"
         );
         assert!(cache.grew_significantly(), "{cache:?}");
-        assert_eq!(diff.rows[0].name, "shop::cache::store");
+        assert_eq!(diff.rows[0].label.name, "shop::cache::store");
         // One sample more is 512 KiB more, and well within the noise.
         let one_more = HeapDiff::between(
             &HeapSnapshot::of_stacks(vec![sampled(&churn, 1)]),
@@ -321,7 +309,7 @@ mod tests {
         let rows: Vec<(Option<u64>, i64)> = diff
             .rows
             .iter()
-            .map(|row| (row.size, row.bytes_delta()))
+            .map(|row| (row.label.size, row.bytes_delta()))
             .collect();
         assert_eq!(rows, [(Some(64), 192), (Some(32), -192)]);
         assert!(diff.memscope_own.is_none());

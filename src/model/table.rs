@@ -78,10 +78,16 @@ impl Amount {
 /// class.
 #[derive(Clone, Debug)]
 pub(crate) struct HeapRow {
+    pub(crate) label: RowLabel,
+    pub(crate) amount: Amount,
+}
+
+/// What names a row of a table or a diff, and where it is.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RowLabel {
     /// The row's stable id; `None` for a size class.
     pub(crate) id: Option<SiteId>,
     pub(crate) name: String,
-    pub(crate) amount: Amount,
     /// The frames of the row's largest stack, innermost first, allocator
     /// frames left out; `None` for a size class.
     pub(crate) frames: Option<Vec<Frame>>,
@@ -90,6 +96,17 @@ pub(crate) struct HeapRow {
     pub(crate) location: Option<String>,
     /// The size of every object of a size class.
     pub(crate) size: Option<u64>,
+}
+
+impl RowLabel {
+    /// A size class's row: named after its size, no frames.
+    pub(crate) fn size_class(class: &SizeClass) -> Self {
+        Self {
+            name: class.name(),
+            size: Some(class.size),
+            ..Self::default()
+        }
+    }
 }
 
 /// A table, largest row first.
@@ -139,20 +156,22 @@ impl GroupedHeap {
             };
             let id = SiteId::of(grouping, &key);
             let row = grouped.groups.entry(id).or_insert_with(|| HeapRow {
-                id: Some(id),
-                name: key,
+                label: RowLabel {
+                    id: Some(id),
+                    name: key,
+                    frames: Some(Vec::new()),
+                    location: Some(String::new()),
+                    size: None,
+                },
                 amount: Amount::default(),
-                frames: Some(Vec::new()),
-                location: Some(String::new()),
-                size: None,
             });
             row.amount.add_stack(stack);
             let largest = largest.entry(id).or_insert(-1.0);
             if stack.bytes > *largest {
                 *largest = stack.bytes;
-                row.location =
+                row.label.location =
                     Some(named_frame(stack, grouping).map_or_else(String::new, Frame::location));
-                row.frames = Some(
+                row.label.frames = Some(
                     stack
                         .frames()
                         .filter(|frame| frame.kind != FrameKind::Allocator)
@@ -179,12 +198,8 @@ impl HeapTable {
         let rows = classes
             .iter()
             .map(|class| HeapRow {
-                id: None,
-                name: class.name(),
+                label: RowLabel::size_class(class),
                 amount: Amount::exact(class.objects as f64, class.bytes() as f64),
-                frames: None,
-                location: None,
-                size: Some(class.size),
             })
             .collect();
         Self::of_rows(rows, limit, None)
@@ -197,8 +212,8 @@ impl HeapTable {
             b.amount
                 .bytes
                 .total_cmp(&a.amount.bytes)
-                .then(b.size.cmp(&a.size))
-                .then_with(|| a.name.cmp(&b.name))
+                .then(b.label.size.cmp(&a.label.size))
+                .then_with(|| a.label.name.cmp(&b.label.name))
         });
         let mut total = Amount::default();
         for row in &rows {
@@ -339,7 +354,11 @@ pub(crate) mod tests {
     fn groups_by_site_largest_first_with_memscope_apart() {
         let table =
             HeapTable::of_stacks(&snapshot(), Grouping::Site, &spec(Grouping::Site, None, 10));
-        let names: Vec<&str> = table.rows.iter().map(|row| row.name.as_str()).collect();
+        let names: Vec<&str> = table
+            .rows
+            .iter()
+            .map(|row| row.label.name.as_str())
+            .collect();
         assert_eq!(
             names,
             [
@@ -351,8 +370,11 @@ pub(crate) mod tests {
         let top = table.rows[0].amount;
         assert_eq!((top.objects, top.bytes, top.samples), (15.0, 4000.0, 15));
         // Named after the larger of its stacks.
-        assert_eq!(table.rows[0].location.as_deref(), Some("src/main.rs:41"));
-        let frames = table.rows[0].frames.as_ref().unwrap();
+        assert_eq!(
+            table.rows[0].label.location.as_deref(),
+            Some("src/main.rs:41")
+        );
+        let frames = table.rows[0].label.frames.as_ref().unwrap();
         assert_eq!(&*frames[0].function, "bytes::BytesMut::with_capacity");
         assert!(frames.iter().all(|f| f.kind != FrameKind::Allocator));
         assert_eq!((table.total.objects, table.total.bytes), (18.0, 4564.0));
@@ -368,7 +390,7 @@ pub(crate) mod tests {
             HeapTable::of_stacks(&snapshot, grouping, &spec(grouping, None, 10))
                 .rows
                 .into_iter()
-                .map(|row| (row.name, row.amount.bytes))
+                .map(|row| (row.label.name, row.amount.bytes))
                 .collect::<Vec<_>>()
         };
         assert_eq!(
@@ -409,7 +431,7 @@ pub(crate) mod tests {
         )]);
         let table =
             HeapTable::of_stacks(&snapshot, Grouping::Site, &spec(Grouping::Site, None, 10));
-        assert_eq!(table.rows[0].name, "shop::cache::store");
+        assert_eq!(table.rows[0].label.name, "shop::cache::store");
     }
 
     #[test]
@@ -419,7 +441,11 @@ pub(crate) mod tests {
             Grouping::Site,
             &spec(Grouping::Site, Some("orders"), 10),
         );
-        let names: Vec<&str> = table.rows.iter().map(|row| row.name.as_str()).collect();
+        let names: Vec<&str> = table
+            .rows
+            .iter()
+            .map(|row| row.label.name.as_str())
+            .collect();
         assert_eq!(names, ["shop::orders::new"]);
         let limited =
             HeapTable::of_stacks(&snapshot(), Grouping::Site, &spec(Grouping::Site, None, 1));
@@ -448,7 +474,7 @@ pub(crate) mod tests {
             },
         ];
         let table = HeapTable::of_size_classes(&classes, 2);
-        let sizes: Vec<Option<u64>> = table.rows.iter().map(|row| row.size).collect();
+        let sizes: Vec<Option<u64>> = table.rows.iter().map(|row| row.label.size).collect();
         // 32 × 128 = 4096 ties 4096 × 1: the larger size first.
         assert_eq!(sizes, [Some(4096), Some(32)]);
         assert_eq!(table.rows_omitted, 1);

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::query::{HEAP_GROUPS, Query, heap_table_spec};
 use super::render::heap_view::{
-    AmountView, EstimateView, RowLabel, RowLabelView, estimate_notes, group_name, group_title,
+    AmountView, EstimateView, RowLabelView, estimate_notes, group_name, group_title,
 };
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
@@ -112,15 +112,8 @@ impl HeapTablePage {
 
 impl HeapRowView {
     fn of(row: &HeapRow, share: f64, grouping: Option<Grouping>, prefix: &str) -> Self {
-        let label = RowLabel {
-            id: row.id,
-            name: &row.name,
-            frames: &row.frames,
-            location: &row.location,
-            size: row.size,
-        };
         Self {
-            label: RowLabelView::of(label, grouping, prefix),
+            label: RowLabelView::of(&row.label, grouping, prefix),
             objects: row.amount.objects.round() as u64,
             bytes: row.amount.bytes.round() as u64,
             share,

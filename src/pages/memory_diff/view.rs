@@ -11,7 +11,7 @@ use crate::model::table::TableSpec;
 use crate::pages::query::HEAP_GROUPS;
 use crate::pages::render::chart::duration_text;
 use crate::pages::render::heap_view::{
-    AmountView, EstimateView, RowLabel, RowLabelView, estimate_notes, group_name, group_title,
+    AmountView, EstimateView, RowLabelView, estimate_notes, group_name, group_title,
 };
 use crate::pages::render::text::{Align, TextTable};
 use crate::pages::render::{Layout, Page};
@@ -186,16 +186,9 @@ impl DiffRowView {
     }
 
     fn of(row: &DiffRow, requests: u64, grouping: Option<Grouping>, prefix: &str) -> Self {
-        let label = RowLabel {
-            id: row.id,
-            name: &row.name,
-            frames: &row.frames,
-            location: &row.location,
-            size: row.size,
-        };
         let bytes_delta = row.bytes_delta();
         Self {
-            label: RowLabelView::of(label, grouping, prefix),
+            label: RowLabelView::of(&row.label, grouping, prefix),
             objects: row.now.objects.round() as u64,
             objects_delta: row.objects_delta(),
             bytes: row.now.bytes.round() as u64,

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::model::heap::{Frame, Grouping, HeapSnapshot, SiteId};
-use crate::model::table::{Amount, TableSpec};
+use crate::model::heap::{Frame, Grouping, HeapSnapshot};
+use crate::model::table::{Amount, RowLabel, TableSpec};
 use crate::units::human_bytes;
 
 /// `site`, `function`, `crate`, `stack` or `size`.
@@ -90,22 +90,13 @@ pub(crate) struct RowLabelView {
     pub(crate) size: Option<u64>,
 }
 
-/// What a heap row of the model says of its name and place.
-pub(crate) struct RowLabel<'a> {
-    pub(crate) id: Option<SiteId>,
-    pub(crate) name: &'a str,
-    pub(crate) frames: &'a Option<Vec<Frame>>,
-    pub(crate) location: &'a Option<String>,
-    pub(crate) size: Option<u64>,
-}
-
 impl RowLabelView {
-    pub(crate) fn of(label: RowLabel<'_>, grouping: Option<Grouping>, prefix: &str) -> Self {
+    pub(crate) fn of(label: &RowLabel, grouping: Option<Grouping>, prefix: &str) -> Self {
         let id = label.id.map(|id| id.to_string());
         Self {
             link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
             id,
-            name: label.name.to_owned(),
+            name: label.name.clone(),
             frames: label.frames.clone(),
             location: label.location.clone(),
             size: label.size,

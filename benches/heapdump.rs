@@ -14,11 +14,11 @@ memscope::heap_profiling!(lg_sample = 16);
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -27,42 +27,10 @@ const WARM_CALLS: usize = 30;
 
 #[path = "../tests/common/stack_chain.rs"]
 mod stack_chain;
+mod support;
+
 use stack_chain::{End, level11};
-
-async fn fetch(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
-    url: &str,
-) -> (Duration, serde_json::Value) {
-    let start = Instant::now();
-    let response = client.get(url.parse().unwrap()).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let took = start.elapsed();
-    (took, serde_json::from_slice(&body).unwrap())
-}
-
-/// The note in which the page accounts for its dump and symbolize times.
-fn timing(page: &serde_json::Value) -> String {
-    page["notes"][1].as_str().unwrap_or("").to_owned()
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
-}
-
-fn median(sorted: &[Duration]) -> Duration {
-    sorted[sorted.len() / 2]
-}
+use support::{fetch, history_thread_cpu, median, mib, rss, timing};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -186,23 +154,4 @@ async fn history_cost(
         mib(history["bytes"].as_u64().unwrap()),
         history["bytes"].as_u64().unwrap() as f64 / 1024.0 / stored(&after) as f64,
     );
-}
-
-/// The CPU time the heap history's thread has used.
-fn history_thread_cpu() -> Duration {
-    let ticks_per_second = 100.0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        if !stat.contains("(memscope-histor") {
-            continue;
-        }
-        // After the name's closing parenthesis: utime and stime are the
-        // 12th and 13th fields.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        return Duration::from_secs_f64(ticks / ticks_per_second);
-    }
-    Duration::ZERO
 }

@@ -8,6 +8,7 @@
 //! Shared by the tests and the heapdump bench (`#[path]`).
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::hint::black_box;
 
 pub trait Chain {
@@ -38,6 +39,34 @@ impl<T: Chain> Chain for B1<T> {
         T::retain(black_box(kept), size);
         black_box(());
     }
+}
+
+/// What a [`Leaf`] chain calls at its end: a function that retains a
+/// buffer of the size given.
+pub type LeafFn = fn(&mut Vec<Vec<u8>>, usize);
+
+thread_local! {
+    static LEAF: Cell<LeafFn> = const { Cell::new(End::retain) };
+}
+
+/// The end of a chain that calls the leaf function set by [`with_leaf`]:
+/// many leaf functions under the same chains make as many times more
+/// distinct stacks, with no more functions for the compiler to make.
+pub struct Leaf;
+
+impl Chain for Leaf {
+    #[inline(never)]
+    fn retain(kept: &mut Vec<Vec<u8>>, size: usize) {
+        let leaf = LEAF.with(Cell::get);
+        leaf(black_box(kept), size);
+    }
+}
+
+/// Runs `run` with `leaf` at the end of this thread's [`Leaf`] chains.
+pub fn with_leaf(leaf: LeafFn, run: impl FnOnce()) {
+    LEAF.with(|current| current.set(leaf));
+    run();
+    LEAF.with(|current| current.set(End::retain));
 }
 
 macro_rules! levels {

@@ -1,0 +1,525 @@
+//! The heap pages at production scale: a service that holds about 1 GiB in
+//! 65,536 distinct allocation stacks (64 leaf functions under the 1,024
+//! chains of ten levels of calls, 16 KiB each), sampled one in 16 KiB on
+//! average, so that jemalloc keeps about 41,000 sampled stacks; and a mid
+//! size of 8,192 (128 chains). For each: jemalloc's dump and memscope's
+//! parse (the floor), the first and the warm `/heapdump`, `/pprof/heap`, the
+//! heap flamegraph, the heap history (bytes and CPU a snapshot),
+//! `/memory/diff?since=`, memscope's own heap, the process's RSS and its
+//! peak; and, on the same heap in the same run, `jemalloc_pprof` with
+//! `symbolize` (the crate a user would pick instead).
+//!
+//! `cargo bench --bench scale` (both sizes; `-- mid` or `-- large` for one).
+//! About 3 minutes and 2.5 GiB of memory for both.
+
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+memscope::heap_profiling!(lg_sample = 14);
+
+#[path = "../tests/common/stack_chain.rs"]
+mod stack_chain;
+mod support;
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use stack_chain::{Leaf, LeafFn, level7, level10, with_leaf};
+use support::{HttpClient, fetch, history_thread_cpu, median, mib, status_bytes};
+
+/// Each buffer: the sample interval, so that about 63 % of them are
+/// sampled.
+const BUFFER: usize = 16 * 1024;
+/// The heap history's pace for the bench.
+const HISTORY_INTERVAL: Duration = Duration::from_secs(2);
+const HISTORY_SNAPSHOTS: u64 = 12;
+
+#[inline(never)]
+fn retain_00(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![1u8; size]));
+}
+#[inline(never)]
+fn retain_01(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![2u8; size]));
+}
+#[inline(never)]
+fn retain_02(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![3u8; size]));
+}
+#[inline(never)]
+fn retain_03(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![4u8; size]));
+}
+#[inline(never)]
+fn retain_04(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![5u8; size]));
+}
+#[inline(never)]
+fn retain_05(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![6u8; size]));
+}
+#[inline(never)]
+fn retain_06(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![7u8; size]));
+}
+#[inline(never)]
+fn retain_07(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![8u8; size]));
+}
+#[inline(never)]
+fn retain_08(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![9u8; size]));
+}
+#[inline(never)]
+fn retain_09(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![10u8; size]));
+}
+#[inline(never)]
+fn retain_10(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![11u8; size]));
+}
+#[inline(never)]
+fn retain_11(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![12u8; size]));
+}
+#[inline(never)]
+fn retain_12(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![13u8; size]));
+}
+#[inline(never)]
+fn retain_13(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![14u8; size]));
+}
+#[inline(never)]
+fn retain_14(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![15u8; size]));
+}
+#[inline(never)]
+fn retain_15(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![16u8; size]));
+}
+#[inline(never)]
+fn retain_16(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![17u8; size]));
+}
+#[inline(never)]
+fn retain_17(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![18u8; size]));
+}
+#[inline(never)]
+fn retain_18(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![19u8; size]));
+}
+#[inline(never)]
+fn retain_19(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![20u8; size]));
+}
+#[inline(never)]
+fn retain_20(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![21u8; size]));
+}
+#[inline(never)]
+fn retain_21(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![22u8; size]));
+}
+#[inline(never)]
+fn retain_22(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![23u8; size]));
+}
+#[inline(never)]
+fn retain_23(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![24u8; size]));
+}
+#[inline(never)]
+fn retain_24(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![25u8; size]));
+}
+#[inline(never)]
+fn retain_25(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![26u8; size]));
+}
+#[inline(never)]
+fn retain_26(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![27u8; size]));
+}
+#[inline(never)]
+fn retain_27(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![28u8; size]));
+}
+#[inline(never)]
+fn retain_28(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![29u8; size]));
+}
+#[inline(never)]
+fn retain_29(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![30u8; size]));
+}
+#[inline(never)]
+fn retain_30(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![31u8; size]));
+}
+#[inline(never)]
+fn retain_31(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![32u8; size]));
+}
+#[inline(never)]
+fn retain_32(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![33u8; size]));
+}
+#[inline(never)]
+fn retain_33(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![34u8; size]));
+}
+#[inline(never)]
+fn retain_34(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![35u8; size]));
+}
+#[inline(never)]
+fn retain_35(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![36u8; size]));
+}
+#[inline(never)]
+fn retain_36(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![37u8; size]));
+}
+#[inline(never)]
+fn retain_37(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![38u8; size]));
+}
+#[inline(never)]
+fn retain_38(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![39u8; size]));
+}
+#[inline(never)]
+fn retain_39(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![40u8; size]));
+}
+#[inline(never)]
+fn retain_40(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![41u8; size]));
+}
+#[inline(never)]
+fn retain_41(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![42u8; size]));
+}
+#[inline(never)]
+fn retain_42(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![43u8; size]));
+}
+#[inline(never)]
+fn retain_43(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![44u8; size]));
+}
+#[inline(never)]
+fn retain_44(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![45u8; size]));
+}
+#[inline(never)]
+fn retain_45(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![46u8; size]));
+}
+#[inline(never)]
+fn retain_46(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![47u8; size]));
+}
+#[inline(never)]
+fn retain_47(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![48u8; size]));
+}
+#[inline(never)]
+fn retain_48(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![49u8; size]));
+}
+#[inline(never)]
+fn retain_49(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![50u8; size]));
+}
+#[inline(never)]
+fn retain_50(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![51u8; size]));
+}
+#[inline(never)]
+fn retain_51(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![52u8; size]));
+}
+#[inline(never)]
+fn retain_52(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![53u8; size]));
+}
+#[inline(never)]
+fn retain_53(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![54u8; size]));
+}
+#[inline(never)]
+fn retain_54(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![55u8; size]));
+}
+#[inline(never)]
+fn retain_55(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![56u8; size]));
+}
+#[inline(never)]
+fn retain_56(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![57u8; size]));
+}
+#[inline(never)]
+fn retain_57(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![58u8; size]));
+}
+#[inline(never)]
+fn retain_58(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![59u8; size]));
+}
+#[inline(never)]
+fn retain_59(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![60u8; size]));
+}
+#[inline(never)]
+fn retain_60(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![61u8; size]));
+}
+#[inline(never)]
+fn retain_61(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![62u8; size]));
+}
+#[inline(never)]
+fn retain_62(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![63u8; size]));
+}
+#[inline(never)]
+fn retain_63(kept: &mut Vec<Vec<u8>>, size: usize) {
+    kept.push(black_box(vec![64u8; size]));
+}
+
+/// 64 leaf functions whose code differs (each fills its buffer with its
+/// own byte), so that the compiler cannot merge them.
+const LEAVES: [LeafFn; 64] = [
+    retain_00, retain_01, retain_02, retain_03, retain_04, retain_05, retain_06, retain_07,
+    retain_08, retain_09, retain_10, retain_11, retain_12, retain_13, retain_14, retain_15,
+    retain_16, retain_17, retain_18, retain_19, retain_20, retain_21, retain_22, retain_23,
+    retain_24, retain_25, retain_26, retain_27, retain_28, retain_29, retain_30, retain_31,
+    retain_32, retain_33, retain_34, retain_35, retain_36, retain_37, retain_38, retain_39,
+    retain_40, retain_41, retain_42, retain_43, retain_44, retain_45, retain_46, retain_47,
+    retain_48, retain_49, retain_50, retain_51, retain_52, retain_53, retain_54, retain_55,
+    retain_56, retain_57, retain_58, retain_59, retain_60, retain_61, retain_62, retain_63,
+];
+
+/// Retains a buffer through every chain of `levels` under every leaf.
+fn build_heap(levels: u32, kept: &mut Vec<Vec<u8>>) {
+    for leaf in LEAVES {
+        with_leaf(leaf, || match levels {
+            7 => level7::<Leaf>(kept, BUFFER),
+            10 => level10::<Leaf>(kept, BUFFER),
+            other => panic!("no chain of {other} levels"),
+        });
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let which = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let app = Router::new().layer(
+        memscope::DebugLayer::new().heap_history(HISTORY_INTERVAL, HISTORY_SNAPSHOTS as usize),
+    );
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    for (name, levels) in [("mid", 7), ("large", 10)] {
+        if which.as_deref().is_some_and(|which| which != name) {
+            continue;
+        }
+        let mut kept = Vec::new();
+        build_heap(levels, &mut kept);
+        measure(&client, addr, name, kept.len()).await;
+        peer(&kept).await;
+        drop(black_box(kept));
+        // The next size starts from a heap given back.
+        let _ = fetch(
+            &client,
+            &format!("http://{addr}/_debug/memory/purge?format=json"),
+        )
+        .await;
+    }
+}
+
+async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usize) {
+    let url = |path: &str| format!("http://{addr}/_debug{path}");
+    let app_rss = status_bytes("VmRSS:");
+    println!(
+        "\n== {name}: {buffers} buffers of {} KiB through distinct stacks; RSS {:.0} MiB",
+        BUFFER / 1024,
+        mib(app_rss)
+    );
+    let (first, page) = fetch(client, &url("/heapdump?format=json&limit=20")).await;
+    let (dump_ms, resolve_ms) = accounts(&page);
+    println!(
+        "sampled stacks:               {}",
+        page["stacks"].as_u64().unwrap_or(0)
+    );
+    println!(
+        "first /heapdump:              {:.0} ms (dump and parse {dump_ms:.0} ms, resolving {resolve_ms:.0} ms)",
+        ms(first)
+    );
+    let own_first = own_heap(client, addr).await;
+    let mut warm = Vec::new();
+    let mut floor = Vec::new();
+    for _ in 0..5 {
+        let (took, page) = fetch(client, &url("/heapdump?format=json&limit=20")).await;
+        warm.push(took);
+        floor.push(Duration::from_secs_f64(accounts(&page).0 / 1e3));
+    }
+    warm.sort();
+    floor.sort();
+    println!(
+        "warm /heapdump (5):           median {:.0} ms; its dump and parse {:.0} ms: {:.2}x",
+        ms(median(&warm)),
+        ms(median(&floor)),
+        median(&warm).as_secs_f64() / median(&floor).as_secs_f64()
+    );
+    let pprof = timed(client, &url("/pprof/heap")).await;
+    let flamegraph = timed(client, &url("/heapdump/flamegraph.svg")).await;
+    println!("/pprof/heap (3):              median {:.0} ms", ms(pprof));
+    println!(
+        "heap flamegraph (3):          median {:.0} ms",
+        ms(flamegraph)
+    );
+    println!(
+        "memscope's own heap:          {:.1} MiB after the first /heapdump",
+        mib(own_first)
+    );
+
+    let growth = url("/memory/growth?format=json&limit=1");
+    let stored = |page: &serde_json::Value| page["history"]["stored"].as_u64().unwrap_or(0);
+    let cpu_before = history_thread_cpu();
+    tokio::time::sleep(HISTORY_INTERVAL * HISTORY_SNAPSHOTS as u32 + HISTORY_INTERVAL / 2).await;
+    let (_, after) = fetch(client, &growth).await;
+    // The ring may have been full already: count the intervals slept.
+    let taken = HISTORY_SNAPSHOTS;
+    let cpu = history_thread_cpu() - cpu_before;
+    let bytes = after["history"]["bytes"].as_u64().unwrap_or(0);
+    println!(
+        "heap history:                 {} stored, {:.1} MiB ({:.2} MiB a snapshot, so {:.0} MiB for 60); {:.0} ms CPU a snapshot, the last took {:.0} ms",
+        stored(&after),
+        mib(bytes),
+        mib(bytes) / stored(&after).max(1) as f64,
+        mib(bytes) / stored(&after).max(1) as f64 * 60.0,
+        ms(cpu) / taken as f64,
+        after["history"]["last_took_ms"].as_f64().unwrap_or(0.0)
+    );
+    let since = timed(client, &url("/memory/diff?since=10s&format=json&limit=20")).await;
+    println!("/memory/diff?since=10s (3):   median {:.0} ms", ms(since));
+    println!(
+        "memscope's own heap:          {:.1} MiB after {} snapshots",
+        mib(own_heap(client, addr).await),
+        stored(&after)
+    );
+    let rss = status_bytes("VmRSS:");
+    println!(
+        "process RSS over the app's:   +{:.0} MiB now; peak (VmHWM) {:.0} MiB, +{:.0} MiB over the app's",
+        mib(rss.saturating_sub(app_rss)),
+        mib(status_bytes("VmHWM:")),
+        mib(status_bytes("VmHWM:").saturating_sub(app_rss))
+    );
+}
+
+/// The median of three GETs of `url`.
+async fn timed(client: &HttpClient, url: &str) -> Duration {
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let response = client.get(url.parse().unwrap()).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        let _ = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        took.push(start.elapsed());
+    }
+    took.sort();
+    median(&took)
+}
+
+/// The dump-and-parse and resolving times a heap page accounts for, in ms.
+fn accounts(page: &serde_json::Value) -> (f64, f64) {
+    let note = support::timing(page);
+    let number_before = |unit_at: &str| -> f64 {
+        note.split(unit_at)
+            .next()
+            .and_then(|before| before.rsplit(' ').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let dump = number_before(" ms, resolving");
+    let resolve = note
+        .split("resolving addresses ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or(f64::NAN);
+    (dump, resolve)
+}
+
+/// memscope's own live heap, as `/metrics` says.
+async fn own_heap(client: &HttpClient, addr: SocketAddr) -> u64 {
+    let url = format!("http://{addr}/_debug/metrics");
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|line| line.strip_prefix("memscope_own_heap_bytes "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `jemalloc_pprof` with `symbolize` on the same heap: its first and warm
+/// dumps, and what it keeps allocated.
+async fn peer(kept: &[Vec<u8>]) {
+    let Some(control) = jemalloc_pprof::PROF_CTL.as_ref() else {
+        println!("jemalloc_pprof:               not available (profiling off)");
+        return;
+    };
+    let allocated = || {
+        let _ = tikv_jemalloc_ctl::epoch::advance();
+        tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
+    };
+    let before = allocated();
+    let start = Instant::now();
+    let first = control.lock().await.dump_pprof().map(|bytes| bytes.len());
+    let first_took = start.elapsed();
+    let after = allocated();
+    let mut warm = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let _ = control.lock().await.dump_pprof();
+        warm.push(start.elapsed());
+    }
+    warm.sort();
+    println!(
+        "jemalloc_pprof (symbolize):   first {:.0} ms ({:?} bytes), warm median {:.0} ms; +{:.1} MiB allocated after its first dump",
+        ms(first_took),
+        first.ok(),
+        ms(median(&warm)),
+        mib(after.saturating_sub(before))
+    );
+    black_box(kept);
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}

@@ -27,7 +27,6 @@ use crate::model::heap::{AddressFrames, SYMBOLIZER};
 use crate::model::objects::mapped_files;
 use crate::model::pprof::{ProfileBuilder, gzipped};
 use crate::model::{ModelError, ModelErrorKind};
-use crate::record::thread_allocation_totals;
 use crate::sync::lock;
 
 /// Samples per second: at 999 Hz pprof's signal-driven sampler delivered
@@ -196,30 +195,16 @@ impl CpuCaptures {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        // Where pprof samples, what it keeps for good (its sample table,
-        // allocated when its profiler first starts and again each time it
-        // stops) is what sampling leaves allocated on this thread, less the
-        // report it hands over. Its first start resolves a backtrace through
-        // backtrace's cache, which nothing else would give back: given back
-        // here, inside the window. memscope's own sampler keeps nothing.
-        let before = thread_allocation_totals();
+        let kept_by_sampler = SamplerKeeps::start();
         let sampled = sample(seconds);
-        backtrace::clear_symbol_cache();
-        let sampled_totals = thread_allocation_totals();
+        let kept_by_sampler = kept_by_sampler.sampled();
         drop(running);
         let encoded = match &sampled {
             Ok(report) => encode(report, seconds),
             Err(error) => Err(error.clone()),
         };
         let dropped_samples = sampled.as_ref().map_or(0, |sampled| sampled.dropped);
-        let before_drop = thread_allocation_totals();
-        drop(sampled);
-        let report_bytes = thread_allocation_totals().1.wrapping_sub(before_drop.1) as i64;
-        let left = sampled_totals.0.wrapping_sub(before.0) as i64
-            - sampled_totals.1.wrapping_sub(before.1) as i64;
-        if cfg!(not(all(target_arch = "x86_64", target_os = "linux"))) {
-            PPROF_HELD.fetch_add(left - report_bytes, Ordering::Relaxed);
-        }
+        kept_by_sampler.finish(sampled);
         purge_unused_pages();
         let (samples, svg, pprof_gzip) = encoded?;
 
@@ -250,8 +235,65 @@ impl CpuCaptures {
 
 /// pprof's sample table, and what it resolved: bytes the process keeps for
 /// the CPU profiler once it has run, measured on the capturing thread
-/// (`cpu_profiler_bytes`).
+/// (`cpu_profiler_bytes`). memscope's own sampler keeps nothing.
 static PPROF_HELD: AtomicI64 = AtomicI64::new(0);
+
+/// What pprof's sampler keeps for good (its sample table, allocated when
+/// its profiler first starts and again each time it stops): what sampling
+/// leaves allocated on this thread, less the report it hands over. Its
+/// first start resolves a backtrace through backtrace's cache, which
+/// nothing else would give back: given back here, inside the window.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+struct SamplerKeeps {
+    before: (u64, u64),
+    sampled: (u64, u64),
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+impl SamplerKeeps {
+    fn start() -> Self {
+        let before = crate::record::thread_allocation_totals();
+        Self {
+            before,
+            sampled: before,
+        }
+    }
+
+    fn sampled(mut self) -> Self {
+        backtrace::clear_symbol_cache();
+        self.sampled = crate::record::thread_allocation_totals();
+        self
+    }
+
+    fn finish(self, report: Result<CpuSamples, ModelError>) {
+        let before_drop = crate::record::thread_allocation_totals();
+        drop(report);
+        let report_bytes = crate::record::thread_allocation_totals()
+            .1
+            .wrapping_sub(before_drop.1) as i64;
+        let left = self.sampled.0.wrapping_sub(self.before.0) as i64
+            - self.sampled.1.wrapping_sub(self.before.1) as i64;
+        PPROF_HELD.fetch_add(left - report_bytes, Ordering::Relaxed);
+    }
+}
+
+/// memscope's own sampler keeps nothing between captures: nothing to
+/// measure.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+struct SamplerKeeps;
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+impl SamplerKeeps {
+    fn start() -> Self {
+        Self
+    }
+
+    fn sampled(self) -> Self {
+        self
+    }
+
+    fn finish(self, _report: Result<CpuSamples, ModelError>) {}
+}
 
 /// Bytes pprof keeps allocated for its profiler, after the captures so far.
 pub(crate) fn cpu_profiler_bytes() -> u64 {

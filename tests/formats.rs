@@ -77,6 +77,29 @@ async fn overview_json_has_the_documented_fields() {
     assert_eq!(profiling["enabled"], true);
     assert_eq!(profiling["active"], true);
     assert_eq!(profiling["lg_sample"], 19);
+    // The container's memory, where the process's cgroup has a memory
+    // controller (these machines have v1's; production mostly v2's).
+    let controller = std::path::Path::new("/sys/fs/cgroup/memory").exists()
+        || std::path::Path::new("/sys/fs/cgroup/memory.current").exists();
+    let cgroup = &overview["cgroup"];
+    if controller {
+        assert!(cgroup["version"] == 1 || cgroup["version"] == 2, "{cgroup}");
+        assert!(cgroup["usage"].as_u64().unwrap() > 0, "{cgroup}");
+        assert!(
+            cgroup["path"].as_str().unwrap().starts_with('/'),
+            "{cgroup}"
+        );
+        assert!(cgroup.get("limit").is_some(), "{cgroup}");
+        let text = http_get(addr, "/_debug/?format=text").await.body;
+        assert!(text.contains("cgroup v"), "{text}");
+        let metrics = http_get(addr, "/_debug/metrics").await.body;
+        assert!(
+            metrics.contains("memscope_cgroup_memory_usage_bytes "),
+            "{metrics}"
+        );
+    } else {
+        assert!(cgroup.is_null(), "{cgroup}");
+    }
 }
 
 #[tokio::test]

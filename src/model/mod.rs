@@ -21,7 +21,8 @@
 //! - [`objects`]: what the process has loaded and mapped (the loader's
 //!   list, the maps, object files and their build ids), for the walker,
 //!   the symbolizer and the pprof encoder;
-//! - [`process`]: figures the allocator does not know (RSS).
+//! - [`process`]: figures the allocator does not know (RSS);
+//! - [`cgroup`]: the container's memory limit, usage and OOM kills.
 //!
 //! Failures are [`ModelError`]s, which the pages turn into responses.
 //!
@@ -49,6 +50,7 @@
 
 pub(crate) mod allocator;
 pub(crate) mod baseline;
+pub(crate) mod cgroup;
 pub(crate) mod cpu;
 pub(crate) mod diff;
 mod error;

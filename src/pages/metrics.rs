@@ -19,6 +19,7 @@ use super::error::PageError;
 use super::query::Query;
 use super::request::{Answer, PageRequest};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::cgroup;
 use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
 use crate::model::process::resident_set_size;
@@ -76,6 +77,7 @@ fn asks_for_openmetrics(request: &PageRequest<'_>) -> bool {
 fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
     let mut registry = Registry::with_prefix("memscope");
     register_allocator(&mut registry);
+    register_cgroup(&mut registry);
     register_own(&mut registry);
     register_profiling(&mut registry);
     register_routes(&mut registry, routes);
@@ -143,6 +145,45 @@ fn register_allocator(registry: &mut Registry) {
             "process_resident_memory",
             "The process's resident set size.",
             rss,
+        );
+    }
+}
+
+/// The container's memory: its cgroup's limit (where there is one), usage,
+/// the page cache counted there, and the OOM kills so far.
+fn register_cgroup(registry: &mut Registry) {
+    let Some(cgroup) = cgroup::read() else {
+        return;
+    };
+    if let Some(limit) = cgroup.limit {
+        register_bytes(
+            registry,
+            "cgroup_memory_limit",
+            "The memory limit of the process's cgroup: the kernel kills a process of it past this.",
+            limit,
+        );
+    }
+    register_bytes(
+        registry,
+        "cgroup_memory_usage",
+        "What the kernel counts against the process's cgroup now: its processes' memory, page cache, tmpfs, kernel memory.",
+        cgroup.usage,
+    );
+    if let Some(file) = cgroup.file {
+        register_bytes(
+            registry,
+            "cgroup_memory_page_cache",
+            "Page cache counted to the process's cgroup, which the kernel reclaims before an OOM kill.",
+            file,
+        );
+    }
+    if let Some(kills) = cgroup.oom_kills {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(kills);
+        registry.register(
+            "cgroup_oom_kills",
+            "Processes the kernel killed for memory in the process's cgroup.",
+            counter,
         );
     }
 }

@@ -11,6 +11,7 @@ use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond, sampling_summary};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::cgroup::{self, CgroupMemory};
 use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
 use crate::model::heap::SYMBOLIZER;
 use crate::model::process::resident_set_size;
@@ -36,6 +37,9 @@ pub(crate) struct Overview {
     /// Bytes pprof keeps for the CPU profiler once a capture has run (its
     /// sample table), measured when it was allocated: memscope's own.
     cpu_profiler_bytes: u64,
+    /// The memory controller of the process's cgroup (v2 or v1): its limit,
+    /// what it counts now, and its OOM kills; `null` where there is none.
+    cgroup: Option<CgroupMemory>,
     /// Sites whose growth across the heap history is significant, fastest
     /// first (at most three): leaks named without a baseline.
     suspects: Vec<SuspectView>,
@@ -112,6 +116,7 @@ impl Overview {
             hint: state.hint(),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             cpu_profiler_bytes: cpu_profiler_bytes(),
+            cgroup: cgroup::read(),
             pages: page_links()
                 .filter_map(|link| {
                     let (title, about) = link.listed?;
@@ -125,6 +130,43 @@ impl Overview {
             suspects,
             chart,
         }
+    }
+
+    /// `cgroup v2 /kubepods/pod1: 384.0 MiB of 512.0 MiB (75 %), page cache
+    /// 80.0 MiB, tmpfs 4.0 MiB, kernel 12.0 MiB; 2 OOM kills so far`.
+    pub(crate) fn cgroup_line(&self) -> Option<String> {
+        let cgroup = self.cgroup.as_ref()?;
+        let used = match cgroup.limit {
+            Some(limit) => format!(
+                "{} of {} ({:.0} %)",
+                human_bytes(cgroup.usage),
+                human_bytes(limit),
+                cgroup.usage as f64 * 100.0 / limit.max(1) as f64
+            ),
+            None => format!("{}, no limit", human_bytes(cgroup.usage)),
+        };
+        let parts: Vec<String> = [
+            ("page cache", cgroup.file),
+            ("tmpfs", cgroup.shmem),
+            ("kernel", cgroup.kernel),
+        ]
+        .iter()
+        .filter_map(|(name, bytes)| bytes.map(|bytes| format!("{name} {}", human_bytes(bytes))))
+        .collect();
+        let kills = match cgroup.oom_kills {
+            Some(0) | None => String::new(),
+            Some(kills) => format!(
+                "; {kills} OOM kill{} so far",
+                if kills == 1 { "" } else { "s" }
+            ),
+        };
+        Some(format!(
+            "cgroup v{} {}: {used}{}{}{kills}",
+            cgroup.version,
+            cgroup.path,
+            if parts.is_empty() { "" } else { ", " },
+            parts.join(", ")
+        ))
     }
 
     fn figures(&self) -> Vec<Figure> {
@@ -206,6 +248,9 @@ impl Page for Overview {
                 "CPU profiler: {} kept by pprof for its sample table since the first capture\n",
                 human_bytes(self.cpu_profiler_bytes)
             ));
+        }
+        if let Some(line) = self.cgroup_line() {
+            out.push_str(&format!("{line}\n"));
         }
         out.push('\n');
         for page in &self.pages {

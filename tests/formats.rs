@@ -77,6 +77,29 @@ async fn overview_json_has_the_documented_fields() {
     assert_eq!(profiling["enabled"], true);
     assert_eq!(profiling["active"], true);
     assert_eq!(profiling["lg_sample"], 19);
+    // Where the RSS is: the parts, in order, adding up to about the RSS.
+    let breakdown = &overview["rss_breakdown"];
+    let parts = breakdown["parts"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["part"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "live_heap",
+            "allocator_overhead",
+            "kept_for_reuse",
+            "allocator_metadata",
+            "outside_jemalloc",
+            "file_backed",
+            "shared_memory"
+        ]
+    );
+    let sum: u64 = parts.iter().map(|p| p["bytes"].as_u64().unwrap()).sum();
+    let rss = breakdown["rss"].as_u64().unwrap();
+    assert!(
+        sum >= rss && sum - rss < rss / 5,
+        "{sum} vs {rss}: {breakdown}"
+    );
+    assert!(parts[0]["bytes"].as_u64().unwrap() > 0 && parts[0]["share"].as_f64().unwrap() > 0.0);
     // The container's memory, where the process's cgroup has a memory
     // controller (these machines have v1's; production mostly v2's).
     let controller = std::path::Path::new("/sys/fs/cgroup/memory").exists()

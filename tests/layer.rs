@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
 use memscope::DebugLayer;
-use tokio::net::TcpListener;
+
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 fn app() -> Router {
@@ -85,7 +85,7 @@ async fn a_router_wrapped_from_outside_is_measured_too() {
         get(|| async { (StatusCode::IM_A_TEAPOT, [("x-app", "yes")], "a user") }),
     );
     let app = DebugLayer::new().wrap_router(router);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
@@ -143,7 +143,7 @@ async fn a_wrapped_router_applies_its_layers_once() {
         }));
     let app = DebugLayer::new().wrap_router(router);
     let applied_when_wrapped = applied.load(Ordering::Relaxed);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });

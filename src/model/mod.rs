@@ -21,7 +21,8 @@
 //! - [`objects`]: what the process has loaded and mapped (the loader's
 //!   list, the maps, object files and their build ids), for the walker,
 //!   the symbolizer and the pprof encoder;
-//! - [`process`]: figures the allocator does not know (RSS);
+//! - [`process`]: figures the allocator does not know (RSS, by kind);
+//! - [`rss`]: where the RSS is, in parts that add up to it;
 //! - [`cgroup`]: the container's memory limit, usage and OOM kills.
 //!
 //! Failures are [`ModelError`]s, which the pages turn into responses.
@@ -61,6 +62,7 @@ pub(crate) mod history;
 pub(crate) mod objects;
 pub(crate) mod pprof;
 pub(crate) mod process;
+pub(crate) mod rss;
 pub(crate) mod table;
 pub(crate) mod timeline;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

@@ -14,3 +14,64 @@ pub(crate) fn resident_set_size() -> Option<u64> {
         .ok()?;
     Some(kib * 1024)
 }
+
+/// The process's resident memory by kind, from `/proc/self/status`: it
+/// adds up to the RSS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ResidentByKind {
+    /// Private anonymous memory: the heap of every allocator, thread
+    /// stacks, anonymous maps.
+    pub(crate) anonymous: u64,
+    /// Pages of mapped files: the binary, libraries, mapped debug info.
+    pub(crate) file: u64,
+    /// Shared memory: tmpfs and memfd files mapped, shared anonymous maps.
+    pub(crate) shared: u64,
+}
+
+impl ResidentByKind {
+    /// Read now; `None` where there is no procfs.
+    pub(crate) fn read() -> Option<Self> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        Self::parse(&status)
+    }
+
+    fn parse(status: &str) -> Option<Self> {
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|line| line.starts_with(name))?;
+            let kib: u64 = line[name.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kib * 1024)
+        };
+        Some(Self {
+            anonymous: field("RssAnon:")?,
+            file: field("RssFile:")?,
+            shared: field("RssShmem:")?,
+        })
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.anonymous + self.file + self.shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_resident_memory_by_kind() {
+        let status = "Name:\tapp\nVmRSS:\t   10240 kB\nRssAnon:\t    8192 kB\nRssFile:\t    2048 kB\nRssShmem:\t       0 kB\n";
+        let kinds = ResidentByKind::parse(status).unwrap();
+        assert_eq!(kinds.anonymous, 8 << 20);
+        assert_eq!(kinds.file, 2 << 20);
+        assert_eq!(kinds.total(), 10 << 20);
+        let now = ResidentByKind::read().unwrap();
+        let rss = resident_set_size().unwrap();
+        // Read a moment apart: within a MiB of each other.
+        assert!(now.total().abs_diff(rss) < 1 << 20, "{now:?} vs {rss}");
+    }
+}

@@ -14,7 +14,8 @@ use crate::model::allocator::{AllocatorStats, ProfilingState};
 use crate::model::cgroup::{self, CgroupMemory};
 use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
 use crate::model::heap::SYMBOLIZER;
-use crate::model::process::resident_set_size;
+use crate::model::process::{ResidentByKind, resident_set_size};
+use crate::model::rss::{self, RssPart};
 use crate::model::timeline;
 use crate::units::human_bytes;
 
@@ -37,6 +38,8 @@ pub(crate) struct Overview {
     /// Bytes pprof keeps for the CPU profiler once a capture has run (its
     /// sample table), measured when it was allocated: memscope's own.
     cpu_profiler_bytes: u64,
+    /// Where the RSS is, in parts that add up to it; `null` without procfs.
+    rss_breakdown: Option<RssBreakdownJson>,
     /// The memory controller of the process's cgroup (v2 or v1): its limit,
     /// what it counts now, and its OOM kills; `null` where there is none.
     cgroup: Option<CgroupMemory>,
@@ -46,6 +49,25 @@ pub(crate) struct Overview {
     pages: Vec<PageLink>,
     #[serde(skip)]
     chart: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RssBreakdownJson {
+    rss: u64,
+    /// `live_heap`, `allocator_overhead`, `kept_for_reuse`,
+    /// `allocator_metadata`, `outside_jemalloc`, `file_backed`,
+    /// `shared_memory`, in that order.
+    parts: Vec<RssPartJson>,
+}
+
+#[derive(Serialize)]
+struct RssPartJson {
+    #[serde(flatten)]
+    part: RssPart,
+    /// Of the RSS, from 0 to 1.
+    share: f64,
+    #[serde(skip)]
+    about: &'static str,
 }
 
 #[derive(Serialize)]
@@ -116,6 +138,20 @@ impl Overview {
             hint: state.hint(),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             cpu_profiler_bytes: cpu_profiler_bytes(),
+            rss_breakdown: ResidentByKind::read().map(|kinds| {
+                let (rss, parts) = rss::breakdown(&stats, kinds);
+                RssBreakdownJson {
+                    rss,
+                    parts: parts
+                        .into_iter()
+                        .map(|part| RssPartJson {
+                            share: part.bytes as f64 / rss.max(1) as f64,
+                            about: part.about,
+                            part,
+                        })
+                        .collect(),
+                }
+            }),
             cgroup: cgroup::read(),
             pages: page_links()
                 .filter_map(|link| {
@@ -235,6 +271,30 @@ impl Page for Overview {
             out.push('\n');
         }
         out.push_str(&table.render());
+        if let Some(breakdown) = &self.rss_breakdown {
+            let mut parts = TextTable::new(&[
+                ("where the RSS is", Align::Left),
+                ("size", Align::Right),
+                ("share", Align::Right),
+                ("what it is", Align::Left),
+            ]);
+            for part in &breakdown.parts {
+                parts.row(vec![
+                    part.part.part.replace('_', " "),
+                    human_bytes(part.part.bytes),
+                    format!("{:.1} %", part.share * 100.0),
+                    part.about.to_owned(),
+                ]);
+            }
+            parts.footer(vec![
+                "RSS".to_owned(),
+                human_bytes(breakdown.rss),
+                String::new(),
+                String::new(),
+            ]);
+            out.push('\n');
+            out.push_str(&parts.render());
+        }
         out.push_str(&format!("\n{}\n", self.profiling.summary));
         if let Some(hint) = self.hint {
             out.push_str(&format!("To change: {hint}\n"));

@@ -124,44 +124,31 @@ impl<'a> Mount<'a> {
 /// A cgroup v2 directory's memory figures.
 pub(crate) fn read_v2(directory: &Path, path: &str) -> Option<CgroupMemory> {
     let usage = number(&directory.join("memory.current"))?;
-    let stat = keyed(&directory.join("memory.stat"));
-    let events = keyed(&directory.join("memory.events"));
-    let get = |table: &[(String, u64)], key: &str| {
-        table
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| *value)
-    };
-    let kernel = get(&stat, "kernel").or_else(|| {
-        let stack = get(&stat, "kernel_stack")?;
-        Some(stack + get(&stat, "slab").unwrap_or(0) + get(&stat, "sock").unwrap_or(0))
+    let stat = Keyed::read(&directory.join("memory.stat"));
+    let events = Keyed::read(&directory.join("memory.events"));
+    let kernel = stat.get("kernel").or_else(|| {
+        let stack = stat.get("kernel_stack")?;
+        Some(stack + stat.get("slab").unwrap_or(0) + stat.get("sock").unwrap_or(0))
     });
     Some(CgroupMemory {
         version: 2,
         path: path.to_owned(),
-        limit: std::fs::read_to_string(directory.join("memory.max"))
-            .ok()
-            .and_then(|max| max.trim().parse().ok()),
+        // `max` where there is no limit: not a number.
+        limit: number(&directory.join("memory.max")),
         usage,
-        anon: get(&stat, "anon"),
-        file: get(&stat, "file"),
-        shmem: get(&stat, "shmem"),
+        anon: stat.get("anon"),
+        file: stat.get("file"),
+        shmem: stat.get("shmem"),
         kernel,
-        oom_kills: get(&events, "oom_kill"),
+        oom_kills: events.get("oom_kill"),
     })
 }
 
 /// A cgroup v1 memory controller directory's figures.
 pub(crate) fn read_v1(directory: &Path, path: &str) -> Option<CgroupMemory> {
     let usage = number(&directory.join("memory.usage_in_bytes"))?;
-    let stat = keyed(&directory.join("memory.stat"));
-    let oom = keyed(&directory.join("memory.oom_control"));
-    let get = |table: &[(String, u64)], key: &str| {
-        table
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| *value)
-    };
+    let stat = Keyed::read(&directory.join("memory.stat"));
+    let oom = Keyed::read(&directory.join("memory.oom_control"));
     // No limit reads as the largest page-aligned value of an i64.
     let limit = number(&directory.join("memory.limit_in_bytes")).filter(|&limit| limit < 1 << 62);
     Some(CgroupMemory {
@@ -169,11 +156,11 @@ pub(crate) fn read_v1(directory: &Path, path: &str) -> Option<CgroupMemory> {
         path: path.to_owned(),
         limit,
         usage,
-        anon: get(&stat, "rss"),
-        file: get(&stat, "cache"),
-        shmem: get(&stat, "shmem"),
+        anon: stat.get("rss"),
+        file: stat.get("cache"),
+        shmem: stat.get("shmem"),
         kernel: number(&directory.join("memory.kmem.usage_in_bytes")),
-        oom_kills: get(&oom, "oom_kill"),
+        oom_kills: oom.get("oom_kill"),
     })
 }
 
@@ -182,15 +169,28 @@ fn number(file: &Path) -> Option<u64> {
 }
 
 /// `name value` lines, as `memory.stat` and `memory.events` write them.
-fn keyed(file: &Path) -> Vec<(String, u64)> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (name, value) = line.split_once(' ')?;
-            Some((name.to_owned(), value.trim().parse().ok()?))
-        })
-        .collect()
+struct Keyed(Vec<(String, u64)>);
+
+impl Keyed {
+    /// The file's lines; none where it cannot be read.
+    fn read(file: &Path) -> Self {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        Self(
+            text.lines()
+                .filter_map(|line| {
+                    let (name, value) = line.split_once(' ')?;
+                    Some((name.to_owned(), value.trim().parse().ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| *value)
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,13 @@
 /// is no procfs.
 pub(crate) fn resident_set_size() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmRSS:")
+    status_bytes(&status, "VmRSS:")
+}
+
+/// A `name:  1234 kB` field of `/proc/self/status`, in bytes.
+fn status_bytes(status: &str, name: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(name))?;
+    let kib: u64 = line[name.len()..]
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -36,20 +40,10 @@ impl ResidentByKind {
     }
 
     fn parse(status: &str) -> Option<Self> {
-        let field = |name: &str| -> Option<u64> {
-            let line = status.lines().find(|line| line.starts_with(name))?;
-            let kib: u64 = line[name.len()..]
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()?;
-            Some(kib * 1024)
-        };
         Some(Self {
-            anonymous: field("RssAnon:")?,
-            file: field("RssFile:")?,
-            shared: field("RssShmem:")?,
+            anonymous: status_bytes(status, "RssAnon:")?,
+            file: status_bytes(status, "RssFile:")?,
+            shared: status_bytes(status, "RssShmem:")?,
         })
     }
 

@@ -60,22 +60,20 @@ impl LoadedObject {
     /// whose build id is not the loaded one's is never read: no names
     /// rather than wrong ones.
     pub(crate) fn open_file(&self) -> Option<ObjectFile> {
-        let mut paths = Vec::new();
-        if self.is_executable {
-            paths.push(PathBuf::from("/proc/self/exe"));
-        }
-        paths.extend(self.file_path());
-        if let Some(first) = self.segments.first()
-            && let Some(area) = mapped_area(first.range.start)
-        {
-            paths.push(PathBuf::from(format!(
+        let executable = self.is_executable.then(|| PathBuf::from("/proc/self/exe"));
+        // Read the maps only when the paths before fail: it is the rare case.
+        let mapped = || {
+            let area = mapped_area(self.segments.first()?.range.start)?;
+            Some(PathBuf::from(format!(
                 "/proc/self/map_files/{:x}-{:x}",
                 area.start, area.end
-            )));
-        }
-        paths
-            .iter()
-            .filter_map(|path| ObjectFile::open(path))
+            )))
+        };
+        executable
+            .into_iter()
+            .chain(self.file_path())
+            .chain(std::iter::once_with(mapped).flatten())
+            .filter_map(|path| ObjectFile::open(&path))
             .find(|file| self.is_loaded_from(file))
     }
 

@@ -297,9 +297,21 @@ async fn info(State(app): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
+/// memscope as the demo mounts it: a heap snapshot every 10 s (an hour of
+/// them), rather than every minute, so that the overview's verdict comes
+/// within half a minute of starting.
+pub fn demo_layer() -> memscope::DebugLayer {
+    memscope::DebugLayer::new().heap_history(std::time::Duration::from_secs(10), 360)
+}
+
 /// The demo service, with the tower-http layers a service would have and
 /// memscope around them, so that it measures all they do.
 pub fn app(mode: Mode, upstream: SocketAddr) -> Router {
+    app_with(mode, upstream, demo_layer())
+}
+
+/// The demo service with memscope as `layer` configures it.
+pub fn app_with(mode: Mode, upstream: SocketAddr, layer: memscope::DebugLayer) -> Router {
     Router::new()
         .route("/json", get(json))
         .route("/info", get(info))
@@ -309,16 +321,26 @@ pub fn app(mode: Mode, upstream: SocketAddr) -> Router {
             http::StatusCode::GATEWAY_TIMEOUT,
             std::time::Duration::from_secs(10),
         ))
-        .layer(memscope::DebugLayer::new())
+        .layer(layer)
 }
 
 /// Starts the upstream and the demo service on `addr` (port 0 for an
 /// ephemeral one) and returns the address the service listens on.
 pub async fn start(mode: Mode, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    start_with(mode, addr, demo_layer()).await
+}
+
+/// As [`start`], with memscope as `layer` configures it.
+pub async fn start_with(
+    mode: Mode,
+    addr: SocketAddr,
+    layer: memscope::DebugLayer,
+) -> std::io::Result<SocketAddr> {
     let upstream = upstream::start().await?;
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let service = app(mode, upstream).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        app_with(mode, upstream, layer).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await });
     Ok(local)
 }
@@ -383,6 +405,7 @@ async fn main() {
          Make it leak, then look:\n  \
          for i in $(seq 2000); do curl -s http://127.0.0.1:{port}/json > /dev/null; done\n  \
          http :{port}/info\n  \
+         http :{port}/_debug/              # the verdict: a leak, or not?\n  \
          http :{port}/_debug/heapdump group==size\n"
     );
     // Runs until interrupted.

@@ -1,6 +1,16 @@
 //! Byte counts in binary units and grouped numbers, as every form of every
 //! page shows them.
 
+/// `3725` → `1 h 2 min`; `200000` → `2 d 7 h`.
+pub(crate) fn duration_text(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 2 * 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
 /// `1536` → `1.50 KiB`. Binary units, since page sizes and size classes are
 /// powers of two.
 pub(crate) fn human_bytes(bytes: u64) -> String {

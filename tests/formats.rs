@@ -100,6 +100,38 @@ async fn overview_json_has_the_documented_fields() {
         "{sum} vs {rss}: {breakdown}"
     );
     assert!(parts[0]["bytes"].as_u64().unwrap() > 0 && parts[0]["share"].as_f64().unwrap() > 0.0);
+    assert!(parts[0].get("growth").is_some(), "{breakdown}");
+    // The verdict: a layer just built has too short a history, and says
+    // when it will know; nothing grows, so there is no time to the limit.
+    let verdict = &overview["verdict"];
+    assert_eq!(verdict["kind"], "too_early", "{verdict:#}");
+    assert!(
+        verdict["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too early"),
+        "{verdict}"
+    );
+    let evidence = &verdict["evidence"];
+    assert!(
+        evidence["knows_in_seconds"].as_u64().unwrap() > 0,
+        "{evidence}"
+    );
+    for field in [
+        "window_seconds",
+        "timeline_points",
+        "heap_snapshots",
+        "noise_bytes",
+        "parts",
+        "suspects",
+        "routes",
+    ] {
+        assert!(!evidence[field].is_null(), "{field}: {evidence}");
+    }
+    assert!(
+        overview.get("time_to_limit").is_some_and(|t| t.is_null()),
+        "{overview}"
+    );
     // The container's memory, where the process's cgroup has a memory
     // controller (these machines have v1's; production mostly v2's).
     let controller = std::path::Path::new("/sys/fs/cgroup/memory").exists()

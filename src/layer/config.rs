@@ -39,6 +39,9 @@ pub(crate) struct Config {
     pub(crate) heap_history: Option<HistorySettings>,
     /// Leave jemalloc's own unwinder in place rather than memscope's walker.
     pub(crate) keep_jemalloc_unwinder: bool,
+    /// The RSS past which the process is killed, where the user knows one
+    /// the cgroup does not say.
+    pub(crate) memory_limit: Option<u64>,
     /// Whether the layer answers the pages itself; `false` once split, the
     /// pages then served by `DebugPages` on a listener of their own.
     pub(crate) answers_pages: bool,
@@ -54,6 +57,7 @@ impl Default for Config {
             timeline_points: DEFAULT_TIMELINE_POINTS,
             heap_history: Some(DEFAULT_HEAP_HISTORY),
             keep_jemalloc_unwinder: false,
+            memory_limit: None,
             answers_pages: true,
         }
     }

@@ -170,6 +170,19 @@ impl DebugLayer {
         self.reconfigured()
     }
 
+    /// The memory the process may use, in bytes of RSS: the overview
+    /// forecasts when the RSS reaches it at the rate it grows
+    /// (`time_to_limit`), and `/metrics` exports the forecast as
+    /// `memscope_time_to_limit_seconds`. Set it where the limit is not the
+    /// container's (a VM, a supervisor's `RLIMIT`, a budget of your own):
+    /// the cgroup's limit, where there is one, is read without it, and the
+    /// nearer of the two is forecast.
+    #[must_use]
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.config.memory_limit = Some(bytes);
+        self.reconfigured()
+    }
+
     /// Leaves the unwinding of sampled allocations' stacks to jemalloc
     /// (libgcc, or libunwind under the `libunwind` feature) instead of
     /// memscope's own walker, which reads the same unwind tables but keeps

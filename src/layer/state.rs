@@ -86,5 +86,6 @@ pub(crate) fn mount(config: &Config) -> Mount {
         access: config.access.clone(),
         requests: state.requests.clone(),
         baseline: state.baseline.clone(),
+        memory_limit: config.memory_limit,
     }
 }

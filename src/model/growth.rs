@@ -25,6 +25,7 @@ use std::time::Duration;
 use super::heap::{AddressFrames, Grouping, SYMBOLIZER, SiteId, key_of, named_frame};
 use super::history::{self, HistoryPoint, stack_of};
 use super::table::{Z_INTERVAL, keep_first};
+use super::trend::fit_line;
 
 /// What a growth report is asked for.
 #[derive(Clone, Debug)]
@@ -300,34 +301,6 @@ fn suspect(
     })
 }
 
-/// The least-squares slope of `y` over `x`, and its standard error (0 with
-/// fewer than three points).
-fn fit_line(x: &[f64], y: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let mean_x = x.iter().sum::<f64>() / n;
-    let mean_y = y.iter().sum::<f64>() / n;
-    let sxx: f64 = x.iter().map(|x| (x - mean_x).powi(2)).sum();
-    if sxx <= 0.0 {
-        return (0.0, 0.0);
-    }
-    let sxy: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(x, y)| (x - mean_x) * (y - mean_y))
-        .sum();
-    let slope = sxy / sxx;
-    if x.len() < 3 {
-        return (slope, 0.0);
-    }
-    let intercept = mean_y - slope * mean_x;
-    let residuals: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(x, y)| (y - intercept - slope * x).powi(2))
-        .sum();
-    (slope, (residuals / (n - 2.0) / sxx).sqrt())
-}
-
 /// The route whose requests best explain `increments` (the site's growth in
 /// each interval), if one does.
 fn best_route(increments: &[f64], routes: &HashMap<Arc<str>, RouteSeries>) -> Option<RouteMatch> {
@@ -544,16 +517,5 @@ mod tests {
         assert_eq!(within(&points, Some(Duration::from_secs(120))).len(), 3);
         assert_eq!(within(&points, Some(Duration::from_secs(30))).len(), 1);
         assert_eq!(within(&points, Some(Duration::from_secs(86_400))).len(), 4);
-    }
-
-    #[test]
-    fn fits_a_line_with_its_error() {
-        let (slope, error) = fit_line(&[0.0, 1.0, 2.0, 3.0], &[1.0, 3.0, 5.0, 7.0]);
-        assert!((slope - 2.0).abs() < 1e-12 && error < 1e-9);
-        let (slope, error) = fit_line(&[0.0, 1.0, 2.0, 3.0], &[0.0, 2.0, 0.0, 2.0]);
-        assert!(
-            (slope - 0.4).abs() < 1e-12 && error > 0.3,
-            "{slope} {error}"
-        );
     }
 }

@@ -211,6 +211,17 @@ pub(crate) fn settings() -> Option<(Duration, usize)> {
         .map(|interval| (interval, state.wishes.points(MIN_SNAPSHOTS)))
 }
 
+/// The snapshots stored, and when the first and the last were taken.
+pub(crate) fn span() -> (usize, Option<SystemTime>, Option<SystemTime>) {
+    let state = lock();
+    let points = &state.kept.points;
+    (
+        points.len(),
+        points.front().map(|point| point.moment.taken_at),
+        points.back().map(|point| point.moment.taken_at),
+    )
+}
+
 /// The stored snapshot nearest to `when`, if any.
 pub(crate) fn nearest(when: SystemTime) -> Option<Arc<HistoryPoint>> {
     let distance = |point: &Arc<HistoryPoint>| match point.moment.taken_at.duration_since(when) {

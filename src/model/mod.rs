@@ -23,7 +23,10 @@
 //!   the symbolizer and the pprof encoder;
 //! - [`process`]: figures the allocator does not know (RSS, by kind);
 //! - [`rss`]: where the RSS is, in parts that add up to it;
-//! - [`cgroup`]: the container's memory limit, usage and OOM kills.
+//! - [`cgroup`]: the container's memory limit, usage and OOM kills;
+//! - [`trend`]: a figure's course over a window (its rate and error);
+//! - [`verdict`]: "is it a leak?" answered from all of the above, and the
+//!   time left before the memory limit.
 //!
 //! Failures are [`ModelError`]s, which the pages turn into responses.
 //!
@@ -65,8 +68,10 @@ pub(crate) mod process;
 pub(crate) mod rss;
 pub(crate) mod table;
 pub(crate) mod timeline;
+pub(crate) mod trend;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) mod unwind;
+pub(crate) mod verdict;
 mod wishes;
 
 pub(crate) use error::{ModelError, ModelErrorKind};

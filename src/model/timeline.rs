@@ -15,11 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::allocator::AllocatorStats;
-use super::process::resident_set_size;
+use super::heap::SYMBOLIZER;
+use super::process::ResidentByKind;
 use super::wishes::{self, Sampled, Sampler, Wish};
 
 /// One sample of the timeline.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize)]
 pub(crate) struct TimelinePoint {
     pub(crate) unix_ms: u64,
     pub(crate) allocated: u64,
@@ -27,6 +28,16 @@ pub(crate) struct TimelinePoint {
     pub(crate) rss: Option<u64>,
     /// Requests recorded in the process by then.
     pub(crate) requests: u64,
+    /// Every figure of jemalloc's, for the parts of the RSS.
+    #[serde(skip)]
+    pub(crate) stats: AllocatorStats,
+    /// The RSS by kind; `None` without procfs.
+    #[serde(skip)]
+    pub(crate) kinds: Option<ResidentByKind>,
+    /// The debug info memscope's symbolizer had mapped: file-backed pages
+    /// that are memscope's, not the app's.
+    #[serde(skip)]
+    pub(crate) memscope_mapped: u64,
 }
 
 /// Fewer points than this draw no line.
@@ -81,14 +92,18 @@ fn record(state: &mut Sampled<VecDeque<TimelinePoint>>, point: TimelinePoint) {
 
 fn sample() -> TimelinePoint {
     let stats = AllocatorStats::read();
+    let kinds = ResidentByKind::read();
     TimelinePoint {
         unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64),
         allocated: stats.allocated,
         resident: stats.resident,
-        rss: resident_set_size(),
+        rss: kinds.map(|kinds| kinds.total()),
         requests: crate::record::recorded_in_process(),
+        stats,
+        kinds,
+        memscope_mapped: SYMBOLIZER.mapped_bytes(),
     }
 }
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::query::{MAX_FILTER_LEN, MAX_LIMIT, Query};
-use super::render::chart::duration_text;
 use super::render::suspects::SuspectView;
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::growth::{GrowthReport, GrowthSpec, over_history};
 use crate::model::{history, off_executor};
+use crate::units::duration_text;
 use crate::units::{grouped, human_bytes};
 
 const DEFAULT_LIMIT: u64 = 20;

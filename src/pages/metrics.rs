@@ -19,10 +19,11 @@ use super::error::PageError;
 use super::query::Query;
 use super::request::{Answer, PageRequest};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
-use crate::model::cgroup;
+use crate::model::cgroup::{self, CgroupMemory};
 use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
 use crate::model::process::resident_set_size;
+use crate::model::verdict;
 use crate::record::RouteTotals;
 
 /// Routes given a label of their own at most: a label value is a time
@@ -38,7 +39,7 @@ type RouteLabels = Vec<(&'static str, String)>;
 
 pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
-    let registry = registry(request.mount.requests.routes());
+    let registry = registry(request.mount.requests.routes(), request.mount.memory_limit);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)
         .map_err(|error| PageError::internal(format!("could not write the metrics: {error}")))?;
@@ -74,10 +75,12 @@ fn asks_for_openmetrics(request: &PageRequest<'_>) -> bool {
         })
 }
 
-fn registry(routes: Vec<(String, RouteTotals)>) -> Registry {
+fn registry(routes: Vec<(String, RouteTotals)>, memory_limit: Option<u64>) -> Registry {
     let mut registry = Registry::with_prefix("memscope");
     register_allocator(&mut registry);
-    register_cgroup(&mut registry);
+    let cgroup = cgroup::read();
+    register_cgroup(&mut registry, cgroup.as_ref());
+    register_forecast(&mut registry, memory_limit, cgroup.as_ref());
     register_own(&mut registry);
     register_profiling(&mut registry);
     register_routes(&mut registry, routes);
@@ -151,8 +154,8 @@ fn register_allocator(registry: &mut Registry) {
 
 /// The container's memory: its cgroup's limit (where there is one), usage,
 /// the page cache counted there, and the OOM kills so far.
-fn register_cgroup(registry: &mut Registry) {
-    let Some(cgroup) = cgroup::read() else {
+fn register_cgroup(registry: &mut Registry, cgroup: Option<&CgroupMemory>) {
+    let Some(cgroup) = cgroup else {
         return;
     };
     if let Some(limit) = cgroup.limit {
@@ -186,6 +189,33 @@ fn register_cgroup(registry: &mut Registry) {
             counter,
         );
     }
+}
+
+/// When the RSS reaches the nearest memory limit at the rate it grows: a
+/// gauge present only while memory grows and there is a limit, for an
+/// alert such as `memscope_time_to_limit_seconds < 3600`.
+fn register_forecast(
+    registry: &mut Registry,
+    memory_limit: Option<u64>,
+    cgroup: Option<&CgroupMemory>,
+) {
+    let Some(forecast) = verdict::time_to_limit_now(memory_limit, cgroup) else {
+        return;
+    };
+    let seconds = Gauge::<i64>::default();
+    seconds.set(forecast.seconds as i64);
+    registry.register_with_unit(
+        "time_to_limit",
+        "Time until the RSS reaches the nearest memory limit (the cgroup's, or the one set on the layer) at the rate it grew over the heap history's window; absent while it does not grow beyond noise or there is no limit.",
+        Unit::Seconds,
+        seconds,
+    );
+    register_bytes(
+        registry,
+        "memory_limit",
+        "The memory limit the time-to-limit forecast is for.",
+        forecast.limit,
+    );
 }
 
 /// What memscope itself keeps.

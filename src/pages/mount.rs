@@ -18,6 +18,8 @@ pub(crate) struct Mount {
     pub(crate) requests: Arc<RequestLog>,
     /// What the memory diff compares against.
     pub(crate) baseline: Arc<BaselineSlot>,
+    /// The limit the builder set for the time-to-limit forecast.
+    pub(crate) memory_limit: Option<u64>,
 }
 
 impl Mount {

@@ -4,20 +4,24 @@
 use serde::Serialize;
 
 use super::links::page_links;
+use super::mount::Mount;
 use super::query::Query;
 use super::render::chart::{chart_marks, memory_chart};
-use super::render::suspects::{SuspectView, leading_suspects};
+use super::render::suspects::{SuspectView, significant_views, whole_history_growth};
 use super::render::text::{Align, TextTable};
+use super::render::verdict::VerdictView;
 use super::render::{Layout, Page, respond, sampling_summary};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::allocator::{AllocatorStats, ProfilingState};
 use crate::model::cgroup::{self, CgroupMemory};
 use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
+use crate::model::growth::GrowthReport;
 use crate::model::heap::SYMBOLIZER;
 use crate::model::process::{ResidentByKind, resident_set_size};
 use crate::model::rss::{self, RssPart};
 use crate::model::timeline;
-use crate::units::human_bytes;
+use crate::model::verdict::{self, TimeToLimit};
+use crate::units::{human_bytes, human_bytes_signed};
 
 #[derive(Serialize)]
 pub(crate) struct Overview {
@@ -43,6 +47,13 @@ pub(crate) struct Overview {
     /// The memory controller of the process's cgroup (v2 or v1): its limit,
     /// what it counts now, and its OOM kills; `null` where there is none.
     cgroup: Option<CgroupMemory>,
+    /// Is it a leak? The answer from the figures over the heap history's
+    /// window, and the figures it rests on.
+    verdict: VerdictView,
+    /// When the RSS reaches the nearest memory limit (the cgroup's, or the
+    /// builder's `memory_limit`) at the rate it grows; `null` where nothing
+    /// grows or there is no limit.
+    time_to_limit: Option<TimeToLimit>,
     /// Sites whose growth across the heap history is significant, fastest
     /// first (at most three): leaks named without a baseline.
     suspects: Vec<SuspectView>,
@@ -66,8 +77,19 @@ struct RssPartJson {
     part: RssPart,
     /// Of the RSS, from 0 to 1.
     share: f64,
+    /// Its change over the verdict's window (the heap history's), and the
+    /// fitted rate; `null` before the timeline has two points.
+    growth: Option<i64>,
+    bytes_per_minute: Option<f64>,
     #[serde(skip)]
     about: &'static str,
+}
+
+impl RssPartJson {
+    /// `+12.00 MiB`, or nothing before the timeline has two points.
+    fn growth_text(&self) -> String {
+        self.growth.map_or_else(String::new, human_bytes_signed)
+    }
 }
 
 #[derive(Serialize)]
@@ -107,13 +129,44 @@ struct Figure {
 
 impl Overview {
     fn build(
-        prefix: &str,
+        mount: &Mount,
         state: &ProfilingState,
         hold: Option<SamplingHold>,
-        suspects: Vec<SuspectView>,
+        growth: Option<GrowthReport>,
         chart: Option<String>,
     ) -> Self {
+        let prefix = mount.prefix.as_str();
         let stats = AllocatorStats::read();
+        let cgroup = cgroup::read();
+        let suspects = growth.as_ref().map_or_else(Vec::new, |report| {
+            let mut views = significant_views(report, prefix);
+            views.truncate(LEADING_SUSPECTS);
+            views
+        });
+        let verdict = verdict::now(growth.as_ref());
+        let rss_breakdown = ResidentByKind::read().map(|kinds| {
+            let (rss, parts) = rss::breakdown(&stats, kinds);
+            let window = &verdict.evidence;
+            RssBreakdownJson {
+                rss,
+                parts: parts
+                    .into_iter()
+                    .map(|part| {
+                        let trend = (window.timeline_points >= 2)
+                            .then(|| window.part(part.part))
+                            .flatten();
+                        RssPartJson {
+                            share: part.bytes as f64 / rss.max(1) as f64,
+                            about: part.about,
+                            growth: trend.map(|trend| trend.growth),
+                            bytes_per_minute: trend.map(|trend| trend.bytes_per_minute),
+                            part,
+                        }
+                    })
+                    .collect(),
+            }
+        });
+        let verdict = VerdictView::of(verdict, growth.as_ref(), prefix);
         Self {
             allocated: stats.allocated,
             active: stats.active,
@@ -138,21 +191,10 @@ impl Overview {
             hint: state.hint(),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             cpu_profiler_bytes: cpu_profiler_bytes(),
-            rss_breakdown: ResidentByKind::read().map(|kinds| {
-                let (rss, parts) = rss::breakdown(&stats, kinds);
-                RssBreakdownJson {
-                    rss,
-                    parts: parts
-                        .into_iter()
-                        .map(|part| RssPartJson {
-                            share: part.bytes as f64 / rss.max(1) as f64,
-                            about: part.about,
-                            part,
-                        })
-                        .collect(),
-                }
-            }),
-            cgroup: cgroup::read(),
+            rss_breakdown,
+            time_to_limit: verdict::time_to_limit_now(mount.memory_limit, cgroup.as_ref()),
+            cgroup,
+            verdict,
             pages: page_links()
                 .filter_map(|link| {
                     let (title, about) = link.listed?;
@@ -203,6 +245,15 @@ impl Overview {
             if parts.is_empty() { "" } else { ", " },
             parts.join(", ")
         ))
+    }
+
+    /// The RSS's growth over the verdict's window.
+    pub(crate) fn rss_growth_text(&self) -> String {
+        self.verdict
+            .evidence
+            .figures
+            .rss
+            .map_or_else(String::new, |rss| human_bytes_signed(rss.growth))
     }
 
     fn figures(&self) -> Vec<Figure> {
@@ -263,7 +314,11 @@ impl Page for Overview {
                 figure.about.to_owned(),
             ]);
         }
-        let mut out = String::new();
+        let mut out = format!("Verdict: {}\n", self.verdict.summary);
+        if let Some(forecast) = &self.time_to_limit {
+            out.push_str(&format!("{}\n", forecast.summary));
+        }
+        out.push('\n');
         for suspect in &self.suspects {
             out.push_str(&format!("Growing: {}\n", suspect.sentence()));
         }
@@ -276,6 +331,7 @@ impl Page for Overview {
                 ("where the RSS is", Align::Left),
                 ("size", Align::Right),
                 ("share", Align::Right),
+                ("growth", Align::Right),
                 ("what it is", Align::Left),
             ]);
             for part in &breakdown.parts {
@@ -283,6 +339,7 @@ impl Page for Overview {
                     part.part.part.replace('_', " "),
                     human_bytes(part.part.bytes),
                     format!("{:.1} %", part.share * 100.0),
+                    part.growth_text(),
                     part.about.to_owned(),
                 ]);
             }
@@ -290,7 +347,8 @@ impl Page for Overview {
                 "RSS".to_owned(),
                 human_bytes(breakdown.rss),
                 String::new(),
-                String::new(),
+                self.rss_growth_text(),
+                self.verdict.window_text(),
             ]);
             out.push('\n');
             out.push_str(&parts.render());
@@ -343,17 +401,19 @@ pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
 /// Suspects the overview leads with.
 const LEADING_SUSPECTS: usize = 3;
 
+/// Growing sites the verdict's evidence names at most.
+const VERDICT_SUSPECTS: usize = 10;
+
 async fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
     let layout = request.layout;
-    let prefix = request.prefix();
-    let suspects = leading_suspects(prefix, LEADING_SUSPECTS).await;
+    let growth = whole_history_growth(VERDICT_SUSPECTS).await;
     let chart = memory_chart(&timeline::points(), &chart_marks(request.mount));
     let overview = Overview::build(
-        prefix,
+        request.mount,
         &layout.profiling,
         layout.sampling_hold,
-        suspects,
+        growth,
         chart,
     );
     Ok(respond(&overview, request.format, request.layout))

@@ -191,3 +191,96 @@ pub fn skipped(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
 }
+
+/// One hyper client whose connections are kept alive between requests, as
+/// a load balancer's or a service client's are.
+pub struct KeptAlive {
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    addr: SocketAddr,
+}
+
+impl KeptAlive {
+    pub fn to(addr: SocketAddr) -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            addr,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let uri = format!("http://{}{path}", self.addr).parse().unwrap();
+        let response = self
+            .client
+            .get(uri)
+            .await
+            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
+/// The overview's JSON once its verdict is no longer "too early", asked
+/// every 100 ms for at most `within`.
+pub async fn verdict_after_history(
+    addr: SocketAddr,
+    within: std::time::Duration,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let overview = get(addr, "/_debug/?format=json").await;
+        assert_eq!(overview.status, StatusCode::OK, "{}", overview.body);
+        let overview = overview.json();
+        if overview["verdict"]["kind"] != "too_early" {
+            return overview;
+        }
+        assert!(
+            started.elapsed() < within,
+            "still too early after {within:?}: {overview:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The part named `part` of the verdict's evidence.
+pub fn verdict_part<'a>(overview: &'a serde_json::Value, part: &str) -> &'a serde_json::Value {
+    overview["verdict"]["evidence"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|trend| trend["part"] == part)
+        .unwrap_or_else(|| panic!("no {part}: {overview:#}"))
+}
+
+/// Drives `GET path` over one kept-alive connection, `requests` of them
+/// evenly over `during`, after the verdict's first history; returns the
+/// overview's JSON half a second after the last.
+pub async fn overview_after_steady_traffic(
+    addr: SocketAddr,
+    path: &str,
+    requests: usize,
+    during: std::time::Duration,
+) -> serde_json::Value {
+    verdict_after_history(addr, std::time::Duration::from_secs(10)).await;
+    let client = KeptAlive::to(addr);
+    let started = tokio::time::Instant::now();
+    for sent in 0..requests {
+        let answer = client.get(path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        tokio::time::sleep_until(started + during * (sent as u32 + 1) / requests as u32).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    get(addr, "/_debug/?format=json").await.json()
+}
+
+/// A layer whose timeline and heap history run fast enough for a verdict
+/// within a second: a point every 100 ms, a snapshot every 300 ms.
+pub fn fast_verdict_layer() -> memscope::DebugLayer {
+    memscope::DebugLayer::new()
+        .sampler_interval(std::time::Duration::from_millis(100))
+        .heap_history(std::time::Duration::from_millis(300), 100)
+}

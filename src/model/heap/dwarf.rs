@@ -38,10 +38,16 @@ pub(crate) struct DebugInfo {
     dwarf: gimli::Dwarf<Reader>,
     symbols: object::SymbolMap<object::SymbolMapName<'static>>,
     text_symbols: Vec<&'static str>,
-    _file: ObjectFile,
+    file: ObjectFile,
 }
 
 impl DebugInfo {
+    /// The bytes of the file mapped: at most what its pages add to the
+    /// process's file-backed RSS.
+    pub(crate) fn mapped_bytes(&self) -> u64 {
+        self.file.bytes().len() as u64
+    }
+
     /// Opens `file`'s symbols and debug info; `None` where it cannot be
     /// read as an object file.
     pub(crate) fn of(file: ObjectFile) -> Option<Self> {
@@ -79,7 +85,7 @@ impl DebugInfo {
             dwarf,
             symbols,
             text_symbols,
-            _file: file,
+            file,
         })
     }
 

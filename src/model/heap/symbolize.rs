@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -96,10 +97,14 @@ struct Cache {
 /// The process's one symbolizer.
 pub(crate) struct Symbolizer {
     cache: Mutex<Cache>,
+    /// The bytes of the object files open, read without waiting for a
+    /// resolve that runs.
+    mapped: AtomicU64,
 }
 
 pub(crate) static SYMBOLIZER: LazyLock<Symbolizer> = LazyLock::new(|| Symbolizer {
     cache: Mutex::new(Cache::default()),
+    mapped: AtomicU64::new(0),
 });
 
 impl Symbolizer {
@@ -156,6 +161,12 @@ impl Symbolizer {
         self.lock().frames.len()
     }
 
+    /// The bytes of the object files mapped for resolving now: pages of
+    /// them that were read count in the process's file-backed RSS.
+    pub(crate) fn mapped_bytes(&self) -> u64 {
+        self.mapped.load(Ordering::Relaxed)
+    }
+
     /// Gives the caches back now, as they are after a minute idle: the
     /// next addresses resolved open their files again.
     pub(crate) fn release_now(&self) {
@@ -166,6 +177,7 @@ impl Symbolizer {
         cache.frames = HashMap::new();
         cache.strings = Default::default();
         cache.open = HashMap::new();
+        SYMBOLIZER.mapped.store(0, Ordering::Relaxed);
         drop(cache);
         crate::model::allocator::purge_unused_pages();
     }
@@ -264,10 +276,13 @@ impl OpenObject {
     /// The file `object` was loaded from, as it was loaded: see
     /// `LoadedObject::open_file`.
     fn open(object: &LoadedObject) -> Option<Self> {
-        Some(Self {
-            info: DebugInfo::of(object.open_file()?)?,
-            names: None,
-        })
+        let info = DebugInfo::of(object.open_file()?)?;
+        // Counted as soon as it is mapped: the timeline reads it while the
+        // file's pages are being read, before the resolve ends.
+        SYMBOLIZER
+            .mapped
+            .fetch_add(info.mapped_bytes(), Ordering::Relaxed);
+        Some(Self { info, names: None })
     }
 
     /// The frames at `probe`, innermost first, from what the debug info

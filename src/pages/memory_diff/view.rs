@@ -9,12 +9,12 @@ use crate::model::diff::{DiffRow, HeapDiff};
 use crate::model::heap::{Grouping, HeapSnapshot};
 use crate::model::table::TableSpec;
 use crate::pages::query::HEAP_GROUPS;
-use crate::pages::render::chart::duration_text;
 use crate::pages::render::heap_view::{
     AmountView, EstimateView, RowLabelView, estimate_notes, group_name, group_title,
 };
 use crate::pages::render::text::{Align, TextTable};
 use crate::pages::render::{Layout, Page};
+use crate::units::duration_text;
 use crate::units::{
     grouped, grouped_signed, human_bytes, human_bytes_signed, human_bytes_signed_with_error,
 };

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::model::history;
 use crate::model::timeline::TimelinePoint;
 use crate::pages::Mount;
-use crate::units::human_bytes;
+use crate::units::{duration_text, human_bytes};
 
 const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 220.0;
@@ -219,15 +219,6 @@ fn draw_series(svg: &mut String, scale: &Scale, drawn: &[&TimelinePoint]) {
     }
 }
 
-/// `3725` → `1 h 2 min`.
-pub(crate) fn duration_text(seconds: u64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +230,7 @@ mod tests {
             resident: allocated * 2,
             rss: Some(allocated * 3),
             requests: second,
+            ..TimelinePoint::default()
         }
     }
 

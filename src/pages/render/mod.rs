@@ -7,6 +7,7 @@ pub(crate) mod chart;
 pub(crate) mod heap_view;
 pub(crate) mod suspects;
 pub(crate) mod text;
+pub(crate) mod verdict;
 pub(crate) mod view;
 
 use bytes::Bytes;

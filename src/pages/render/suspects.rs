@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::chart::duration_text;
-use crate::model::growth::{GrowthSpec, RouteMatch, Suspect, over_history};
+use crate::model::growth::{GrowthReport, GrowthSpec, RouteMatch, Suspect, over_history};
 use crate::model::{history, off_executor};
+use crate::units::duration_text;
 use crate::units::{human_bytes_f64, human_bytes_signed_with_error};
 
 /// One site that grew, as the pages show it.
@@ -126,19 +126,21 @@ impl RouteView {
     }
 }
 
-/// The significant suspects over the whole history, at most `limit`, for
-/// the overview: empty where there is no history or nothing grew.
-pub(crate) async fn leading_suspects(prefix: &str, limit: usize) -> Vec<SuspectView> {
-    if history::settings().is_none() {
-        return Vec::new();
-    }
+/// The growth over every stored snapshot of the heap history, ranked,
+/// at most `limit` sites: `None` where there is no history.
+pub(crate) async fn whole_history_growth(limit: usize) -> Option<GrowthReport> {
+    history::settings()?;
     let spec = GrowthSpec {
         filter: None,
         limit,
     };
-    let Ok(report) = off_executor("growth", move || over_history(None, &spec)).await else {
-        return Vec::new();
-    };
+    off_executor("growth", move || over_history(None, &spec))
+        .await
+        .ok()
+}
+
+/// The significant suspects of `report`, as the pages show them.
+pub(crate) fn significant_views(report: &GrowthReport, prefix: &str) -> Vec<SuspectView> {
     report
         .suspects
         .iter()

@@ -84,9 +84,11 @@ pub(crate) fn time_to_limit(rss: &Trend, noise: u64, limits: &[Limit]) -> Option
             let seconds = seconds_at(rate, left);
             let seconds_low = seconds_at(rate + error, left);
             let seconds_high = (rate - error > 0.0).then(|| seconds_at(rate - error, left));
-            let range = match seconds_high {
-                Some(high) => format!("{} to {}", duration_text(seconds_low), duration_text(high)),
-                None => format!("{} or more", duration_text(seconds_low)),
+            let about = duration_text(seconds);
+            let range = match seconds_high.map(duration_text) {
+                Some(high) if high == about && duration_text(seconds_low) == about => String::new(),
+                Some(high) => format!(" ({} to {high})", duration_text(seconds_low)),
+                None => format!(" ({} or more)", duration_text(seconds_low)),
             };
             TimeToLimit {
                 limit: limit.bytes,
@@ -98,7 +100,7 @@ pub(crate) fn time_to_limit(rss: &Trend, noise: u64, limits: &[Limit]) -> Option
                 seconds_low,
                 seconds_high,
                 summary: format!(
-                    "At +{}/min, the {} limit{} is reached in about {} ({range}).",
+                    "At +{}/min, the {} limit{} is reached in about {about}{range}.",
                     human_bytes_f64(rate),
                     human_bytes(limit.bytes),
                     if limit.source == "cgroup" {
@@ -106,7 +108,6 @@ pub(crate) fn time_to_limit(rss: &Trend, noise: u64, limits: &[Limit]) -> Option
                     } else {
                         ""
                     },
-                    duration_text(seconds)
                 ),
             }
         })

@@ -254,7 +254,9 @@ pub(crate) fn now(growth: Option<&GrowthReport>) -> Verdict {
 }
 
 /// The time to the nearest limit now (`builder_limit`, or the cgroup's),
-/// at the rate the RSS grew over the verdict's window.
+/// at the rate the RSS grew over the verdict's window, less the debug info
+/// memscope mapped meanwhile: a step that is memscope's, given back a
+/// minute after its last use, and no part of the app's rate.
 pub(crate) fn time_to_limit_now(
     builder_limit: Option<u64>,
     cgroup: Option<&CgroupMemory>,
@@ -269,7 +271,7 @@ pub(crate) fn time_to_limit_now(
     };
     let evidence = evidence(watch.window());
     let limits = Limit::all(builder_limit, resident_set_size(), cgroup);
-    time_to_limit(&evidence.rss?, evidence.noise_bytes, &limits)
+    time_to_limit(&evidence.app_rss?, evidence.noise_bytes, &limits)
 }
 
 /// The heap history as the verdict reads it, where it runs and heap

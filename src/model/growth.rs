@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::heap::{AddressFrames, Grouping, SYMBOLIZER, SiteId, key_of, named_frame};
-use super::history::{self, HistoryPoint, stack_of};
+use super::heap::{AddressFrames, Grouping, SYMBOLIZER, SiteId, Stack, key_of, named_frame};
+use super::history::{self, HistoryPoint, HistoryWindow};
 use super::table::{Z_INTERVAL, keep_first};
 use super::trend::fit_line;
 
@@ -89,31 +89,19 @@ pub(crate) struct GrowthReport {
 /// (every stored one without it), named by the symbolizer. Blocking: the
 /// first names take a while.
 pub(crate) fn over_history(window: Option<Duration>, spec: &GrowthSpec) -> GrowthReport {
-    let points = history::points();
-    growth(within(&points, window), spec, |stacks| {
+    growth(&history::window().within(window), spec, |stacks| {
         SYMBOLIZER.resolve_all(stacks.iter().copied())
     })
 }
 
-/// The points taken within `window` of the newest.
-fn within(points: &[Arc<HistoryPoint>], window: Option<Duration>) -> &[Arc<HistoryPoint>] {
-    let (Some(window), Some(newest)) = (window, points.last()) else {
-        return points;
-    };
-    let Some(start) = newest.moment.instant.checked_sub(window) else {
-        return points;
-    };
-    let first = points.partition_point(|point| point.moment.instant < start);
-    &points[first..]
-}
-
-/// The growth over `points` (oldest first), their stacks' frames given by
-/// `resolve`.
+/// The growth over the points of `window` (oldest first), their stacks'
+/// frames given by `resolve`.
 pub(crate) fn growth(
-    points: &[Arc<HistoryPoint>],
+    window: &HistoryWindow,
     spec: &GrowthSpec,
     resolve: impl Fn(&[&[u64]]) -> Vec<Vec<AddressFrames>>,
 ) -> GrowthReport {
+    let points = window.points();
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return GrowthReport::default();
     };
@@ -134,7 +122,7 @@ pub(crate) fn growth(
                 / 60.0
         })
         .collect();
-    let sites = site_series(points, spec, resolve);
+    let sites = site_series(window, spec, resolve);
     let routes = route_series(points);
     let mut suspects: Vec<Suspect> = sites
         .into_values()
@@ -171,55 +159,50 @@ struct SiteSeries {
 }
 
 fn site_series(
-    points: &[Arc<HistoryPoint>],
+    window: &HistoryWindow,
     spec: &GrowthSpec,
     resolve: impl Fn(&[&[u64]]) -> Vec<Vec<AddressFrames>>,
 ) -> HashMap<SiteId, SiteSeries> {
-    // Each distinct stack named once, by its shared addresses.
-    let mut distinct: HashMap<*const [u64], usize> = HashMap::new();
-    let mut stacks: Vec<&[u64]> = Vec::new();
-    for point in points {
-        for stack in &point.stacks {
-            distinct
-                .entry(Arc::as_ptr(&stack.addresses))
-                .or_insert_with(|| {
-                    stacks.push(&stack.addresses[..]);
-                    stacks.len() - 1
-                });
+    // The stacks live in any point of the window, each named once.
+    let mut live_anywhere = vec![false; window.stacks.len()];
+    window.replay(|_, view| {
+        for (stack, _) in view.live() {
+            live_anywhere[stack] = true;
         }
-    }
-    let frames = resolve(&stacks);
-    let mut named: Vec<Option<(SiteId, String, String)>> = Vec::with_capacity(stacks.len());
-    for (addresses, frames) in stacks.iter().zip(frames) {
-        let stack = stack_of(
-            &super::history::HistoryStack {
-                addresses: Arc::from(*addresses),
-                objects: 0.0,
-                bytes: 0.0,
-                samples: 0,
-                bytes_variance: 0.0,
-            },
-            frames,
-        );
+    });
+    let numbers: Vec<usize> = (0..live_anywhere.len())
+        .filter(|&stack| live_anywhere[stack])
+        .collect();
+    let addresses: Vec<&[u64]> = numbers
+        .iter()
+        .map(|&stack| window.addresses(stack))
+        .collect();
+    let frames = resolve(&addresses);
+    let mut named: Vec<Option<(SiteId, String, String)>> = vec![None; window.stacks.len()];
+    for ((&number, addresses), address_frames) in numbers.iter().zip(&addresses).zip(frames) {
+        let stack = Stack {
+            addresses: addresses.to_vec(),
+            address_frames,
+            ..Stack::default()
+        };
         let kept = spec
             .filter
             .as_deref()
             .is_none_or(|needle| stack.frames().any(|frame| frame.matches(needle)));
-        named.push(
-            kept.then(|| key_of(&stack, Grouping::Site))
-                .flatten()
-                .map(|name| {
-                    let location = named_frame(&stack, Grouping::Site)
-                        .map_or_else(String::new, |frame| frame.location());
-                    (SiteId::of(Grouping::Site, &name), name, location)
-                }),
-        );
+        named[number] = kept
+            .then(|| key_of(&stack, Grouping::Site))
+            .flatten()
+            .map(|name| {
+                let location = named_frame(&stack, Grouping::Site)
+                    .map_or_else(String::new, |frame| frame.location());
+                (SiteId::of(Grouping::Site, &name), name, location)
+            });
     }
+    let points = window.points().len();
     let mut sites: HashMap<SiteId, SiteSeries> = HashMap::new();
-    for (index, point) in points.iter().enumerate() {
-        for stack in &point.stacks {
-            let Some((id, name, location)) = &named[distinct[&Arc::as_ptr(&stack.addresses)]]
-            else {
+    window.replay(|index, view| {
+        for (number, counts) in view.live() {
+            let Some((id, name, location)) = &named[number] else {
                 continue;
             };
             let series = sites.entry(*id).or_insert_with(|| SiteSeries {
@@ -227,17 +210,17 @@ fn site_series(
                 name: name.clone(),
                 location: location.clone(),
                 largest: 0.0,
-                bytes: vec![0.0; points.len()],
-                variance: vec![0.0; points.len()],
+                bytes: vec![0.0; points],
+                variance: vec![0.0; points],
             });
-            series.bytes[index] += stack.bytes;
-            series.variance[index] += stack.bytes_variance;
-            if stack.bytes > series.largest {
-                series.largest = stack.bytes;
+            series.bytes[index] += counts.bytes;
+            series.variance[index] += counts.bytes_variance;
+            if counts.bytes > series.largest {
+                series.largest = counts.bytes;
                 series.location = location.clone();
             }
         }
-    }
+    });
     sites
 }
 
@@ -359,21 +342,21 @@ mod tests {
 
     use super::*;
     use crate::model::heap::{DumpMoment, Frame, FrameKind};
-    use crate::model::history::HistoryStack;
+    use crate::model::history::{Sample, Taken};
     use crate::record::RouteTotals;
 
     /// One point: its stacks (address, bytes) and routes (name, requests, net).
     type Point<'a> = (&'a [(u64, f64)], &'a [(&'a str, u64, i64)]);
 
-    /// A history of points a minute apart.
-    fn history(points: &[Point<'_>]) -> Vec<Arc<HistoryPoint>> {
+    /// A history of points a minute apart, each stack's bytes in objects
+    /// of about a MiB: sampled every 16 KiB, their estimates are exact.
+    fn history(points: &[Point<'_>]) -> HistoryWindow {
         let start = Instant::now();
-        let mut shared: HashMap<u64, Arc<[u64]>> = HashMap::new();
-        points
-            .iter()
-            .enumerate()
-            .map(|(index, (stacks, routes))| {
-                Arc::new(HistoryPoint {
+        history::window_of(
+            points
+                .iter()
+                .enumerate()
+                .map(|(index, (stacks, routes))| Taken {
                     moment: DumpMoment::at(
                         SystemTime::now(),
                         start + Duration::from_secs(60 * index as u64),
@@ -381,16 +364,12 @@ mod tests {
                     ),
                     stacks: stacks
                         .iter()
-                        .map(|(address, bytes)| HistoryStack {
-                            addresses: shared
-                                .entry(*address)
-                                .or_insert_with(|| Arc::from(vec![*address]))
-                                .clone(),
-                            objects: bytes / 100.0,
-                            bytes: *bytes,
-                            samples: (bytes / 16384.0).ceil() as u64,
-                            // Sampling noise as n samples of R each.
-                            bytes_variance: (bytes / 16384.0).ceil() * 16384.0 * 16384.0,
+                        .map(|(address, bytes)| {
+                            let sample = Sample {
+                                objects: (bytes / (1 << 20) as f64).ceil() as u32,
+                                bytes: bytes.round() as u64,
+                            };
+                            (vec![*address], sample)
                         })
                         .collect(),
                     routes: routes
@@ -408,8 +387,8 @@ mod tests {
                         .collect(),
                     took: Duration::ZERO,
                 })
-            })
-            .collect()
+                .collect(),
+        )
     }
 
     /// Address 1 is `shop::cache::store`, 2 `shop::pool::refill`.
@@ -511,11 +490,28 @@ mod tests {
     }
 
     #[test]
-    fn a_window_keeps_the_newest_points() {
-        let points = history(&[(&[], &[]), (&[], &[]), (&[], &[]), (&[], &[])]);
-        assert_eq!(within(&points, None).len(), 4);
-        assert_eq!(within(&points, Some(Duration::from_secs(120))).len(), 3);
-        assert_eq!(within(&points, Some(Duration::from_secs(30))).len(), 1);
-        assert_eq!(within(&points, Some(Duration::from_secs(86_400))).len(), 4);
+    fn a_window_keeps_the_newest_points_each_replayed_whole() {
+        let mib = 1024.0 * 1024.0;
+        let points = || {
+            history(&[
+                (&[(1, 1.0 * mib)], &[]),
+                (&[(1, 2.0 * mib)], &[]),
+                (&[(1, 3.0 * mib), (2, mib)], &[]),
+                (&[(1, 4.0 * mib), (2, mib)], &[]),
+            ])
+        };
+        let kept = |window| points().within(window).points().len();
+        assert_eq!(kept(None), 4);
+        assert_eq!(kept(Some(Duration::from_secs(120))), 3);
+        assert_eq!(kept(Some(Duration::from_secs(30))), 1);
+        assert_eq!(kept(Some(Duration::from_secs(86_400))), 4);
+        // The window's first point is read whole, though stored as what
+        // changed since the one before it.
+        let last_two = points().within(Some(Duration::from_secs(60)));
+        let report = growth(&last_two, &SPEC, resolve);
+        let store = &report.suspects[0];
+        assert_eq!(store.name, "shop::cache::store");
+        assert!((store.growth - mib).abs() < 1.0, "{store:?}");
+        assert!((store.bytes - 4.0 * mib).abs() < 1.0, "{store:?}");
     }
 }

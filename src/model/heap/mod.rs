@@ -10,7 +10,6 @@ mod source;
 mod stack;
 mod symbolize;
 
-#[cfg(test)]
 pub(crate) use dump::Counts;
 pub(crate) use dump::RawProfile;
 pub(crate) use frames::FrameKind;

@@ -5,7 +5,7 @@ use super::dump::Counts;
 use super::symbolize::{AddressFrames, Frame};
 
 /// One stack of a heap profile, symbolized.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Stack {
     /// Return addresses, leaf first, as jemalloc gave them.
     pub(crate) addresses: Vec<u64>,

@@ -91,7 +91,8 @@ async fn diff_since(
         ));
     };
     let asked = SystemTime::now().checked_sub(since).unwrap_or(UNIX_EPOCH);
-    let Some(point) = history::nearest(asked) else {
+    let window = history::window();
+    let Some(nearest) = window.nearest(asked) else {
         let retry = interval.as_secs().max(1);
         return Err(PageError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -101,12 +102,14 @@ async fn diff_since(
         )
         .with_header(RETRY_AFTER, retry.to_string()));
     };
-    let requests_then: u64 = point.routes.iter().map(|(_, totals)| totals.requests).sum();
-    let then = off_executor("symbolize", {
-        let point = point.clone();
-        move || point.to_snapshot()
-    })
-    .await?;
+    let requests_then: u64 = window.points()[nearest]
+        .routes
+        .iter()
+        .map(|(_, totals)| totals.requests)
+        .sum();
+    let then = off_executor("symbolize", move || window.snapshot_at(nearest))
+        .await?
+        .ok_or_else(|| PageError::internal("the heap history's snapshot could not be read"))?;
     let now = heap::snapshot().await?;
     let requests_now: u64 = routes_in_process()
         .iter()

@@ -10,7 +10,9 @@
 //! `symbolize` (the crate a user would pick instead).
 //!
 //! `cargo bench --bench scale` (both sizes; `-- mid` or `-- large` for one).
-//! About 3 minutes and 2.5 GiB of memory for both.
+//! Each size runs in a process of its own: about 2 minutes for mid, 3 for
+//! large (its heap history fills 60 snapshots at one a second), and 2.5
+//! GiB of memory for large.
 
 #[global_allocator]
 static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
@@ -34,8 +36,8 @@ use support::{HttpClient, fetch, history_thread_cpu, median, mib, status_bytes};
 /// sampled.
 const BUFFER: usize = 16 * 1024;
 /// The heap history's pace for the bench.
-const HISTORY_INTERVAL: Duration = Duration::from_secs(2);
-const HISTORY_SNAPSHOTS: u64 = 12;
+const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
+const HISTORY_SNAPSHOTS: u64 = 60;
 
 #[inline(never)]
 fn retain_00(kept: &mut Vec<Vec<u8>>, size: usize) {
@@ -321,11 +323,28 @@ fn build_heap(levels: u32, kept: &mut Vec<Vec<u8>>) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let which = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let Some(which) = which else {
+        // Each size in a process of its own: the heap history a size's
+        // measure starts stays for the process (one per process), and
+        // would run under the next size's pages.
+        for size in ["mid", "large"] {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .arg(size)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{size}: {status}");
+        }
+        return;
+    };
+    let levels = match which.as_str() {
+        "mid" => 7,
+        "large" => 10,
+        other => panic!("`{other}`: the sizes are mid and large"),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let app = Router::new().layer(
-        memscope::DebugLayer::new().heap_history(HISTORY_INTERVAL, HISTORY_SNAPSHOTS as usize),
-    );
+    // The pages first, with no heap history running under them.
+    let app = Router::new().layer(memscope::DebugLayer::new().without_heap_history());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -334,22 +353,10 @@ async fn main() {
         .await
     });
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    for (name, levels) in [("mid", 7), ("large", 10)] {
-        if which.as_deref().is_some_and(|which| which != name) {
-            continue;
-        }
-        let mut kept = Vec::new();
-        build_heap(levels, &mut kept);
-        measure(&client, addr, name, kept.len()).await;
-        peer(&kept).await;
-        drop(black_box(kept));
-        // The next size starts from a heap given back.
-        let _ = fetch(
-            &client,
-            &format!("http://{addr}/_debug/memory/purge?format=json"),
-        )
-        .await;
-    }
+    let mut kept = Vec::new();
+    build_heap(levels, &mut kept);
+    measure(&client, addr, &which, kept.len()).await;
+    black_box(kept);
 }
 
 async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usize) {
@@ -360,7 +367,15 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         BUFFER / 1024,
         mib(app_rss)
     );
+    // The peak RSS each page group reaches, over the app's.
+    let mut peaks: Vec<(&str, u64)> = Vec::new();
+    let reset_peak = || {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    };
+    let peak = || status_bytes("VmHWM:").saturating_sub(app_rss);
+    reset_peak();
     let (first, page) = fetch(client, &url("/heapdump?format=json&limit=20")).await;
+    peaks.push(("first /heapdump", peak()));
     let (dump_ms, resolve_ms) = accounts(&page);
     println!(
         "sampled stacks:               {}",
@@ -371,6 +386,7 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         ms(first)
     );
     let own_first = own_heap(client, addr).await;
+    reset_peak();
     let mut warm = Vec::new();
     let mut floor = Vec::new();
     for _ in 0..5 {
@@ -386,8 +402,13 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         ms(median(&floor)),
         median(&warm).as_secs_f64() / median(&floor).as_secs_f64()
     );
+    peaks.push(("warm /heapdump", peak()));
+    reset_peak();
     let pprof = timed(client, &url("/pprof/heap")).await;
+    peaks.push(("/pprof/heap", peak()));
+    reset_peak();
     let flamegraph = timed(client, &url("/heapdump/flamegraph.svg")).await;
+    peaks.push(("flamegraph", peak()));
     println!("/pprof/heap (3):              median {:.0} ms", ms(pprof));
     println!(
         "heap flamegraph (3):          median {:.0} ms",
@@ -398,36 +419,59 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         mib(own_first)
     );
 
+    println!(
+        "peak RSS over the app's:      {}",
+        peaks
+            .iter()
+            .map(|(page, bytes)| format!("{page} +{:.0} MiB", mib(*bytes)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    peer().await;
+    // The heap history, from now: a snapshot a second, 60 kept; the peak
+    // RSS from now on.
+    let _history = Router::<()>::new().layer(
+        memscope::DebugLayer::new().heap_history(HISTORY_INTERVAL, HISTORY_SNAPSHOTS as usize),
+    );
+    reset_peak();
+    let history_started = Instant::now();
     let growth = url("/memory/growth?format=json&limit=1");
     let stored = |page: &serde_json::Value| page["history"]["stored"].as_u64().unwrap_or(0);
     let cpu_before = history_thread_cpu();
-    tokio::time::sleep(HISTORY_INTERVAL * HISTORY_SNAPSHOTS as u32 + HISTORY_INTERVAL / 2).await;
-    let (_, after) = fetch(client, &growth).await;
-    // The ring may have been full already: count the intervals slept.
-    let taken = HISTORY_SNAPSHOTS;
+    tokio::time::sleep(HISTORY_INTERVAL * HISTORY_SNAPSHOTS as u32).await;
+    let after = loop {
+        let (_, page) = fetch(client, &growth).await;
+        if stored(&page) >= HISTORY_SNAPSHOTS
+            || history_started.elapsed() > Duration::from_secs(300)
+        {
+            break page;
+        }
+        tokio::time::sleep(HISTORY_INTERVAL * 5).await;
+    };
+    let taken = stored(&after).max(1) as f64;
     let cpu = history_thread_cpu() - cpu_before;
     let bytes = after["history"]["bytes"].as_u64().unwrap_or(0);
     println!(
-        "heap history:                 {} stored, {:.1} MiB ({:.2} MiB a snapshot, so {:.0} MiB for 60); {:.0} ms CPU a snapshot, the last took {:.0} ms",
+        "heap history:                 {} stored, {:.2} MiB; {:.0} ms CPU a snapshot, the last took {:.0} ms",
         stored(&after),
         mib(bytes),
-        mib(bytes) / stored(&after).max(1) as f64,
-        mib(bytes) / stored(&after).max(1) as f64 * 60.0,
-        ms(cpu) / taken as f64,
+        ms(cpu) / taken,
         after["history"]["last_took_ms"].as_f64().unwrap_or(0.0)
     );
     let since = timed(client, &url("/memory/diff?since=10s&format=json&limit=20")).await;
     println!("/memory/diff?since=10s (3):   median {:.0} ms", ms(since));
+    // What memscope keeps between pages: a heap page alone, its own
+    // stacks estimated in the snapshot it takes.
+    let _ = fetch(client, &url("/heapdump?format=json&limit=1")).await;
     println!(
-        "memscope's own heap:          {:.1} MiB after {} snapshots",
+        "memscope's own heap:          {:.1} MiB with {} snapshots stored, between pages",
         mib(own_heap(client, addr).await),
         stored(&after)
     );
     let rss = status_bytes("VmRSS:");
     println!(
-        "process RSS over the app's:   +{:.0} MiB now; peak (VmHWM) {:.0} MiB, +{:.0} MiB over the app's",
+        "process RSS over the app's:   +{:.0} MiB now, peak +{:.0} MiB during the history (jemalloc_pprof's caches included)",
         mib(rss.saturating_sub(app_rss)),
-        mib(status_bytes("VmHWM:")),
         mib(status_bytes("VmHWM:").saturating_sub(app_rss))
     );
 }
@@ -489,7 +533,7 @@ async fn own_heap(client: &HttpClient, addr: SocketAddr) -> u64 {
 
 /// `jemalloc_pprof` with `symbolize` on the same heap: its first and warm
 /// dumps, and what it keeps allocated.
-async fn peer(kept: &[Vec<u8>]) {
+async fn peer() {
     let Some(control) = jemalloc_pprof::PROF_CTL.as_ref() else {
         println!("jemalloc_pprof:               not available (profiling off)");
         return;
@@ -517,7 +561,6 @@ async fn peer(kept: &[Vec<u8>]) {
         ms(median(&warm)),
         mib(after.saturating_sub(before))
     );
-    black_box(kept);
 }
 
 fn ms(duration: Duration) -> f64 {

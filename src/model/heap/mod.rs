@@ -18,7 +18,7 @@ pub(crate) use stack::Stack;
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::allocator::{AllocatorStats, ProfilingState, SizeClass, size_classes};
@@ -66,8 +66,6 @@ pub(crate) struct HeapSnapshot {
     /// Sampling was paused when the dump was taken: the profile holds only
     /// what was sampled while it ran.
     pub(crate) paused: bool,
-    /// memscope's own live bytes, estimated: the stacks through its code.
-    pub(crate) memscope_own_bytes: f64,
     /// What taking the snapshot cost: jemalloc's dump and its parse, then
     /// resolving the addresses.
     pub(crate) dump_time: Duration,
@@ -90,7 +88,6 @@ impl HeapSnapshot {
             stacks: Vec::new(),
             mappings: Vec::new(),
             accumulates: false,
-            memscope_own_bytes: 0.0,
             paused: false,
             dump_time: Duration::ZERO,
             symbolize_time: Duration::ZERO,
@@ -98,8 +95,15 @@ impl HeapSnapshot {
     }
 }
 
-/// The last snapshot, behind the lock that lets one dump run at a time.
-static LAST_SNAPSHOT: Mutex<Option<Arc<HeapSnapshot>>> = Mutex::new(None);
+/// The last snapshot while a page still holds it, behind the lock that
+/// lets one dump run at a time: callers that asked while it was taken share
+/// it, and it is freed with the last page that reads it (a resolved
+/// snapshot of tens of thousands of stacks is tens of MiB).
+static LAST_SNAPSHOT: Mutex<Weak<HeapSnapshot>> = Mutex::new(Weak::new());
+
+/// memscope's own live bytes in the last resolved snapshot, as f64 bits;
+/// `u64::MAX` before the first.
+static LAST_OWN_BYTES: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Snapshots taken so far, and the time they took (dump and symbols).
 static SNAPSHOTS_TAKEN: AtomicU64 = AtomicU64::new(0);
@@ -116,9 +120,8 @@ pub(crate) fn snapshots_taken() -> (u64, Duration) {
 /// memscope's own live bytes in the last snapshot (a sampled estimate), if
 /// one was taken.
 pub(crate) fn last_own_bytes() -> Option<f64> {
-    crate::sync::lock(&LAST_SNAPSHOT)
-        .as_ref()
-        .map(|snapshot| snapshot.memscope_own_bytes)
+    let bits = LAST_OWN_BYTES.load(Ordering::Relaxed);
+    (bits != u64::MAX).then(|| f64::from_bits(bits))
 }
 
 /// A heap profile as jemalloc wrote it, unresolved, with the figures
@@ -180,13 +183,13 @@ pub(crate) fn raw_snapshot_blocking() -> Result<RawSnapshot, ModelError> {
 pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, ModelError> {
     let asked = Instant::now();
     let mut last = crate::sync::lock(&LAST_SNAPSHOT);
-    if let Some(snapshot) = last.as_ref()
+    if let Some(snapshot) = last.upgrade()
         && snapshot.moment.instant >= asked
     {
-        return Ok(snapshot.clone());
+        return Ok(snapshot);
     }
     let snapshot = Arc::new(resolved(dump_now()?));
-    *last = Some(snapshot.clone());
+    *last = Arc::downgrade(&snapshot);
     Ok(snapshot)
 }
 
@@ -216,13 +219,13 @@ pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
         .map(|stack| stack.bytes)
         .sum();
     let symbolize_time = started.elapsed();
+    LAST_OWN_BYTES.store(f64::to_bits(memscope_own_bytes), Ordering::Relaxed);
     SNAPSHOT_NANOS.fetch_add(symbolize_time.as_nanos() as u64, Ordering::Relaxed);
     HeapSnapshot {
         moment: raw.moment,
         stacks,
         mappings: raw.profile.mappings,
         accumulates: raw.accumulates,
-        memscope_own_bytes,
         paused: raw.paused,
         dump_time: raw.dump_time,
         symbolize_time,

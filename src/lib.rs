@@ -24,7 +24,7 @@ mod units;
 
 pub use layer::{
     DEFAULT_PREFIX, DebugLayer, DebugPages, DebugPagesFuture, DebugService, ResponseBody,
-    ResponseFuture,
+    ResponseFuture, Tagged, scope, tagged,
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

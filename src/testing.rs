@@ -279,6 +279,7 @@ fn growing_sites(before: &Arc<HeapSnapshot>, after: &Arc<HeapSnapshot>) -> Vec<G
     let spec = TableSpec {
         grouping: Some(Grouping::Site),
         filter: None,
+        route: None,
         limit: SITES_LISTED,
     };
     HeapDiff::between(before, after, &spec)

@@ -9,6 +9,7 @@ mod future;
 mod pages_service;
 mod service;
 mod state;
+mod tagged;
 #[cfg(feature = "axum")]
 mod wrapped_router;
 
@@ -17,6 +18,7 @@ pub use config::DEFAULT_PREFIX;
 pub use future::ResponseFuture;
 pub use pages_service::{DebugPages, DebugPagesFuture};
 pub use service::DebugService;
+pub use tagged::{Tagged, scope, tagged};
 #[cfg(feature = "axum")]
 pub use wrapped_router::{WrappedRouter, WrappedRouterFuture};
 

@@ -9,7 +9,7 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
 use crate::pages::{self, Mount};
-use crate::record::{RequestMeter, route_name, thread_allocation_totals};
+use crate::record::{RequestMeter, route_name, thread_allocation_totals, with_tag};
 
 /// The service [`DebugLayer`](crate::DebugLayer) wraps around an inner service.
 ///
@@ -107,7 +107,7 @@ where
         // future copies a few hundred bytes, and building the response
         // future first and counting into it after moved it once more.
         ResponseFuture::inner(
-            self.inner.call(request),
+            with_tag(meter.tag(), || self.inner.call(request)),
             meter.with_allocations_since(before),
         )
     }

@@ -59,8 +59,8 @@ impl HeapDiff {
     pub(crate) fn between(then: &HeapSnapshot, now: &HeapSnapshot, spec: &TableSpec) -> Self {
         let (rows, memscope_own) = match spec.grouping {
             Some(grouping) => {
-                let before = GroupedHeap::build(then, grouping, spec.filter.as_deref());
-                let after = GroupedHeap::build(now, grouping, spec.filter.as_deref());
+                let before = GroupedHeap::build(then, grouping, spec);
+                let after = GroupedHeap::build(now, grouping, spec);
                 let own = after.memscope_own;
                 (stack_rows(before, after), Some(own))
             }
@@ -163,6 +163,7 @@ mod tests {
         TableSpec {
             grouping,
             filter: None,
+            route: None,
             limit: 100,
         }
     }

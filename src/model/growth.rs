@@ -183,6 +183,7 @@ fn site_series(
         let stack = Stack {
             addresses: addresses.to_vec(),
             address_frames,
+            tag: window.addresses_and_tag(number).1,
             ..Stack::default()
         };
         let kept = spec

@@ -67,6 +67,7 @@ pub(crate) mod pprof;
 pub(crate) mod process;
 pub(crate) mod rss;
 pub(crate) mod table;
+pub(crate) mod tag_frame;
 pub(crate) mod timeline;
 pub(crate) mod trend;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use super::allocator::SizeClass;
-use super::heap::{Frame, FrameKind, Grouping, HeapSnapshot, SiteId, key_of, named_frame};
+use super::heap::{
+    Frame, FrameKind, Grouping, HeapSnapshot, SiteId, key_of, named_frame, route_of_tag,
+};
 
 /// What a table is asked for.
 #[derive(Clone, Debug)]
@@ -14,6 +16,9 @@ pub(crate) struct TableSpec {
     /// Lower case; keeps the stacks with a frame whose function or file
     /// contains it.
     pub(crate) filter: Option<String>,
+    /// Keeps the stacks sampled in requests of this route (or this scope;
+    /// `(no request)` for those outside any), by name.
+    pub(crate) route: Option<String>,
     /// Rows listed at most; the rest are counted.
     pub(crate) limit: usize,
 }
@@ -133,9 +138,11 @@ pub(crate) struct GroupedHeap {
 }
 
 impl GroupedHeap {
-    /// Groups `snapshot`'s stacks under `grouping`. `filter` (lower case)
-    /// keeps the stacks with a frame whose function or file contains it.
-    pub(crate) fn build(snapshot: &HeapSnapshot, grouping: Grouping, filter: Option<&str>) -> Self {
+    /// Groups `snapshot`'s stacks under `grouping`, the stacks `spec`'s
+    /// filter and route keep.
+    pub(crate) fn build(snapshot: &HeapSnapshot, grouping: Grouping, spec: &TableSpec) -> Self {
+        let filter = spec.filter.as_deref();
+        let route = spec.route.as_deref();
         let mut grouped = Self::default();
         // The bytes of each group's largest stack so far, which names its
         // frames and location.
@@ -147,6 +154,11 @@ impl GroupedHeap {
             }
             if let Some(needle) = filter
                 && !stack.frames().any(|frame| frame.matches(needle))
+            {
+                continue;
+            }
+            if let Some(route) = route
+                && *route_of_tag(stack.tag) != *route
             {
                 continue;
             }
@@ -188,7 +200,7 @@ impl GroupedHeap {
 impl HeapTable {
     /// The live heap by `spec.grouping` from a snapshot's stacks.
     pub(crate) fn of_stacks(snapshot: &HeapSnapshot, grouping: Grouping, spec: &TableSpec) -> Self {
-        let grouped = GroupedHeap::build(snapshot, grouping, spec.filter.as_deref());
+        let grouped = GroupedHeap::build(snapshot, grouping, spec);
         let rows = grouped.groups.into_values().collect();
         Self::of_rows(rows, spec.limit, Some(grouped.memscope_own))
     }
@@ -278,6 +290,7 @@ pub(crate) mod tests {
             samples: objects as u64,
             bytes_variance: 0.0,
             allocated: Default::default(),
+            tag: 0,
         }
     }
 
@@ -307,6 +320,7 @@ pub(crate) mod tests {
         TableSpec {
             grouping: Some(grouping),
             filter: filter.map(str::to_owned),
+            route: None,
             limit,
         }
     }

@@ -20,9 +20,12 @@ use crate::units::{grouped, human_bytes, human_bytes_with_error};
 /// The heap as rows of `name · # objects · total size · share`.
 #[derive(Serialize)]
 struct HeapTablePage {
-    /// How rows are grouped: `site`, `function`, `crate`, `stack` or `size`.
+    /// How rows are grouped: `site`, `function`, `crate`, `stack`, `route`
+    /// or `size`.
     group: &'static str,
     filter: Option<String>,
+    /// The route (or scope) whose stacks are shown, where `route=` asks.
+    route: Option<String>,
     rows: Vec<HeapRowView>,
     /// Rows beyond `limit`, counted but not listed.
     rows_omitted: usize,
@@ -72,6 +75,7 @@ impl HeapTablePage {
         prefix: &str,
         (stats, rss): (AllocatorStats, Option<u64>),
         snapshot: Option<&HeapSnapshot>,
+        unwinder: Option<&str>,
     ) -> Self {
         let rows = table
             .rows
@@ -79,6 +83,11 @@ impl HeapTablePage {
             .map(|row| HeapRowView::of(row, table.share(row), spec.grouping, prefix))
             .collect();
         let notes = match snapshot {
+            Some(snapshot) if spec.grouping == Some(Grouping::Route) || spec.route.is_some() => {
+                let mut notes = estimate_notes(snapshot);
+                notes.push(route_tag_note(unwinder));
+                notes
+            }
             Some(snapshot) => estimate_notes(snapshot),
             None => vec![
                 "Exact: jemalloc counts every live object by size class; no sampling.".to_owned(),
@@ -89,6 +98,7 @@ impl HeapTablePage {
         Self {
             group: group_name(spec),
             filter: spec.filter.clone(),
+            route: spec.route.clone(),
             rows,
             rows_omitted: table.rows_omitted,
             total: Total {
@@ -200,25 +210,50 @@ struct HeapTableTemplate<'a> {
     groups: &'static [&'static str],
 }
 
+/// What the route rows are, and where they cannot be had.
+fn route_tag_note(unwinder: Option<&str>) -> String {
+    if unwinder == Some("memscope") {
+        "Routes: each sampled allocation carries the route of the request whose future, \
+         body or handed-off task (`memscope::tagged`) was polled when it was made, or the \
+         name of its `memscope::scope`; \"(no request)\" is what was allocated outside any."
+            .to_owned()
+    } else {
+        format!(
+            "Routes: samples are unwound by {}, not memscope's walker, and carry no route: \
+             every stack is \"(no request)\". memscope's walker runs on x86-64 Linux, in \
+             layers built without keep_jemalloc_unwinder().",
+            unwinder.unwrap_or("jemalloc's own unwinder")
+        )
+    }
+}
+
 pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
     Box::pin(page(request))
 }
 
 async fn page(request: &PageRequest<'_>) -> Answer {
-    let query = Query::parse(request.raw_query(), &["group", "limit", "filter"])?;
+    let query = Query::parse(request.raw_query(), &["group", "limit", "filter", "route"])?;
     let spec = heap_table_spec(&query)?;
     let page = match spec.grouping {
         None => {
             let stats = AllocatorStats::read();
             let table = HeapTable::of_size_classes(&size_classes(), spec.limit);
             let figures = (stats, resident_set_size());
-            HeapTablePage::of(&table, &spec, request.prefix(), figures, None)
+            HeapTablePage::of(&table, &spec, request.prefix(), figures, None, None)
         }
         Some(grouping) => {
             let snapshot = heap::snapshot().await?;
             let table = HeapTable::of_stacks(&snapshot, grouping, &spec);
             let figures = (snapshot.moment.stats, snapshot.moment.rss);
-            HeapTablePage::of(&table, &spec, request.prefix(), figures, Some(&snapshot))
+            let unwinder = request.layout.profiling.unwinder;
+            HeapTablePage::of(
+                &table,
+                &spec,
+                request.prefix(),
+                figures,
+                Some(&snapshot),
+                unwinder,
+            )
         }
     };
     Ok(respond(&page, request.format, request.layout))

@@ -15,8 +15,10 @@ pub(crate) const MAX_LIMIT: u64 = 10_000;
 pub(crate) const DEFAULT_HEAP_LIMIT: u64 = 100;
 /// The longest `filter=` accepted.
 pub(crate) const MAX_FILTER_LEN: usize = 200;
+/// The longest `route=` accepted: past any route name memscope keeps.
+pub(crate) const MAX_ROUTE_LEN: usize = 1024;
 /// The `group=` values of the heap tables.
-pub(crate) const HEAP_GROUPS: &[&str] = &["site", "function", "crate", "stack", "size"];
+pub(crate) const HEAP_GROUPS: &[&str] = &["site", "function", "crate", "stack", "route", "size"];
 /// The longest `seconds=` of a CPU capture, and the length of one asked
 /// without it.
 pub(crate) const MAX_CPU_SECONDS: u64 = 60;
@@ -162,22 +164,25 @@ pub(crate) fn parse_id(raw: &str, what: &str) -> Result<u64, PageError> {
         .map_err(|_| PageError::bad_request(format!("malformed {what} id `{raw}`: too large")))
 }
 
-/// Reads `group`, `filter` and `limit`, as the heap tables take them.
+/// Reads `group`, `filter`, `route` and `limit`, as the heap tables take
+/// them.
 pub(crate) fn heap_table_spec(query: &Query) -> Result<TableSpec, PageError> {
     let group = query.choice("group", HEAP_GROUPS)?.unwrap_or("site");
     let filter = query
         .text("filter", MAX_FILTER_LEN)?
         .map(|filter| filter.to_lowercase());
+    let route = query.text("route", MAX_ROUTE_LEN)?;
     let grouping = Grouping::from_name(group);
-    if grouping.is_none() && filter.is_some() {
+    if grouping.is_none() && (filter.is_some() || route.is_some()) {
         return Err(PageError::bad_request(
-            "`filter` matches the frames of a stack, and `group=size` has none: \
-             use group=site, function, crate or stack with a filter",
+            "`filter` and `route` select stacks, and `group=size` has none: \
+             use group=site, function, crate, stack or route with them",
         ));
     }
     Ok(TableSpec {
         grouping,
         filter,
+        route,
         limit: query
             .number("limit", 1..=MAX_LIMIT)?
             .unwrap_or(DEFAULT_HEAP_LIMIT) as usize,

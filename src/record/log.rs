@@ -22,6 +22,7 @@ use super::route_totals::{RouteTicks, RouteTotals};
 use super::shard::ShardSet;
 #[cfg(test)]
 use super::shard::{FinishedRequest, record};
+use super::tag::{TagTable, scope_name, tag_table};
 
 /// Request methods kept apart at most: the standard nine, and the first 32
 /// others (a client may send any token as a method).
@@ -77,6 +78,41 @@ pub(crate) fn routes_in_process() -> Vec<(String, RouteTotals)> {
         }
     }
     totals.into_iter().collect()
+}
+
+/// The name a route tag stands for: a live log's route, or a scope's name;
+/// `None` for no tag, or a log that is gone.
+pub(crate) fn tag_name(tag: u32) -> Option<Arc<str>> {
+    // A tag names the same route for as long as its log lives: rows are
+    // never removed. Kept here, so that a table of tens of thousands of
+    // stacks looks each tag up once.
+    static KNOWN: Mutex<Option<FxHashMap<u32, Arc<str>>>> = Mutex::new(None);
+    if let Some(name) = crate::sync::lock(&KNOWN)
+        .as_ref()
+        .and_then(|known| known.get(&tag))
+    {
+        return Some(name.clone());
+    }
+    let name = tag_name_uncached(tag)?;
+    crate::sync::lock(&KNOWN)
+        .get_or_insert_with(FxHashMap::default)
+        .insert(tag, name.clone());
+    Some(name)
+}
+
+fn tag_name_uncached(tag: u32) -> Option<Arc<str>> {
+    let (table, row) = tag_table(tag)?;
+    match table {
+        TagTable::Scopes => scope_name(row),
+        TagTable::Log(id) => {
+            let log = crate::sync::lock(&LIVE_LOGS)
+                .iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .find(|log| log.id == id)?;
+            let tables = log.lock();
+            tables.routes.get(row as usize).cloned()
+        }
+    }
 }
 
 /// The standard methods, in the method table's first rows, so that a

@@ -19,6 +19,7 @@
 
 use super::clock;
 use super::shard::{FinishedRequest, record};
+use super::tag::{route_tag, with_tag};
 use super::thread_counters::thread_allocation_totals;
 
 /// Allocation and busy time of one request, so far.
@@ -40,6 +41,8 @@ pub(crate) struct RequestMeter {
     freed: u64,
     /// Its row in the log's route table.
     route: u32,
+    /// The route's tag, which the thread runs under while it polls.
+    tag: u32,
     /// Its row in the log's method table.
     method: u16,
     /// 0 until the inner service answers.
@@ -62,6 +65,7 @@ impl RequestMeter {
             allocated: 0,
             freed: 0,
             route,
+            tag: route_tag(log, route),
             method,
             status: 0,
             closed: false,
@@ -87,7 +91,7 @@ impl RequestMeter {
             self.span_edge = clock::ticks();
             self.span_open = true;
         }
-        let result = poll();
+        let result = with_tag(self.tag, poll);
         if span_ends(&result) {
             self.end_span();
         }
@@ -121,6 +125,11 @@ impl RequestMeter {
     pub(crate) fn with_allocations_since(mut self, before: (u64, u64)) -> Self {
         self.add_allocations_since(before);
         self
+    }
+
+    /// The route's tag, for the inner service's `call`.
+    pub(crate) fn tag(&self) -> u32 {
+        self.tag
     }
 
     pub(crate) fn set_status(&mut self, status: u16) {

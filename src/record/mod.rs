@@ -7,7 +7,9 @@
 //! - `thread_counters` and `clock`: what the meter reads around each poll;
 //! - `shard`, `ring`, `route_totals`: where a finished request is written;
 //! - `log`: one layer's records and route totals, put together for pages;
-//! - `route` and `route_cache`: the name a request is filed under.
+//! - `route` and `route_cache`: the name a request is filed under;
+//! - `tag`: the route a thread works for now, which the stack walker
+//!   records with each sampled allocation.
 
 mod clock;
 mod log;
@@ -17,11 +19,13 @@ mod route;
 mod route_cache;
 mod route_totals;
 mod shard;
+mod tag;
 mod thread_counters;
 
-pub(crate) use log::{RequestLog, RequestRecord, routes_in_process};
+pub(crate) use log::{RequestLog, RequestRecord, routes_in_process, tag_name};
 pub(crate) use meter::RequestMeter;
 pub(crate) use route::{collapse_identifiers, route_name};
 pub(crate) use route_totals::RouteTotals;
 pub(crate) use shard::recorded_in_process;
+pub(crate) use tag::{NO_TAG, current_tag, scope_tag, with_tag};
 pub(crate) use thread_counters::thread_allocation_totals;

@@ -19,6 +19,7 @@ use std::io;
 use tikv_jemalloc_ctl::raw;
 
 use crate::model::objects::{MappedFile, parse_mapping};
+use crate::model::tag_frame::split_tag;
 
 /// Sampled counts and what they stand for, scaled up.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -50,6 +51,9 @@ impl Counts {
 pub(crate) struct RawStack {
     /// Return addresses, leaf first, as the dump gives them.
     pub(crate) addresses: Vec<u64>,
+    /// The route tag the sample was taken under (`crate::record`'s); 0 for
+    /// none.
+    pub(crate) tag: u32,
     /// What the stack holds now.
     pub(crate) live: Counts,
     /// What it has allocated since profiling began, freed or not; zero
@@ -189,8 +193,10 @@ pub(crate) fn parse_from(reader: impl io::BufRead) -> Result<RawProfile, String>
             if objects == 0 && allocated_objects == 0 {
                 continue;
             }
+            let (addresses, tag) = take_tag(addresses);
             profile.stacks.push(RawStack {
                 addresses,
+                tag,
                 live: Counts::of(objects, bytes, sample_interval),
                 allocated: Counts::of(allocated_objects, allocated_bytes, sample_interval),
             });
@@ -202,6 +208,16 @@ pub(crate) fn parse_from(reader: impl io::BufRead) -> Result<RawProfile, String>
         }
     }
     Ok(profile)
+}
+
+/// `addresses` without the route tag memscope's walker put after the
+/// outermost frame, and the tag (0 where there is none).
+fn take_tag(mut addresses: Vec<u64>) -> (Vec<u64>, u32) {
+    let (_, tag) = split_tag(&addresses);
+    if tag != 0 {
+        addresses.pop();
+    }
+    (addresses, tag)
 }
 
 /// `" 190: 1962219 [5: 4096]"` → `((190, 1962219), (5, 4096))`: live, then

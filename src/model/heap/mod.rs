@@ -13,7 +13,7 @@ mod symbolize;
 pub(crate) use dump::Counts;
 pub(crate) use dump::RawProfile;
 pub(crate) use frames::FrameKind;
-pub(crate) use site::{Grouping, SiteId, key_of, named_frame};
+pub(crate) use site::{Grouping, SiteId, key_of, named_frame, route_of_tag};
 pub(crate) use stack::Stack;
 pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
 
@@ -211,6 +211,7 @@ pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
             samples: raw.live.sampled_objects,
             bytes_variance: raw.live.bytes_variance,
             allocated: raw.allocated,
+            tag: raw.tag,
         })
         .collect::<Vec<Stack>>();
     let memscope_own_bytes = stacks

@@ -19,6 +19,17 @@ pub(crate) enum Grouping {
     Crate,
     /// The whole stack, plumbing left out.
     Stack,
+    /// The route (or scope) of the request the stack's samples were taken
+    /// in: its route tag.
+    Route,
+}
+
+/// The row of memory allocated outside any request or scope.
+pub(crate) const NO_REQUEST: &str = "(no request)";
+
+/// The route (or scope) name of `tag`; [`NO_REQUEST`] for none.
+pub(crate) fn route_of_tag(tag: u32) -> std::sync::Arc<str> {
+    crate::record::tag_name(tag).unwrap_or_else(|| NO_REQUEST.into())
 }
 
 impl Grouping {
@@ -28,6 +39,7 @@ impl Grouping {
             "function" => Some(Self::Function),
             "crate" => Some(Self::Crate),
             "stack" => Some(Self::Stack),
+            "route" => Some(Self::Route),
             _ => None,
         }
     }
@@ -38,6 +50,7 @@ impl Grouping {
             Self::Function => "function",
             Self::Crate => "crate",
             Self::Stack => "stack",
+            Self::Route => "route",
         }
     }
 }
@@ -180,6 +193,7 @@ pub(crate) fn key_of(stack: &Stack, grouping: Grouping) -> Option<String> {
         Grouping::Crate => {
             innermost_function(stack).map_or_else(unknown, |f| crate_of(&f.function).to_owned())
         }
+        Grouping::Route => route_of_tag(stack.tag).to_string(),
         Grouping::Stack => {
             let functions: Vec<&str> = stack
                 .frames()

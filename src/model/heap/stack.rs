@@ -22,6 +22,8 @@ pub(crate) struct Stack {
     /// What the stack allocated since profiling began; zero unless
     /// jemalloc accumulates (`prof_accum`).
     pub(crate) allocated: Counts,
+    /// The route tag its samples were taken under; 0 for none.
+    pub(crate) tag: u32,
 }
 
 impl Stack {

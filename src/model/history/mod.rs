@@ -23,6 +23,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::heap;
+use super::tag_frame::tag_frame;
 use super::wishes::{self, Sampled, Sampler, Wish};
 use crate::record::routes_in_process;
 use store::Store;
@@ -103,7 +104,13 @@ fn take() -> Option<Taken> {
                 objects: u32::try_from(stack.live.sampled_objects).unwrap_or(u32::MAX),
                 bytes: stack.live.sampled_bytes,
             };
-            (stack.addresses, sample)
+            // The tag rides as a last frame, so that a route's stack is
+            // kept apart from the same code's under another route.
+            let mut addresses = stack.addresses;
+            if stack.tag != 0 {
+                addresses.push(tag_frame(stack.tag));
+            }
+            (addresses, sample)
         })
         .collect();
     Some(Taken {

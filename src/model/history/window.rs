@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::store::{HistoryPoint, Sample};
 use crate::model::heap::{Counts, HeapSnapshot, SYMBOLIZER, Stack};
+use crate::model::tag_frame::split_tag;
 
 /// The stored snapshots, and the stacks they refer to.
 #[derive(Debug, Default)]
@@ -63,12 +64,20 @@ impl HistoryWindow {
         self
     }
 
+    /// The return addresses of stack `number`, and the route tag its
+    /// samples were taken under (0 for none).
+    pub(crate) fn addresses_and_tag(&self, number: usize) -> (&[u64], u32) {
+        split_tag(
+            self.stacks
+                .get(number)
+                .and_then(|addresses| addresses.as_deref())
+                .unwrap_or(&[]),
+        )
+    }
+
     /// The return addresses of stack `number`.
     pub(crate) fn addresses(&self, number: usize) -> &[u64] {
-        self.stacks
-            .get(number)
-            .and_then(|addresses| addresses.as_deref())
-            .unwrap_or(&[])
+        self.addresses_and_tag(number).0
     }
 
     /// Visits each point of the window, whole, oldest first, with its index
@@ -130,6 +139,7 @@ impl HistoryWindow {
                     samples: counts.sampled_objects,
                     bytes_variance: counts.bytes_variance,
                     allocated: Counts::default(),
+                    tag: self.addresses_and_tag(*stack).1,
                 })
                 .collect();
             snapshot = Some(whole);

@@ -227,6 +227,7 @@ mod tests {
                 bytes: allocated_bytes,
                 bytes_variance: 0.0,
             },
+            tag: 0,
         }
     }
 

@@ -41,6 +41,8 @@ use std::sync::OnceLock;
 use modules::{CallFrameContext, Modules};
 
 use crate::model::objects::loader_generation;
+use crate::model::tag_frame::tag_frame;
+use crate::record::{NO_TAG, current_tag};
 use rule::{FrameRule, Next};
 
 /// The control that holds the hook.
@@ -130,6 +132,15 @@ unsafe extern "C" fn sample_backtrace(vec: *mut *mut c_void, len: *mut c_uint, m
     });
     match walked {
         Ok(Some(count)) if count > 0 => {
+            // The route the thread works for, as one more frame where
+            // there is room: jemalloc keeps the route's stacks apart.
+            let tag = current_tag();
+            let count = if tag != NO_TAG && count < frames.len() {
+                frames[count] = tag_frame(tag) as *mut c_void;
+                count + 1
+            } else {
+                count
+            };
             // SAFETY: jemalloc's `len`.
             unsafe { *len = count as c_uint };
         }

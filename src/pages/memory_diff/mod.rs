@@ -42,7 +42,7 @@ pub(super) fn answer_new_baseline<'a>(request: &'a PageRequest<'a>) -> Pending<'
 async fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(
         request.raw_query(),
-        &["group", "limit", "filter", "seconds", "since"],
+        &["group", "limit", "filter", "route", "seconds", "since"],
     )?;
     let spec = heap_table_spec(&query)?;
     let seconds = query.number("seconds", 1..=MAX_SECONDS)?;

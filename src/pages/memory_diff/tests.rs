@@ -28,6 +28,7 @@ fn spec() -> TableSpec {
     TableSpec {
         grouping: Some(Grouping::Site),
         filter: None,
+        route: None,
         limit: 10,
     }
 }

@@ -8,7 +8,7 @@ use crate::model::heap::{Frame, Grouping, HeapSnapshot};
 use crate::model::table::{Amount, RowLabel, TableSpec};
 use crate::units::human_bytes;
 
-/// `site`, `function`, `crate`, `stack` or `size`.
+/// `site`, `function`, `crate`, `stack`, `route` or `size`.
 pub(crate) fn group_name(spec: &TableSpec) -> &'static str {
     spec.grouping.map_or("size", Grouping::name)
 }
@@ -38,9 +38,24 @@ impl From<Amount> for AmountView {
     }
 }
 
-/// The link to a site's page, for site rows.
-pub(crate) fn site_link(prefix: &str, grouping: Option<Grouping>, id: &str) -> Option<String> {
-    (grouping == Some(Grouping::Site)).then(|| format!("{prefix}/heapdump/{id}"))
+/// Where a row leads: a site's page for site rows; the route's sites for
+/// route rows.
+pub(crate) fn row_link(
+    prefix: &str,
+    grouping: Option<Grouping>,
+    id: &str,
+    name: &str,
+) -> Option<String> {
+    match grouping? {
+        Grouping::Site => Some(format!("{prefix}/heapdump/{id}")),
+        Grouping::Route => Some(format!(
+            "{prefix}/heapdump?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("route", name)
+                .finish()
+        )),
+        _ => None,
+    }
 }
 
 /// How far to trust figures from a sampled heap profile.
@@ -94,7 +109,9 @@ impl RowLabelView {
     pub(crate) fn of(label: &RowLabel, grouping: Option<Grouping>, prefix: &str) -> Self {
         let id = label.id.map(|id| id.to_string());
         Self {
-            link: id.as_deref().and_then(|id| site_link(prefix, grouping, id)),
+            link: id
+                .as_deref()
+                .and_then(|id| row_link(prefix, grouping, id, &label.name)),
             id,
             name: label.name.clone(),
             frames: label.frames.clone(),

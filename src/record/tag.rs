@@ -1,0 +1,146 @@
+//! Route tags: while the layer polls a request's future or body (or its
+//! inner service's `call`), the thread knows the request's route as a tag,
+//! and memscope's stack walker records it with every allocation jemalloc
+//! samples meanwhile, so that the heap profile says which route allocated
+//! what is live. Work handed to other tasks carries the tag it was given
+//! (`memscope::tagged`), and background work a name of its own
+//! (`memscope::scope`).
+//!
+//! A tag is a number, cheap to set around every poll: a request's is its
+//! log's id and its row in that log's route table, packed; a scope's, its
+//! row in the process's table of scope names. Both tables are bounded, so
+//! tags are too. 0 is no tag: memory allocated outside any request.
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::FxHashMap;
+
+use super::route::{MAX_ROUTES, OTHER_ROUTES};
+
+/// No request: what is allocated outside any request or scope.
+pub(crate) const NO_TAG: u32 = 0;
+
+/// A tag's high bits say whose table its row is in: a log's (its id plus
+/// one, so that no tag of a request is 0), or the scopes'.
+const ROW_BITS: u32 = 20;
+const ROW_MASK: u32 = (1 << ROW_BITS) - 1;
+const SCOPES: u32 = (1 << (32 - ROW_BITS)) - 1;
+
+thread_local! {
+    static CURRENT: Cell<u32> = const { Cell::new(NO_TAG) };
+}
+
+/// The tag of row `row` of log `log`'s route table.
+#[inline]
+pub(crate) fn route_tag(log: u64, row: u32) -> u32 {
+    // Ids past the bits a tag has for them (only tests make that many
+    // logs) wrap: their rows could be read under another log's names.
+    let table = ((log + 1) % u64::from(SCOPES)) as u32;
+    (table << ROW_BITS) | (row & ROW_MASK)
+}
+
+/// The tag the thread runs under now; [`NO_TAG`] outside any request. Read
+/// by the walker inside jemalloc's sampler: a thread-local read, no
+/// allocation, nothing that can call back into the allocator.
+#[inline]
+pub(crate) fn current_tag() -> u32 {
+    CURRENT.try_with(Cell::get).unwrap_or(NO_TAG)
+}
+
+/// Runs `work` with the thread under `tag`, and puts back the tag it had.
+#[inline]
+pub(crate) fn with_tag<R>(tag: u32, work: impl FnOnce() -> R) -> R {
+    let previous = CURRENT.try_with(|current| current.replace(tag)).ok();
+    let result = work();
+    if let Some(previous) = previous {
+        let _ = CURRENT.try_with(|current| current.set(previous));
+    }
+    result
+}
+
+/// The scope names, by row.
+#[derive(Default)]
+struct ScopeNames {
+    rows: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+static SCOPE_NAMES: Mutex<Option<ScopeNames>> = Mutex::new(None);
+
+/// The tag of the background work named `name`: its row in the scopes'
+/// table, added if new; past [`MAX_ROUTES`] names, they share one row.
+pub(crate) fn scope_tag(name: &str) -> u32 {
+    let mut table = crate::sync::lock(&SCOPE_NAMES);
+    let table = table.get_or_insert_with(ScopeNames::default);
+    let row = match table.rows.get(name) {
+        Some(&row) => row,
+        None => {
+            let (name, row) = if table.names.len() < MAX_ROUTES {
+                (Arc::<str>::from(name), table.names.len() as u32)
+            } else {
+                let other: Arc<str> = OTHER_ROUTES.into();
+                match table.rows.get(&other) {
+                    Some(&row) => return (SCOPES << ROW_BITS) | row,
+                    None => (other, table.names.len() as u32),
+                }
+            };
+            table.names.push(name.clone());
+            table.rows.insert(name, row);
+            row
+        }
+    };
+    (SCOPES << ROW_BITS) | row
+}
+
+/// Whose table a tag's row is in.
+pub(crate) enum TagTable {
+    /// A request log's, by the log's id.
+    Log(u64),
+    Scopes,
+}
+
+/// Where `tag` is named: its table and its row; `None` for [`NO_TAG`].
+pub(crate) fn tag_table(tag: u32) -> Option<(TagTable, u32)> {
+    let table = tag >> ROW_BITS;
+    let row = tag & ROW_MASK;
+    match table {
+        0 => None,
+        SCOPES => Some((TagTable::Scopes, row)),
+        log => Some((TagTable::Log(u64::from(log) - 1), row)),
+    }
+}
+
+/// The name of row `row` of the scopes' table.
+pub(crate) fn scope_name(row: u32) -> Option<Arc<str>> {
+    crate::sync::lock(&SCOPE_NAMES)
+        .as_ref()?
+        .names
+        .get(row as usize)
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_pack_their_table_and_row_and_nest() {
+        let tag = route_tag(3, 17);
+        assert!(matches!(tag_table(tag), Some((TagTable::Log(3), 17))));
+        assert!(tag_table(NO_TAG).is_none());
+        let scope = scope_tag("job:reindex");
+        assert_eq!(scope_tag("job:reindex"), scope);
+        let Some((TagTable::Scopes, row)) = tag_table(scope) else {
+            panic!("not a scope: {scope:#x}");
+        };
+        assert_eq!(scope_name(row).as_deref(), Some("job:reindex"));
+        assert_eq!(current_tag(), NO_TAG);
+        with_tag(tag, || {
+            assert_eq!(current_tag(), tag);
+            with_tag(scope, || assert_eq!(current_tag(), scope));
+            assert_eq!(current_tag(), tag);
+        });
+        assert_eq!(current_tag(), NO_TAG);
+    }
+}

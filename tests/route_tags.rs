@@ -93,6 +93,8 @@ async fn the_heap_by_route_counts_what_each_route_keeps() {
     .unwrap();
 
     let client = KeptAlive::to(addr);
+    let baseline = common::post(addr, "/_debug/memory/diff/baseline?format=json").await;
+    assert_eq!(baseline.status, StatusCode::OK, "{}", baseline.body);
     for _ in 0..REQUESTS {
         assert_eq!(client.get("/keep").await.status, StatusCode::OK);
         assert_eq!(client.get("/healthy").await.status, StatusCode::OK);
@@ -134,6 +136,14 @@ async fn the_heap_by_route_counts_what_each_route_keeps() {
     );
     let text = client.get("/_debug/heapdump?group=route").await.body;
     assert!(text.contains("job:reindex"), "{text}");
+
+    // What each route's live heap did since the baseline.
+    let diff = client
+        .get("/_debug/memory/diff?group=route&format=json")
+        .await
+        .json();
+    assert_eq!(diff["rows"][0]["name"], "/keep", "{diff:#}");
+    assert_eq!(diff["rows"][0]["significant"], true, "{diff:#}");
 
     assert_bad_request(addr, "/_debug/heapdump?group=size&route=%2Fkeep", "route").await;
     KEPT.lock().unwrap().clear();

@@ -22,7 +22,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::heap::{AddressFrames, Grouping, SYMBOLIZER, SiteId, Stack, key_of, named_frame};
+use super::heap::{
+    AddressFrames, Grouping, SYMBOLIZER, SiteId, Stack, key_of, named_frame, route_of_tag,
+};
 use super::history::{self, HistoryPoint, HistoryWindow};
 use super::table::{Z_INTERVAL, keep_first};
 use super::trend::fit_line;
@@ -47,8 +49,12 @@ pub(crate) struct RouteMatch {
     /// What each of the route's requests kept, on average, as the request
     /// log measured it.
     pub(crate) mean_net: f64,
-    /// How well the route explains the growth, from 0 to 1.
+    /// How well the route explains the growth, from 0 to 1: from the
+    /// tags, the share of the growth sampled in the route's requests.
     pub(crate) fit: f64,
+    /// Whether the route comes from the tags of the site's samples, rather
+    /// than from fitting the growth to the routes' request counts.
+    pub(crate) from_tags: bool,
 }
 
 /// A site that grew.
@@ -156,6 +162,9 @@ struct SiteSeries {
     largest: f64,
     bytes: Vec<f64>,
     variance: Vec<f64>,
+    /// Its bytes by route tag, in the window's first and last snapshots.
+    first_by_tag: HashMap<u32, f64>,
+    last_by_tag: HashMap<u32, f64>,
 }
 
 fn site_series(
@@ -213,7 +222,16 @@ fn site_series(
                 largest: 0.0,
                 bytes: vec![0.0; points],
                 variance: vec![0.0; points],
+                first_by_tag: HashMap::new(),
+                last_by_tag: HashMap::new(),
             });
+            let tag = window.addresses_and_tag(number).1;
+            if index == 0 {
+                *series.first_by_tag.entry(tag).or_default() += counts.bytes;
+            }
+            if index + 1 == points {
+                *series.last_by_tag.entry(tag).or_default() += counts.bytes;
+            }
             series.bytes[index] += counts.bytes;
             series.variance[index] += counts.bytes_variance;
             if counts.bytes > series.largest {
@@ -270,6 +288,8 @@ fn suspect(
         .windows(2)
         .map(|pair| pair[1] - pair[0])
         .collect();
+    let route =
+        route_from_tags(&series, growth, routes).or_else(|| best_route(&increments, routes));
     Some(Suspect {
         id: series.id,
         name: series.name,
@@ -281,7 +301,49 @@ fn suspect(
         bytes_per_minute_error: Z_INTERVAL * slope_error,
         steadiness,
         significant,
-        route: best_route(&increments, routes),
+        route,
+    })
+}
+
+/// The route whose requests' samples hold most of the site's growth, where
+/// that is more than half of it: measured, not inferred.
+fn route_from_tags(
+    series: &SiteSeries,
+    growth: f64,
+    routes: &HashMap<Arc<str>, RouteSeries>,
+) -> Option<RouteMatch> {
+    if growth <= 0.0 {
+        return None;
+    }
+    let (tag, grew) = series
+        .last_by_tag
+        .iter()
+        .map(|(tag, last)| {
+            (
+                *tag,
+                last - series.first_by_tag.get(tag).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(tag, _)| *tag != 0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let share = grew / growth;
+    if share <= 0.5 {
+        return None;
+    }
+    let route = route_of_tag(tag);
+    let (requests, mean_net) = routes.get(&route).map_or((0.0, 0.0), |series| {
+        let n = series.requests.len();
+        let requests = series.requests[n - 1] - series.requests[0];
+        let net = series.net[n - 1] - series.net[0];
+        (requests, if requests > 0.0 { net / requests } else { 0.0 })
+    });
+    Some(RouteMatch {
+        route: route.to_string(),
+        requests: requests.max(0.0) as u64,
+        bytes_per_request: if requests > 0.0 { grew / requests } else { 0.0 },
+        mean_net,
+        fit: share.min(1.0),
+        from_tags: true,
     })
 }
 
@@ -331,6 +393,7 @@ fn best_route(increments: &[f64], routes: &HashMap<Arc<str>, RouteSeries>) -> Op
                 bytes_per_request: per_request,
                 mean_net,
                 fit,
+                from_tags: false,
             });
         }
     }

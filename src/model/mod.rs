@@ -65,6 +65,7 @@ pub(crate) mod history;
 pub(crate) mod objects;
 pub(crate) mod pprof;
 pub(crate) mod process;
+pub(crate) mod route_heap;
 pub(crate) mod rss;
 pub(crate) mod table;
 pub(crate) mod tag_frame;

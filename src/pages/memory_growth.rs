@@ -13,9 +13,10 @@ use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::growth::{GrowthReport, GrowthSpec, over_history};
+use crate::model::route_heap::{RouteHeap, route_heaps};
 use crate::model::{history, off_executor};
 use crate::units::duration_text;
-use crate::units::{grouped, human_bytes};
+use crate::units::{grouped, human_bytes, human_bytes_signed_with_error};
 
 const DEFAULT_LIMIT: u64 = 20;
 /// The longest `window=`: a day, more than any history keeps by default.
@@ -37,6 +38,52 @@ struct GrowthPage {
     suspects_omitted: usize,
     /// Why there is nothing to rank yet, where there is not.
     waiting: Option<String>,
+    /// What each route's (and scope's) live heap did over the window, from
+    /// the samples taken while its requests were polled: the most growth
+    /// first. Empty without route tags.
+    routes: Vec<RouteGrowthView>,
+}
+
+/// One route's live heap over the window.
+#[derive(Serialize)]
+struct RouteGrowthView {
+    route: String,
+    /// At the window's last snapshot.
+    live_bytes: u64,
+    /// From the window's first snapshot to its last, with three standard
+    /// errors.
+    growth: i64,
+    growth_error: u64,
+    /// The route's requests in the window, and the growth per request.
+    requests: u64,
+    kept_per_request: Option<f64>,
+    kept_per_request_error: Option<f64>,
+}
+
+impl RouteGrowthView {
+    fn of(heap: &RouteHeap) -> Self {
+        let kept = heap.kept_per_request();
+        Self {
+            route: heap.route.to_string(),
+            live_bytes: heap.live_bytes.max(0.0).round() as u64,
+            growth: heap.growth.round() as i64,
+            growth_error: heap.growth_error.round() as u64,
+            requests: heap.requests,
+            kept_per_request: kept.map(|(kept, _)| kept),
+            kept_per_request_error: kept.map(|(_, error)| error),
+        }
+    }
+
+    fn growth_text(&self) -> String {
+        human_bytes_signed_with_error(self.growth as f64, self.growth_error as f64)
+    }
+
+    fn kept_text(&self) -> String {
+        match (self.kept_per_request, self.kept_per_request_error) {
+            (Some(kept), Some(error)) => human_bytes_signed_with_error(kept, error),
+            _ => String::new(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -94,6 +141,7 @@ impl GrowthPage {
                 .collect(),
             suspects_omitted: report.omitted,
             waiting,
+            routes: Vec::new(),
         }
     }
 
@@ -148,6 +196,26 @@ impl Page for GrowthPage {
         if !self.suspects.is_empty() {
             out.push_str(&table.render());
         }
+        if !self.routes.is_empty() {
+            let mut routes = TextTable::new(&[
+                ("route", Align::Left),
+                ("size now", Align::Right),
+                ("growth", Align::Right),
+                ("requests", Align::Right),
+                ("kept a request", Align::Right),
+            ]);
+            for route in &self.routes {
+                routes.row(vec![
+                    route.route.clone(),
+                    human_bytes(route.live_bytes),
+                    route.growth_text(),
+                    grouped(route.requests),
+                    route.kept_text(),
+                ]);
+            }
+            out.push_str("\nBy route, from the samples taken in each route's requests\n");
+            out.push_str(&routes.render());
+        }
         out
     }
 
@@ -180,7 +248,19 @@ async fn page(request: &PageRequest<'_>) -> Answer {
         filter: filter.clone(),
         limit,
     };
-    let report = off_executor("growth", move || over_history(window, &spec)).await?;
-    let page = GrowthPage::of(&report, window, filter, request.prefix());
+    let tagged = request.layout.profiling.unwinder == Some("memscope");
+    let (report, routes) = off_executor("growth", move || {
+        let routes = if tagged {
+            route_heaps(&history::window().within(window))
+        } else {
+            Vec::new()
+        };
+        (over_history(window, &spec), routes)
+    })
+    .await?;
+    let mut page = GrowthPage::of(&report, window, filter, request.prefix());
+    if report.snapshots >= 2 {
+        page.routes = routes.iter().map(RouteGrowthView::of).collect();
+    }
     Ok(respond(&page, request.format, request.layout))
 }

@@ -10,8 +10,13 @@ use super::render::view::{micros, status_text};
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest};
 use crate::model::cpu::CPU_CAPTURES;
+use crate::model::history;
+use crate::model::route_heap::{RouteHeap, route_heaps};
+use crate::model::table::Z_INTERVAL;
 use crate::record::{RequestRecord, RouteTotals};
-use crate::units::{grouped, human_bytes, human_bytes_signed};
+use crate::units::{
+    duration_text, grouped, human_bytes, human_bytes_signed, human_bytes_signed_with_error,
+};
 
 /// `cpu` is the name `busy` first had, kept for the links that use it.
 const SORTS: &[&str] = &["time", "wall", "busy", "cpu", "allocated", "net"];
@@ -28,8 +33,14 @@ struct ProfilesPage {
     records: Vec<RecordRow>,
     /// Matching records past `limit`.
     records_omitted: usize,
-    /// Since start, one row per route, largest total net first.
+    /// One row per route: its totals since start, and what it keeps from
+    /// the heap history's tagged samples; the most kept over the window
+    /// first where the tags say, else the largest total net first.
     routes: Vec<RouteRow>,
+    /// The heap history's window the `kept` figures cover, in seconds;
+    /// `null` where they cannot be had (fewer than two snapshots, or no
+    /// route tags).
+    kept_window_seconds: Option<f64>,
     /// CPU profiles captured with `POST /profiles/cpu`, newest first.
     captures: Vec<CaptureSummary>,
 }
@@ -51,8 +62,27 @@ struct RouteRow {
     /// The same figure as `mean_busy_us`, under the name it first had.
     mean_cpu_us: u64,
     mean_allocated: u64,
+    /// What the request's own polls allocated less what they freed: frees
+    /// of memory allocated before (the request's head and body buffers,
+    /// the connection's) count against it, so it reads low, often below
+    /// zero, on kept-alive connections. The `kept` figures say what stays.
     mean_net: i64,
     total_net: i64,
+    /// The route's live heap at the heap history's newest snapshot, from
+    /// the samples taken while its requests were polled, with three
+    /// standard errors.
+    live_bytes: Option<u64>,
+    live_bytes_error: Option<u64>,
+    /// What the route's live heap grew over the history's window, and that
+    /// growth per request of the route in the window: what a request
+    /// keeps. Each with three standard errors.
+    kept_bytes: Option<i64>,
+    kept_bytes_error: Option<u64>,
+    kept_per_request: Option<f64>,
+    kept_per_request_error: Option<f64>,
+    /// The route's requests in the history's window, which `kept a
+    /// request` divides by.
+    window_requests: Option<u64>,
 }
 
 impl RouteRow {
@@ -67,6 +97,42 @@ impl RouteRow {
             mean_allocated: totals.allocated / requests,
             mean_net: totals.net / requests as i64,
             total_net: totals.net,
+            live_bytes: None,
+            live_bytes_error: None,
+            kept_bytes: None,
+            kept_bytes_error: None,
+            kept_per_request: None,
+            kept_per_request_error: None,
+            window_requests: None,
+        }
+    }
+
+    /// With what the tags say the route keeps.
+    fn with_heap(mut self, heap: &RouteHeap) -> Self {
+        self.live_bytes = Some(heap.live_bytes.max(0.0).round() as u64);
+        self.live_bytes_error = Some((Z_INTERVAL * heap.live_variance.sqrt()).round() as u64);
+        self.kept_bytes = Some(heap.growth.round() as i64);
+        self.kept_bytes_error = Some(heap.growth_error.round() as u64);
+        self.window_requests = Some(heap.requests);
+        if let Some((kept, error)) = heap.kept_per_request() {
+            self.kept_per_request = Some(kept);
+            self.kept_per_request_error = Some(error);
+        }
+        self
+    }
+
+    /// `+2.00 KiB ± 0.12`, or nothing without tags.
+    fn kept_per_request_text(&self) -> String {
+        match (self.kept_per_request, self.kept_per_request_error) {
+            (Some(kept), Some(error)) => human_bytes_signed_with_error(kept, error),
+            _ => String::new(),
+        }
+    }
+
+    fn kept_text(&self) -> String {
+        match (self.kept_bytes, self.kept_bytes_error) {
+            (Some(kept), Some(error)) => human_bytes_signed_with_error(kept as f64, error as f64),
+            _ => String::new(),
         }
     }
 }
@@ -74,9 +140,10 @@ impl RouteRow {
 impl Page for ProfilesPage {
     fn text(&self) -> String {
         let mut out = format!(
-            "{} requests measured; the last {} kept.\n\nBy route, since start (largest total net first)\n",
+            "{} requests measured; the last {} kept.\n\nBy route: {}\n",
             grouped(self.recorded),
-            grouped(self.capacity as u64)
+            grouped(self.capacity as u64),
+            self.routes_heading()
         );
         let mut routes = TextTable::new(&[
             ("route", Align::Left),
@@ -85,7 +152,8 @@ impl Page for ProfilesPage {
             ("mean cpu", Align::Right),
             ("mean allocated", Align::Right),
             ("mean net", Align::Right),
-            ("total net", Align::Right),
+            ("kept", Align::Right),
+            ("kept a request", Align::Right),
         ]);
         for route in &self.routes {
             routes.row(vec![
@@ -95,7 +163,8 @@ impl Page for ProfilesPage {
                 micros(&route.mean_busy_us),
                 human_bytes(route.mean_allocated),
                 human_bytes_signed(route.mean_net),
-                human_bytes_signed(route.total_net),
+                route.kept_text(),
+                route.kept_per_request_text(),
             ]);
         }
         out.push_str(&routes.render());
@@ -135,10 +204,7 @@ impl Page for ProfilesPage {
                 out.push_str(&format!("{}  {}\n", capture.link, capture.summary()));
             }
         }
-        out.push_str(
-            "\ncpu is the time spent inside the request's polls; allocated and freed are counted on \
-             the threads that polled it (work on other tasks or spawn_blocking is not included).\n",
-        );
+        out.push_str(&format!("\n{}\n", NOTE));
         out
     }
 
@@ -151,12 +217,66 @@ impl Page for ProfilesPage {
     }
 }
 
+/// What the columns are.
+const NOTE: &str = "busy (cpu) is the time spent inside the request's polls; allocated and freed \
+    are counted on the threads that polled it (work on other tasks or spawn_blocking is not \
+    included), and net is their difference: frees of memory allocated before the polls (the \
+    request's head and body, the connection's buffers) count against it, so it reads low on \
+    kept-alive connections. kept is measured instead: the growth of the live heap sampled while \
+    the route's requests (and the tasks they hand work to with memscope::tagged) were polled, \
+    over the heap history's window, with three standard errors; kept a request divides it by \
+    the route's requests in the window.";
+
+impl ProfilesPage {
+    /// `most kept over the last 10 min first (from tagged heap samples)`.
+    fn routes_heading(&self) -> String {
+        match self.kept_window_seconds {
+            Some(seconds) => format!(
+                "most kept over the last {} first (kept from tagged heap samples)",
+                duration_text(seconds.round() as u64)
+            ),
+            None => {
+                "since start, largest total net first (kept needs route tags, which memscope's \
+                     walker records, and a heap history of two snapshots)"
+                    .to_owned()
+            }
+        }
+    }
+
+    fn note(&self) -> &'static str {
+        NOTE
+    }
+}
+
 #[derive(askama::Template)]
 #[template(path = "profiles.html")]
 struct ProfilesTemplate<'a> {
     layout: &'a Layout,
     page: &'a ProfilesPage,
     sorts: &'static [&'static str],
+}
+
+/// Every route's live heap and growth over the heap history, and the
+/// window's length: empty without two snapshots or without route tags
+/// (jemalloc's own unwinder takes none).
+fn tagged_route_heaps(layout: &Layout) -> (Vec<RouteHeap>, Option<f64>) {
+    if layout.profiling.unwinder != Some("memscope") {
+        return (Vec::new(), None);
+    }
+    let window = history::window();
+    let points = window.points();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return (Vec::new(), None);
+    };
+    if points.len() < 2 {
+        return (Vec::new(), None);
+    }
+    let seconds = last
+        .moment
+        .instant
+        .duration_since(first.moment.instant)
+        .as_secs_f64();
+    (route_heaps(&window), Some(seconds))
 }
 
 pub(super) fn page(request: &PageRequest<'_>) -> Answer {
@@ -197,17 +317,32 @@ pub(super) fn page(request: &PageRequest<'_>) -> Answer {
             record,
         })
         .collect();
+    let (heaps, kept_window_seconds) = tagged_route_heaps(request.layout);
     let mut routes: Vec<RouteRow> = log
         .routes()
         .into_iter()
         .filter(|(route, _)| matches(route))
-        .map(|(route, totals)| RouteRow::of(route, &totals))
+        .map(|(route, totals)| {
+            let row = RouteRow::of(route, &totals);
+            match heaps.iter().find(|heap| *heap.route == *row.route) {
+                Some(heap) => row.with_heap(heap),
+                None => row,
+            }
+        })
         .collect();
-    routes.sort_by(|a, b| {
-        b.total_net
-            .cmp(&a.total_net)
-            .then_with(|| a.route.cmp(&b.route))
-    });
+    if kept_window_seconds.is_some() {
+        routes.sort_by(|a, b| {
+            b.kept_bytes
+                .cmp(&a.kept_bytes)
+                .then_with(|| a.route.cmp(&b.route))
+        });
+    } else {
+        routes.sort_by(|a, b| {
+            b.total_net
+                .cmp(&a.total_net)
+                .then_with(|| a.route.cmp(&b.route))
+        });
+    }
     let page = ProfilesPage {
         sort,
         filter,
@@ -216,6 +351,7 @@ pub(super) fn page(request: &PageRequest<'_>) -> Answer {
         records,
         records_omitted,
         routes,
+        kept_window_seconds,
         captures: CPU_CAPTURES
             .kept()
             .iter()

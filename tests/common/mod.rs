@@ -195,7 +195,7 @@ pub fn skipped(test: &str, why: &str) {
 /// One hyper client whose connections are kept alive between requests, as
 /// a load balancer's or a service client's are.
 pub struct KeptAlive {
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, http_body_util::Full<Bytes>>,
     addr: SocketAddr,
 }
 
@@ -208,10 +208,22 @@ impl KeptAlive {
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        let uri = format!("http://{}{path}", self.addr).parse().unwrap();
+        self.send(Method::GET, path, Bytes::new()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Bytes) -> Answer {
+        self.send(Method::POST, path, body).await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Bytes) -> Answer {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .body(http_body_util::Full::new(body))
+            .unwrap();
         let response = self
             .client
-            .get(uri)
+            .request(request)
             .await
             .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
         let (parts, body) = response.into_parts();

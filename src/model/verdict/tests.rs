@@ -173,6 +173,7 @@ fn suspect(significant: bool) -> Suspect {
             bytes_per_request: 966.0,
             mean_net: 900.0,
             fit: 0.9,
+            from_tags: true,
         }),
     }
 }

@@ -45,6 +45,10 @@ pub(crate) struct RouteView {
     pub(crate) mean_net_bytes: f64,
     /// How well the route's requests explain the growth, from 0 to 1.
     pub(crate) fit: f64,
+    /// `tags` where the route is the one whose requests' samples hold most
+    /// of the growth; `request_fit` where it was fitted to the routes'
+    /// request counts (samples without tags).
+    pub(crate) evidence: &'static str,
 }
 
 impl SuspectView {
@@ -122,6 +126,11 @@ impl RouteView {
             bytes_per_request: route.bytes_per_request,
             mean_net_bytes: route.mean_net,
             fit: route.fit,
+            evidence: if route.from_tags {
+                "tags"
+            } else {
+                "request_fit"
+            },
         }
     }
 }

@@ -7,31 +7,63 @@
 //! short name is given the one full path those agree on, and else the path
 //! its file gives.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The text symbols of one object file, found by the last segment of
-/// their demangled names.
+/// their demangled names, and by their crates and modules.
 pub(crate) struct LastSegmentIndex {
-    /// Full names, demangled without their hash.
+    /// Full names, demangled without their hash, sorted.
     names: Vec<Box<str>>,
     /// The names' indexes by a hash of their last segment.
     by_last_segment: HashMap<u64, Vec<u32>>,
+    /// Every crate that has a symbol.
+    crates: HashSet<Box<str>>,
+    /// By the item at a crate's root (`work` of `app::work::{{closure}}`),
+    /// the crate, or `None` where two crates have one of that name.
+    root_items: HashMap<Box<str>, Option<u32>>,
+    /// The names' indexes sorted by their path after the crate, so that
+    /// the names in a module are found by bisection.
+    by_path: Vec<u32>,
+}
+
+/// `app::cache::store` → `("app", "cache::store")`.
+fn split_crate(name: &str) -> Option<(&str, &str)> {
+    name.trim_start_matches('<').split_once("::")
+}
+
+/// `work::{{closure}}` or `work<T>` → `work`: the item at the root.
+fn root_item(path: &str) -> &str {
+    let end = [path.find("::"), path.find('<')]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(path.len());
+    &path[..end]
 }
 
 impl LastSegmentIndex {
     /// Indexes function symbols, mangled as the symbol table has them.
     pub(crate) fn build(mangled: &[&str]) -> Self {
+        Self::of_names(
+            mangled
+                .iter()
+                .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+                .collect(),
+        )
+    }
+
+    /// Indexes demangled names.
+    fn of_names(mut names: Vec<String>) -> Self {
+        names.sort_unstable();
+        names.dedup();
         let mut index = Self {
             names: Vec::new(),
             by_last_segment: HashMap::new(),
+            crates: HashSet::new(),
+            root_items: HashMap::new(),
+            by_path: Vec::new(),
         };
-        let mut names: Vec<String> = mangled
-            .iter()
-            .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
         for name in names {
             let last = last_segment(&name);
             if last.is_empty() || last.starts_with('{') {
@@ -43,46 +75,68 @@ impl LastSegmentIndex {
                 .entry(hash(last))
                 .or_default()
                 .push(position);
+            if let Some((crate_name, path)) = split_crate(&name) {
+                if !index.crates.contains(crate_name) {
+                    index.crates.insert(crate_name.into());
+                }
+                index
+                    .root_items
+                    .entry(root_item(path).into())
+                    .and_modify(|known| {
+                        let same = known.is_some_and(|known| {
+                            split_crate(&index.names[known as usize])
+                                .is_some_and(|(other, _)| other == crate_name)
+                        });
+                        if !same {
+                            *known = None;
+                        }
+                    })
+                    .or_insert(Some(position));
+                index.by_path.push(position);
+            }
             index.names.push(name.into_boxed_str());
         }
+        let names = &index.names;
+        let path_of = |position: &u32| split_crate(&names[*position as usize]).map_or("", |(_, path)| path);
+        index
+            .by_path
+            .sort_by(|a, b| path_of(a).cmp(path_of(b)).then(a.cmp(b)));
         index
     }
 
     /// The crate whose symbols are in module `path`, if one is: a file's
-    /// directory need not be its crate's name.
+    /// directory need not be its crate's name. Where several are, the
+    /// first by name.
     fn crate_of_module(&self, path: &str) -> Option<&str> {
         if path.is_empty() {
             return None;
         }
         let module = format!("{path}::");
-        self.names.iter().find_map(|name| {
-            let (crate_name, rest) = name.trim_start_matches('<').split_once("::")?;
-            rest.starts_with(&module).then_some(crate_name)
-        })
+        let path_of = |position: &u32| {
+            split_crate(&self.names[*position as usize]).map_or("", |(_, path)| path)
+        };
+        let start = self
+            .by_path
+            .partition_point(|position| path_of(position) < module.as_str());
+        self.by_path[start..]
+            .iter()
+            .take_while(|position| path_of(position).starts_with(&module))
+            .min()
+            .and_then(|&position| split_crate(&self.names[position as usize]))
+            .map(|(crate_name, _)| crate_name)
     }
 
     /// The one crate with an item `item` at its root (`leak_scenarios::work`
     /// or `leak_scenarios::work::{{closure}}` for `work`), if exactly one
     /// has: a binary's folder need not be its crate's name.
     fn crate_with_root_item(&self, item: &str) -> Option<&str> {
-        let mut crates = self.names.iter().filter_map(|name| {
-            let (crate_name, rest) = name.trim_start_matches('<').split_once("::")?;
-            let at_root = rest == item
-                || rest
-                    .strip_prefix(item)
-                    .is_some_and(|after| after.starts_with("::") || after.starts_with('<'));
-            at_root.then_some(crate_name)
-        });
-        let first = crates.next()?;
-        crates.all(|other| other == first).then_some(first)
+        let position = (*self.root_items.get(item)?)?;
+        split_crate(&self.names[position as usize]).map(|(crate_name, _)| crate_name)
     }
 
     /// Whether any symbol is in crate `crate_name`.
     fn has_crate(&self, crate_name: &str) -> bool {
-        let prefix = format!("{crate_name}::");
-        self.names
-            .iter()
-            .any(|name| name.trim_start_matches('<').starts_with(&prefix))
+        self.crates.contains(crate_name)
     }
 
     /// Every full name whose last segment is `last`.
@@ -339,20 +393,7 @@ mod tests {
     use super::*;
 
     fn index(names: &[&str]) -> LastSegmentIndex {
-        let mut index = LastSegmentIndex {
-            names: Vec::new(),
-            by_last_segment: HashMap::new(),
-        };
-        for name in names {
-            let position = index.names.len() as u32;
-            index
-                .by_last_segment
-                .entry(hash(last_segment(name)))
-                .or_default()
-                .push(position);
-            index.names.push((*name).into());
-        }
-        index
+        LastSegmentIndex::of_names(names.iter().map(|name| (*name).to_owned()).collect())
     }
 
     #[test]

@@ -97,7 +97,8 @@ impl LastSegmentIndex {
             index.names.push(name.into_boxed_str());
         }
         let names = &index.names;
-        let path_of = |position: &u32| split_crate(&names[*position as usize]).map_or("", |(_, path)| path);
+        let path_of =
+            |position: &u32| split_crate(&names[*position as usize]).map_or("", |(_, path)| path);
         index
             .by_path
             .sort_by(|a, b| path_of(a).cmp(path_of(b)).then(a.cmp(b)));

@@ -3,8 +3,13 @@
 //! growth between two snapshots as a differential flamegraph (wider where
 //! more is held now; red where a stack grew, blue where it shrank).
 
+mod tree;
+
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::Arc;
+
+use tree::FrameTree;
 
 use super::ModelError;
 use super::heap::{FrameKind, Grouping, HeapSnapshot, Stack, key_of};
@@ -15,7 +20,23 @@ pub(crate) fn heap_flamegraph(
     snapshot: &HeapSnapshot,
     filter: Option<&str>,
 ) -> Result<Vec<u8>, ModelError> {
-    let folded = folded_stacks(snapshot, filter);
+    let mut tree = FrameTree::new();
+    let allocator_only: Arc<str> = "[allocator frames only]".into();
+    for stack in shown_stacks(snapshot, filter) {
+        let mut names: Vec<&Arc<str>> = stack
+            .frames()
+            .filter(|frame| frame.kind != FrameKind::Allocator)
+            .map(|frame| &frame.function)
+            .collect();
+        if names.is_empty() {
+            names.push(&allocator_only);
+        }
+        tree.add(names.into_iter().rev(), stack.bytes);
+    }
+    // inferno leaves out frames under 0.1 pixel of its 1,200: half that
+    // is folded, so that every frame it draws is there.
+    let min_bytes = tree.total() * 0.05 / 1200.0;
+    let folded = tree.folded(min_bytes);
     let lines: Vec<String> = folded
         .iter()
         .map(|(stack, bytes)| format!("{stack} {}", bytes.round() as u64))
@@ -61,19 +82,26 @@ pub(crate) fn diff_flamegraph(
 /// and std's frames are left out, as on the pages.
 fn folded_stacks(snapshot: &HeapSnapshot, filter: Option<&str>) -> Vec<(String, f64)> {
     let mut folded: HashMap<String, f64> = HashMap::new();
-    // memscope's own allocations are left out, as on the tables.
-    let shown = |stack: &&Stack| stack.bytes > 0.0 && key_of(stack, Grouping::Site).is_some();
-    for stack in snapshot.stacks.iter().filter(shown) {
-        if let Some(needle) = filter
-            && !stack.frames().any(|frame| frame.matches(needle))
-        {
-            continue;
-        }
+    for stack in shown_stacks(snapshot, filter) {
         *folded.entry(fold(stack)).or_default() += stack.bytes;
     }
     let mut folded: Vec<(String, f64)> = folded.into_iter().collect();
     folded.sort_by(|a, b| a.0.cmp(&b.0));
     folded
+}
+
+/// The stacks a flamegraph shows: those holding bytes, with a frame that
+/// `filter` (lower case) matches; memscope's own left out, as on the
+/// tables.
+fn shown_stacks<'a>(
+    snapshot: &'a HeapSnapshot,
+    filter: Option<&'a str>,
+) -> impl Iterator<Item = &'a Stack> {
+    snapshot.stacks.iter().filter(move |stack| {
+        stack.bytes > 0.0
+            && key_of(stack, Grouping::Site).is_some()
+            && filter.is_none_or(|needle| stack.frames().any(|frame| frame.matches(needle)))
+    })
 }
 
 fn fold(stack: &Stack) -> String {

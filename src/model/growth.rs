@@ -182,17 +182,18 @@ fn site_series(
     let numbers: Vec<usize> = (0..live_anywhere.len())
         .filter(|&stack| live_anywhere[stack])
         .collect();
-    let addresses: Vec<&[u64]> = numbers
+    let addresses: Vec<Vec<u64>> = numbers
         .iter()
         .map(|&stack| window.addresses(stack))
         .collect();
-    let frames = resolve(&addresses);
+    let slices: Vec<&[u64]> = addresses.iter().map(Vec::as_slice).collect();
+    let frames = resolve(&slices);
     let mut named: Vec<Option<(SiteId, String, String)>> = vec![None; window.stacks.len()];
     for ((&number, addresses), address_frames) in numbers.iter().zip(&addresses).zip(frames) {
         let stack = Stack {
             addresses: addresses.to_vec(),
             address_frames,
-            tag: window.addresses_and_tag(number).1,
+            tag: window.tag(number),
             ..Stack::default()
         };
         let kept = spec
@@ -225,7 +226,7 @@ fn site_series(
                 first_by_tag: HashMap::new(),
                 last_by_tag: HashMap::new(),
             });
-            let tag = window.addresses_and_tag(number).1;
+            let tag = window.tag(number);
             if index == 0 {
                 *series.first_by_tag.entry(tag).or_default() += counts.bytes;
             }

@@ -54,7 +54,7 @@ pub(crate) fn route_heaps(window: &HistoryWindow) -> Vec<RouteHeap> {
         }
         let mut by_tag = ByTag::new();
         for (stack, counts) in view.live() {
-            let entry = by_tag.entry(window.addresses_and_tag(stack).1).or_default();
+            let entry = by_tag.entry(window.tag(stack)).or_default();
             entry.0 += counts.bytes;
             entry.1 += counts.bytes_variance;
         }

@@ -137,10 +137,12 @@ pub(crate) fn points() -> Vec<Arc<HistoryPoint>> {
 /// the history's lock.
 pub(crate) fn window() -> HistoryWindow {
     let state = lock();
+    let (stacks, frames) = state.kept.tables();
     HistoryWindow {
         stored: state.kept.points().iter().cloned().collect(),
         start: 0,
-        stacks: state.kept.stacks(),
+        stacks,
+        frames,
     }
 }
 
@@ -173,10 +175,12 @@ pub(crate) fn window_of(taken: Vec<Taken>) -> HistoryWindow {
     for point in taken {
         store.record(point, capacity);
     }
+    let (stacks, frames) = store.tables();
     HistoryWindow {
         stored: store.points().iter().cloned().collect(),
         start: 0,
-        stacks: store.stacks(),
+        stacks,
+        frames,
     }
 }
 

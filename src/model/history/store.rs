@@ -1,5 +1,7 @@
-//! How the heap history keeps its snapshots small: every distinct stack's
-//! return addresses once, in a table that numbers them; the oldest stored
+//! How the heap history keeps its snapshots small: every distinct return
+//! address once, numbered; every distinct stack once, as the numbers of
+//! its addresses (4 bytes a frame rather than 8), in a table that numbers
+//! the stacks; the oldest stored
 //! snapshot as each of its live stacks' sampled counts; every later one as
 //! the stacks whose counts changed since the snapshot before it. A heap
 //! that holds still costs one table and one full snapshot, however many
@@ -50,13 +52,21 @@ pub(crate) struct Taken {
     pub(crate) stacks: Vec<(Vec<u64>, Sample)>,
 }
 
+/// Frame numbers by stack number (`None` for a free number).
+pub(crate) type StackTable = Vec<Option<Arc<[u32]>>>;
+
 /// The stack table and the stored points.
 #[derive(Debug)]
 pub(crate) struct Store {
-    /// Return addresses (leaf first) by stack number; `None` for a number
-    /// no stored point refers to, free for the next new stack.
-    stacks: Vec<Option<Arc<[u64]>>>,
-    numbers: HashMap<Arc<[u64]>, u32, FxBuildHasher>,
+    /// Every return address seen, by its number; never dropped (there are
+    /// only as many as the program has call sites).
+    frames: Vec<u64>,
+    frame_numbers: HashMap<u64, u32, FxBuildHasher>,
+    /// The frame numbers of each stack (leaf first), by stack number;
+    /// `None` for a number no stored point refers to, free for the next
+    /// new stack.
+    stacks: StackTable,
+    numbers: HashMap<Arc<[u32]>, u32, FxBuildHasher>,
     free: Vec<u32>,
     points: VecDeque<Arc<HistoryPoint>>,
     /// The newest point's samples by stack number, whole.
@@ -66,6 +76,8 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) const fn new() -> Self {
         Self {
+            frames: Vec::new(),
+            frame_numbers: HashMap::with_hasher(FxBuildHasher),
             stacks: Vec::new(),
             numbers: HashMap::with_hasher(FxBuildHasher),
             free: Vec::new(),
@@ -78,10 +90,10 @@ impl Store {
         &self.points
     }
 
-    /// The stack table as it is now, for a reader that replays the points
-    /// outside the lock.
-    pub(crate) fn stacks(&self) -> Vec<Option<Arc<[u64]>>> {
-        self.stacks.clone()
+    /// The stack and frame tables as they are now, for a reader that
+    /// replays the points outside the lock.
+    pub(crate) fn tables(&self) -> (StackTable, Vec<u64>) {
+        (self.stacks.clone(), self.frames.clone())
     }
 
     /// Keeps `taken` as the newest point, and lets the oldest go past
@@ -134,10 +146,19 @@ impl Store {
 
     /// The number of the stack at `addresses`, given it one if it is new.
     fn number(&mut self, addresses: Vec<u64>) -> u32 {
-        if let Some(&number) = self.numbers.get(&addresses[..]) {
+        let frames: Vec<u32> = addresses
+            .iter()
+            .map(|&address| {
+                *self.frame_numbers.entry(address).or_insert_with(|| {
+                    self.frames.push(address);
+                    (self.frames.len() - 1) as u32
+                })
+            })
+            .collect();
+        if let Some(&number) = self.numbers.get(&frames[..]) {
             return number;
         }
-        let addresses: Arc<[u64]> = addresses.into();
+        let addresses: Arc<[u32]> = frames.into();
         let number = match self.free.pop() {
             Some(number) => {
                 self.stacks[number as usize] = Some(addresses.clone());
@@ -217,13 +238,15 @@ impl Store {
             .stacks
             .iter()
             .flatten()
-            .map(|addresses| 16 + addresses.len() * size_of::<u64>())
-            .sum();
-        let slots = self.stacks.capacity() * size_of::<Option<Arc<[u64]>>>()
+            .map(|frames| 16 + frames.len() * size_of::<u32>())
+            .sum::<usize>()
+            + self.frames.capacity() * size_of::<u64>()
+            + self.frame_numbers.capacity() * (size_of::<(u64, u32)>() + 1);
+        let slots = self.stacks.capacity() * size_of::<Option<Arc<[u32]>>>()
             + self.newest.capacity() * size_of::<Sample>()
             + self.free.capacity() * size_of::<u32>();
         // A hash map bucket holds its key and value, and a control byte.
-        let map = self.numbers.capacity() * (size_of::<(Arc<[u64]>, u32)>() + 1);
+        let map = self.numbers.capacity() * (size_of::<(Arc<[u32]>, u32)>() + 1);
         let changes: usize = self
             .points
             .iter()
@@ -274,10 +297,9 @@ mod tests {
                     .enumerate()
                     .filter(|(_, sample)| sample.objects > 0)
                     .map(|(number, sample)| {
-                        (
-                            store.stacks[number].as_ref().unwrap().to_vec(),
-                            sample.objects,
-                        )
+                        let frames = store.stacks[number].as_ref().unwrap();
+                        let addresses = frames.iter().map(|&f| store.frames[f as usize]).collect();
+                        (addresses, sample.objects)
                     })
                     .collect();
                 live.sort();

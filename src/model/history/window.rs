@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::store::{HistoryPoint, Sample};
+use super::store::{HistoryPoint, Sample, StackTable};
 use crate::model::heap::{Counts, HeapSnapshot, SYMBOLIZER, Stack};
 use crate::model::tag_frame::split_tag;
 
@@ -17,8 +17,10 @@ pub(crate) struct HistoryWindow {
     pub(crate) stored: Vec<Arc<HistoryPoint>>,
     /// The first point of the window.
     pub(crate) start: usize,
-    /// Return addresses by stack number.
-    pub(crate) stacks: Vec<Option<Arc<[u64]>>>,
+    /// Frame numbers by stack number, and return addresses by frame
+    /// number.
+    pub(crate) stacks: StackTable,
+    pub(crate) frames: Vec<u64>,
 }
 
 /// One snapshot of the window, whole.
@@ -64,20 +66,36 @@ impl HistoryWindow {
         self
     }
 
-    /// The return addresses of stack `number`, and the route tag its
-    /// samples were taken under (0 for none).
-    pub(crate) fn addresses_and_tag(&self, number: usize) -> (&[u64], u32) {
-        split_tag(
-            self.stacks
-                .get(number)
-                .and_then(|addresses| addresses.as_deref())
-                .unwrap_or(&[]),
-        )
+    /// The return addresses of stack `number`, its route tag frame
+    /// included.
+    fn frames_of(&self, number: usize) -> Vec<u64> {
+        self.stacks
+            .get(number)
+            .and_then(|frames| frames.as_deref())
+            .unwrap_or(&[])
+            .iter()
+            .map(|&frame| self.frames.get(frame as usize).copied().unwrap_or(0))
+            .collect()
     }
 
     /// The return addresses of stack `number`.
-    pub(crate) fn addresses(&self, number: usize) -> &[u64] {
-        self.addresses_and_tag(number).0
+    pub(crate) fn addresses(&self, number: usize) -> Vec<u64> {
+        let mut addresses = self.frames_of(number);
+        let (kept, _) = split_tag(&addresses);
+        addresses.truncate(kept.len());
+        addresses
+    }
+
+    /// The route tag stack `number`'s samples were taken under (0 for
+    /// none).
+    pub(crate) fn tag(&self, number: usize) -> u32 {
+        let last = self
+            .stacks
+            .get(number)
+            .and_then(|frames| frames.as_deref())
+            .and_then(|frames| frames.last())
+            .and_then(|&frame| self.frames.get(frame as usize).copied());
+        last.map_or(0, |address| split_tag(&[address]).1)
     }
 
     /// Visits each point of the window, whole, oldest first, with its index
@@ -125,21 +143,25 @@ impl HistoryWindow {
                 return;
             }
             let live: Vec<(usize, Counts)> = view.live().collect();
-            let frames =
-                SYMBOLIZER.resolve_all(live.iter().map(|(stack, _)| self.addresses(*stack)));
+            let addresses: Vec<Vec<u64>> = live
+                .iter()
+                .map(|(stack, _)| self.addresses(*stack))
+                .collect();
+            let frames = SYMBOLIZER.resolve_all(addresses.iter().map(Vec::as_slice));
             let mut whole = HeapSnapshot::empty(view.point.moment.clone());
             whole.stacks = live
                 .iter()
+                .zip(addresses)
                 .zip(frames)
-                .map(|((stack, counts), address_frames)| Stack {
-                    addresses: self.addresses(*stack).to_vec(),
+                .map(|(((stack, counts), addresses), address_frames)| Stack {
+                    addresses,
                     address_frames,
                     objects: counts.objects,
                     bytes: counts.bytes,
                     samples: counts.sampled_objects,
                     bytes_variance: counts.bytes_variance,
                     allocated: Counts::default(),
-                    tag: self.addresses_and_tag(*stack).1,
+                    tag: self.tag(*stack),
                 })
                 .collect();
             snapshot = Some(whole);

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::query::{MAX_FILTER_LEN, MAX_LIMIT, Query};
 use super::render::suspects::SuspectView;
 use super::render::text::{Align, TextTable};
+use super::render::view::signed_with_error_or_empty;
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::growth::{GrowthReport, GrowthSpec, over_history};
@@ -79,10 +80,7 @@ impl RouteGrowthView {
     }
 
     fn kept_text(&self) -> String {
-        match (self.kept_per_request, self.kept_per_request_error) {
-            (Some(kept), Some(error)) => human_bytes_signed_with_error(kept, error),
-            _ => String::new(),
-        }
+        signed_with_error_or_empty(self.kept_per_request.zip(self.kept_per_request_error))
     }
 }
 

@@ -20,7 +20,7 @@ use crate::model::heap::SYMBOLIZER;
 use crate::model::process::{ResidentByKind, resident_set_size};
 use crate::model::rss::{self, RssPart};
 use crate::model::timeline;
-use crate::model::verdict::{self, TimeToLimit};
+use crate::model::verdict::{self, TimeToLimit, Verdict};
 use crate::units::{human_bytes, human_bytes_signed};
 
 #[derive(Serialize)]
@@ -132,7 +132,7 @@ impl Overview {
         mount: &Mount,
         state: &ProfilingState,
         hold: Option<SamplingHold>,
-        growth: Option<GrowthReport>,
+        (verdict, growth): (Verdict, Option<GrowthReport>),
         chart: Option<String>,
     ) -> Self {
         let prefix = mount.prefix.as_str();
@@ -143,7 +143,6 @@ impl Overview {
             views.truncate(LEADING_SUSPECTS);
             views
         });
-        let verdict = verdict::now(growth.as_ref());
         let rss_breakdown = ResidentByKind::read().map(|kinds| {
             let (rss, parts) = rss::breakdown(&stats, kinds);
             let window = &verdict.evidence;
@@ -166,6 +165,8 @@ impl Overview {
                     .collect(),
             }
         });
+        let time_to_limit =
+            verdict::forecast(&verdict.evidence, mount.memory_limit, cgroup.as_ref());
         let verdict = VerdictView::of(verdict, growth.as_ref(), prefix);
         Self {
             allocated: stats.allocated,
@@ -192,7 +193,7 @@ impl Overview {
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             cpu_profiler_bytes: cpu_profiler_bytes(),
             rss_breakdown,
-            time_to_limit: verdict::time_to_limit_now(mount.memory_limit, cgroup.as_ref()),
+            time_to_limit,
             cgroup,
             verdict,
             pages: page_links()
@@ -408,12 +409,14 @@ async fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
     let layout = request.layout;
     let growth = whole_history_growth(VERDICT_SUSPECTS).await;
-    let chart = memory_chart(&timeline::points(), &chart_marks(request.mount));
+    let points = timeline::points();
+    let chart = memory_chart(&points, &chart_marks(request.mount));
+    let verdict = verdict::now(&points, growth.as_ref());
     let overview = Overview::build(
         request.mount,
         &layout.profiling,
         layout.sampling_hold,
-        growth,
+        (verdict, growth),
         chart,
     );
     Ok(respond(&overview, request.format, request.layout))

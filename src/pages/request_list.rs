@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::query::{MAX_FILTER_LEN, MAX_LIMIT, Query};
 use super::render::capture_summary::CaptureSummary;
 use super::render::text::{Align, TextTable};
-use super::render::view::{micros, status_text};
+use super::render::view::{micros, signed_with_error_or_empty, status_text};
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest};
 use crate::model::cpu::CPU_CAPTURES;
@@ -14,9 +14,7 @@ use crate::model::history;
 use crate::model::route_heap::{RouteHeap, route_heaps};
 use crate::model::table::Z_INTERVAL;
 use crate::record::{RequestRecord, RouteTotals};
-use crate::units::{
-    duration_text, grouped, human_bytes, human_bytes_signed, human_bytes_signed_with_error,
-};
+use crate::units::{duration_text, grouped, human_bytes, human_bytes_signed};
 
 /// `cpu` is the name `busy` first had, kept for the links that use it.
 const SORTS: &[&str] = &["time", "wall", "busy", "cpu", "allocated", "net"];
@@ -123,17 +121,15 @@ impl RouteRow {
 
     /// `+2.00 KiB ± 0.12`, or nothing without tags.
     fn kept_per_request_text(&self) -> String {
-        match (self.kept_per_request, self.kept_per_request_error) {
-            (Some(kept), Some(error)) => human_bytes_signed_with_error(kept, error),
-            _ => String::new(),
-        }
+        signed_with_error_or_empty(self.kept_per_request.zip(self.kept_per_request_error))
     }
 
     fn kept_text(&self) -> String {
-        match (self.kept_bytes, self.kept_bytes_error) {
-            (Some(kept), Some(error)) => human_bytes_signed_with_error(kept as f64, error as f64),
-            _ => String::new(),
-        }
+        signed_with_error_or_empty(
+            self.kept_bytes
+                .zip(self.kept_bytes_error)
+                .map(|(kept, error)| (kept as f64, error as f64)),
+        )
     }
 }
 

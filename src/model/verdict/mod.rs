@@ -241,22 +241,21 @@ fn parts_at(point: &TimelinePoint) -> Option<Vec<RssPart>> {
     Some(parts)
 }
 
-/// The verdict now, on the process's timeline and heap history; `growth`
-/// is the report over every stored snapshot, where the history runs.
-pub(crate) fn now(growth: Option<&GrowthReport>) -> Verdict {
-    let timeline = timeline::points();
+/// The verdict now, on `timeline` (the timeline's points, oldest first) and
+/// the heap history; `growth` is the report over every stored snapshot,
+/// where the history runs.
+pub(crate) fn now(timeline: &[TimelinePoint], growth: Option<&GrowthReport>) -> Verdict {
     let (timeline_interval, _) = timeline::settings();
     judge(&Watch {
-        timeline: &timeline,
+        timeline,
         timeline_interval,
         history: history_watch(growth),
     })
 }
 
 /// The time to the nearest limit now (`builder_limit`, or the cgroup's),
-/// at the rate the RSS grew over the verdict's window, less the debug info
-/// memscope mapped meanwhile: a step that is memscope's, given back a
-/// minute after its last use, and no part of the app's rate.
+/// at the rate the RSS grew over the verdict's window: for `/metrics`,
+/// which has no verdict at hand.
 pub(crate) fn time_to_limit_now(
     builder_limit: Option<u64>,
     cgroup: Option<&CgroupMemory>,
@@ -269,7 +268,18 @@ pub(crate) fn time_to_limit_now(
         timeline_interval,
         history: history_watch(Some(&empty)),
     };
-    let evidence = evidence(watch.window());
+    forecast(&evidence(watch.window()), builder_limit, cgroup)
+}
+
+/// The time to the nearest limit (`builder_limit`, or the cgroup's) at the
+/// rate the RSS grew in `evidence`, less the debug info memscope mapped
+/// meanwhile: a step that is memscope's, given back a minute after its
+/// last use, and no part of the app's rate.
+pub(crate) fn forecast(
+    evidence: &Evidence,
+    builder_limit: Option<u64>,
+    cgroup: Option<&CgroupMemory>,
+) -> Option<TimeToLimit> {
     let limits = Limit::all(builder_limit, resident_set_size(), cgroup);
     time_to_limit(&evidence.app_rss?, evidence.noise_bytes, &limits)
 }

@@ -42,6 +42,14 @@ pub(crate) fn per_request(value: &Option<f64>) -> String {
     }
 }
 
+/// A signed estimate with its half-width (`+2.00 KiB ± 0.12`); empty where
+/// there is none.
+pub(crate) fn signed_with_error_or_empty(estimate: Option<(f64, f64)>) -> String {
+    estimate.map_or_else(String::new, |(value, error)| {
+        crate::units::human_bytes_signed_with_error(value, error)
+    })
+}
+
 /// The text of an optional query value, empty where there is none: what a
 /// form's input shows.
 pub(crate) fn or_empty(value: &Option<String>) -> &str {

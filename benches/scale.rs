@@ -367,15 +367,24 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         BUFFER / 1024,
         mib(app_rss)
     );
-    // The peak RSS each page group reaches, over the app's.
-    let mut peaks: Vec<(&str, u64)> = Vec::new();
-    let reset_peak = || {
+    // The peak RSS each page group reaches, over the app's and over the
+    // RSS just before the page (what memscope holds between pages, such as
+    // the symbolizer's caches, is then not counted again).
+    let mut peaks: Vec<(&str, u64, u64)> = Vec::new();
+    let mut before_page = app_rss;
+    let mut reset_peak = || {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
+        before_page = status_bytes("VmRSS:");
+        before_page
     };
-    let peak = || status_bytes("VmHWM:").saturating_sub(app_rss);
-    reset_peak();
+    let peak = |before: u64| {
+        let high = status_bytes("VmHWM:");
+        (high.saturating_sub(app_rss), high.saturating_sub(before))
+    };
+    let mut note = |page, (over_app, over_before)| peaks.push((page, over_app, over_before));
+    let before = reset_peak();
     let (first, page) = fetch(client, &url("/heapdump?format=json&limit=20")).await;
-    peaks.push(("first /heapdump", peak()));
+    note("first /heapdump", peak(before));
     let (dump_ms, resolve_ms) = accounts(&page);
     println!(
         "sampled stacks:               {}",
@@ -386,7 +395,7 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         ms(first)
     );
     let own_first = own_heap(client, addr).await;
-    reset_peak();
+    let before = reset_peak();
     let mut warm = Vec::new();
     let mut floor = Vec::new();
     for _ in 0..5 {
@@ -402,13 +411,13 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
         ms(median(&floor)),
         median(&warm).as_secs_f64() / median(&floor).as_secs_f64()
     );
-    peaks.push(("warm /heapdump", peak()));
-    reset_peak();
+    note("warm /heapdump", peak(before));
+    let before = reset_peak();
     let pprof = timed(client, &url("/pprof/heap")).await;
-    peaks.push(("/pprof/heap", peak()));
-    reset_peak();
+    note("/pprof/heap", peak(before));
+    let before = reset_peak();
     let flamegraph = timed(client, &url("/heapdump/flamegraph.svg")).await;
-    peaks.push(("flamegraph", peak()));
+    note("flamegraph", peak(before));
     println!("/pprof/heap (3):              median {:.0} ms", ms(pprof));
     println!(
         "heap flamegraph (3):          median {:.0} ms",
@@ -420,10 +429,16 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
     );
 
     println!(
-        "peak RSS over the app's:      {}",
+        "peak RSS over the app's (over the RSS before the page): {}",
         peaks
             .iter()
-            .map(|(page, bytes)| format!("{page} +{:.0} MiB", mib(*bytes)))
+            .map(|(page, over_app, over_before)| {
+                format!(
+                    "{page} +{:.0} MiB (+{:.0})",
+                    mib(*over_app),
+                    mib(*over_before)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -67,6 +67,7 @@ pub(crate) mod pprof;
 pub(crate) mod process;
 pub(crate) mod route_heap;
 pub(crate) mod rss;
+pub(crate) mod sampled;
 pub(crate) mod table;
 pub(crate) mod tag_frame;
 pub(crate) mod timeline;
@@ -80,11 +81,14 @@ pub(crate) use error::{ModelError, ModelErrorKind};
 
 /// Runs `work`, which blocks (a heap dump, symbolizing, a CPU capture), on
 /// the runtime's blocking threads when there is a runtime, so that the
-/// executor's threads go on serving the app; in place without one.
+/// executor's threads go on serving the app; in place without one. What
+/// it allocates comes from memscope's own arena, and goes back to the
+/// system as it is freed (`allocator::in_own_arena`).
 pub(crate) async fn off_executor<T: Send + 'static>(
     what: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ModelError> {
+    let work = move || allocator::in_own_arena(work);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => runtime
             .spawn_blocking(work)

@@ -3,6 +3,7 @@
 //! (navigation, the overview's list) are in `links`; a test here checks
 //! that each reaches a page.
 
+use crate::model::allocator::InOwnArena;
 use std::sync::Arc;
 
 use http::Method;
@@ -154,8 +155,10 @@ const PAGES: &[PageEntry] = &[
 ];
 
 /// Answers a request under the prefix. Never fails: an error is a page.
+/// What a page allocates comes from memscope's own arena, and goes back to
+/// the system as it is freed, rather than staying in the app's.
 pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
-    Box::pin(async move {
+    Box::pin(InOwnArena::new(async move {
         let layout = Layout::new(&mount.prefix);
         // Access first: a peer that may not see the pages learns nothing of
         // them, not even which query values they take.
@@ -176,7 +179,7 @@ pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
             Ok(response) => response,
             Err(error) => respond_error(&error, format, &layout),
         }
-    })
+    }))
 }
 
 async fn dispatch(mount: &Arc<Mount>, parts: &Parts, format: Format, layout: &Layout) -> Answer {

@@ -101,6 +101,9 @@ struct ProfilingJson {
     jemalloc_is_global: bool,
     /// What unwinds sampled stacks: `memscope`, `libgcc` or `libunwind`.
     unwinder: Option<&'static str>,
+    /// What takes the heap samples: `jemalloc`, or `memscope` (the
+    /// sampling allocator `memscope::Sampled`).
+    sampler: &'static str,
     /// A CPU capture runs and holds sampling paused: when it ends, and
     /// whether sampling resumes then.
     cpu_capture_hold: Option<CaptureHoldJson>,
@@ -183,6 +186,7 @@ impl Overview {
                 sample_interval: state.sample_interval(),
                 jemalloc_is_global: state.jemalloc_is_global,
                 unwinder: state.unwinder,
+                sampler: state.sampler,
                 cpu_capture_hold: hold.map(|hold| CaptureHoldJson {
                     ends_in_seconds: hold.ends_in.as_secs_f64().ceil() as u64,
                     resumes: hold.resumes,

@@ -13,10 +13,16 @@ thread_local! {
         allocatedp::read().ok().zip(deallocatedp::read().ok());
 }
 
-/// Bytes this thread has allocated and freed since it started, rounded to
-/// size classes. `(0, 0)` where jemalloc has no statistics.
+/// Bytes this thread has allocated and freed since it started: memscope's
+/// sampling allocator's exact counts where it is the global allocator,
+/// else jemalloc's, rounded to size classes. `(0, 0)` where jemalloc has no statistics.
 #[inline]
 pub(crate) fn thread_allocation_totals() -> (u64, u64) {
+    if super::wrapper_counters::wrapper_in_use()
+        && let Some(totals) = super::wrapper_counters::wrapper_thread_totals()
+    {
+        return totals;
+    }
     COUNTERS
         .try_with(|counters| {
             counters.map_or((0, 0), |(allocated, freed)| (allocated.get(), freed.get()))

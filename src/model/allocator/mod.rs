@@ -15,9 +15,11 @@
 
 #![allow(unsafe_code)]
 
+mod own_arena;
 mod setup;
 mod size_classes;
 
+pub(crate) use own_arena::{InOwnArena, in_own_arena};
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
 pub(crate) use size_classes::{SizeClass, size_classes};
@@ -42,6 +44,9 @@ impl AllocatorStats {
     /// Reads the current figures. jemalloc caches its statistics and refreshes
     /// them only when the epoch advances, so the epoch is advanced first.
     pub(crate) fn read() -> Self {
+        if super::sampled::in_use() && !jemalloc_is_global_allocator() {
+            return Self::of_wrapper();
+        }
         advance_epoch();
         let read = |value: tikv_jemalloc_ctl::Result<usize>| value.unwrap_or(0) as u64;
         Self {
@@ -51,6 +56,19 @@ impl AllocatorStats {
             mapped: read(stats::mapped::read()),
             retained: read(stats::retained::read()),
             metadata: read(stats::metadata::read()),
+        }
+    }
+}
+
+impl AllocatorStats {
+    /// What memscope's sampling allocator counts over another allocator:
+    /// the bytes allocated and not freed, exactly; the rest is the inner
+    /// allocator's, which it cannot read, and stays zero.
+    fn of_wrapper() -> Self {
+        let (allocated, freed) = crate::record::wrapper_totals();
+        Self {
+            allocated: allocated.saturating_sub(freed),
+            ..Self::default()
         }
     }
 }
@@ -78,10 +96,16 @@ pub(crate) struct ProfilingState {
     /// What unwinds each sampled allocation's stack, when profiling is on:
     /// `memscope` (its own walker), else jemalloc's `libgcc` or `libunwind`.
     pub(crate) unwinder: Option<&'static str>,
+    /// What takes the heap samples: `jemalloc`, or `memscope` (its
+    /// sampling allocator, `memscope::Sampled`, over any allocator).
+    pub(crate) sampler: &'static str,
 }
 
 impl ProfilingState {
     pub(crate) fn read() -> Self {
+        if super::sampled::in_use() {
+            return Self::of_wrapper();
+        }
         // SAFETY: `opt.prof` is a `bool` control.
         let enabled = unsafe { raw::read::<bool>(b"opt.prof\0") }.unwrap_or(false);
         // SAFETY: `prof.active` is a `bool` control.
@@ -104,6 +128,22 @@ impl ProfilingState {
             accumulates,
             jemalloc_is_global: jemalloc_is_global_allocator(),
             unwinder: enabled.then(sampled_stack_unwinder),
+            sampler: "jemalloc",
+        }
+    }
+
+    /// memscope's sampling allocator takes the samples: profiling is on
+    /// from the first allocation, and the wrapper keeps what every stack
+    /// allocated.
+    fn of_wrapper() -> Self {
+        Self {
+            enabled: true,
+            active: super::sampled::is_active(),
+            lg_sample: Some(super::sampled::lg_sample()),
+            accumulates: true,
+            jemalloc_is_global: jemalloc_is_global_allocator(),
+            unwinder: Some("memscope"),
+            sampler: "memscope",
         }
     }
 
@@ -114,6 +154,13 @@ impl ProfilingState {
 
     /// A sentence on the state of heap profiling.
     pub(crate) fn summary(&self) -> String {
+        if self.sampler == "memscope" {
+            return format!(
+                "heap profiling by memscope's sampling allocator {}, one sample per {} allocated",
+                if self.active { "active" } else { "paused" },
+                crate::units::human_bytes(self.sample_interval().unwrap_or(0)),
+            );
+        }
         match (self.jemalloc_is_global, self.enabled, self.active) {
             (false, _, _) => "jemalloc is not the global allocator".to_owned(),
             (true, false, _) => "heap profiling off".to_owned(),
@@ -128,7 +175,9 @@ impl ProfilingState {
 
     /// What to change, where jemalloc or heap profiling is off.
     pub(crate) fn hint(&self) -> Option<&'static str> {
-        if !self.jemalloc_is_global {
+        if self.sampler == "memscope" {
+            None
+        } else if !self.jemalloc_is_global {
             Some(NOT_GLOBAL_HINT)
         } else if !self.enabled {
             Some(PROFILING_OFF_HINT)
@@ -165,6 +214,10 @@ fn sampled_stack_unwinder() -> &'static str {
 /// when profiling was not enabled at start-up, since jemalloc then rejects
 /// every `prof.*` write with a bare "invalid value".
 pub(crate) fn set_profiling_active(active: bool) -> Result<(), String> {
+    if super::sampled::in_use() {
+        super::sampled::set_active(active);
+        return Ok(());
+    }
     let state = ProfilingState::read();
     if !state.jemalloc_is_global {
         return Err(NOT_GLOBAL_HINT.to_owned());

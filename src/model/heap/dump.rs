@@ -217,6 +217,9 @@ fn take_tag(mut addresses: Vec<u64>) -> (Vec<u64>, u32) {
     if tag != 0 {
         addresses.pop();
     }
+    // Collected without knowing the count, the vector has room for up to
+    // twice the frames; tens of thousands of stacks are kept at once.
+    addresses.shrink_to_fit();
     (addresses, tag)
 }
 

@@ -26,6 +26,21 @@ pub(crate) enum FrameKind {
 /// memscope's own sources, as they appear in debug info.
 const OWN_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
 
+/// memscope's sampling allocator (its table and walk, and the counters
+/// of the request path it runs through), whose frames are an allocator's,
+/// not memscope's own: by source and by name.
+const SAMPLER_SOURCES: &[&str] = &[
+    concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/sampled/"),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/record/wrapper_counters.rs"
+    ),
+];
+const SAMPLER_FUNCTIONS: &[&str] = &[
+    "memscope::model::sampled::",
+    "memscope::record::wrapper_counters::",
+];
+
 const ALLOCATOR_FILES: &[&str] = &[
     "/library/alloc/",
     "/library/core/",
@@ -119,6 +134,15 @@ impl FrameKind {
 
 pub(crate) fn classify(function: &str, file: Option<&str>) -> FrameKind {
     let unbracketed = function.trim_start_matches('<');
+    // memscope's sampling allocator is an allocator: the frames a sample
+    // starts with, above the code that allocated.
+    if SAMPLER_FUNCTIONS
+        .iter()
+        .any(|prefix| unbracketed.starts_with(prefix))
+        || file.is_some_and(|file| SAMPLER_SOURCES.iter().any(|dir| file.starts_with(dir)))
+    {
+        return FrameKind::Allocator;
+    }
     if let Some(file) = file {
         if file.starts_with(OWN_SOURCES) {
             return FrameKind::Memscope;

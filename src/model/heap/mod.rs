@@ -11,7 +11,7 @@ mod stack;
 mod symbolize;
 
 pub(crate) use dump::Counts;
-pub(crate) use dump::RawProfile;
+pub(crate) use dump::{RawProfile, RawStack};
 pub(crate) use frames::FrameKind;
 pub(crate) use site::{Grouping, SiteId, key_of, named_frame, route_of_tag};
 pub(crate) use stack::Stack;
@@ -148,8 +148,13 @@ fn dump_now() -> Result<RawSnapshot, ModelError> {
         ));
     }
     let instant = Instant::now();
-    let profile = dump::dump_heap_profile()
-        .map_err(|error| ModelError::failed(format!("could not take a heap profile: {error}")))?;
+    let profile = if super::sampled::in_use() {
+        super::sampled::raw_profile()
+    } else {
+        dump::dump_heap_profile().map_err(|error| {
+            ModelError::failed(format!("could not take a heap profile: {error}"))
+        })?
+    };
     let raw = RawSnapshot {
         moment: DumpMoment {
             taken_at: SystemTime::now(),

@@ -79,7 +79,7 @@ fn run_sampler() {
         // The dump runs outside the history's lock: pages read the
         // history meanwhile.
         drop(state);
-        let point = take();
+        let point = crate::model::allocator::in_own_arena(take);
         state = lock();
         if let Some(point) = point {
             record(&mut state, point);

@@ -88,8 +88,11 @@ pub(crate) fn install() -> Result<(), String> {
             // SAFETY: the control reads and writes a `prof_backtrace_hook_t`,
             // a C function pointer, which `BacktraceHook` is.
             unsafe {
-                let theirs = tikv_jemalloc_ctl::raw::read::<BacktraceHook>(NAME)
-                    .map_err(|error| format!("jemalloc has no backtrace hook: {error}"))?;
+                // Null where jemalloc has not set its unwinder up (it is
+                // not the global allocator).
+                let theirs = tikv_jemalloc_ctl::raw::read::<Option<BacktraceHook>>(NAME)
+                    .map_err(|error| format!("jemalloc has no backtrace hook: {error}"))?
+                    .ok_or("jemalloc has no backtrace hook set")?;
                 let _ = FALLBACK.set(theirs);
                 tikv_jemalloc_ctl::raw::write(NAME, ours)
                     .map_err(|error| format!("jemalloc refused the backtrace hook: {error}"))
@@ -102,8 +105,8 @@ pub(crate) fn install() -> Result<(), String> {
 pub(crate) fn is_installed() -> bool {
     let ours: BacktraceHook = sample_backtrace;
     // SAFETY: the control holds a `prof_backtrace_hook_t`.
-    unsafe { tikv_jemalloc_ctl::raw::read::<BacktraceHook>(NAME) }
-        .is_ok_and(|hook| std::ptr::fn_addr_eq(hook, ours))
+    unsafe { tikv_jemalloc_ctl::raw::read::<Option<BacktraceHook>>(NAME) }
+        .is_ok_and(|hook| hook.is_some_and(|hook| std::ptr::fn_addr_eq(hook, ours)))
 }
 
 /// jemalloc calls this for every sampled allocation, with room for
@@ -151,6 +154,41 @@ unsafe extern "C" fn sample_backtrace(vec: *mut *mut c_void, len: *mut c_uint, m
             }
         }
     }
+}
+
+/// Writes the return addresses above the caller's frame into `frames`,
+/// innermost first, and the thread's route tag as one more frame where
+/// there is room; returns how many, 0 where the walker cannot run (a
+/// thread being torn down, a walk already running on this thread). For
+/// memscope's sampling allocator, which calls it as the sampler: what the
+/// walker allocates (a thread's first walk builds its state) is then never
+/// sampled.
+#[inline(never)]
+pub(crate) fn walk_from_caller(frames: &mut [u64]) -> usize {
+    const MOST: usize = 128;
+    let here = Registers::here();
+    let mut walked = [std::ptr::null_mut::<c_void>(); MOST];
+    let room = frames.len().min(MOST);
+    let count = WALKER
+        .try_with(|walker| {
+            let mut walker = walker.try_borrow_mut().ok()?;
+            let walker = walker.get_or_insert_with(Walker::new);
+            // SAFETY: `here` are this function's registers, and this frame
+            // outlives the walk.
+            Some(unsafe { walker.walk(here, &mut walked[..room]) })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    for (frame, address) in frames.iter_mut().zip(&walked[..count]) {
+        *frame = *address as u64;
+    }
+    let tag = current_tag();
+    if count > 0 && tag != NO_TAG && count < frames.len() {
+        frames[count] = tag_frame(tag);
+        return count + 1;
+    }
+    count
 }
 
 /// The three registers a walk needs.

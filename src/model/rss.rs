@@ -30,6 +30,9 @@ pub(crate) struct RssPart {
 /// metadata) within the anonymous RSS, and what is left of it is outside
 /// jemalloc.
 pub(crate) fn breakdown(stats: &AllocatorStats, kinds: ResidentByKind) -> (u64, Vec<RssPart>) {
+    if !super::allocator::figures_are_jemalloc() {
+        return beyond_the_live_heap(stats, kinds);
+    }
     let part = |part, bytes, about| RssPart { part, bytes, about };
     let mut anonymous_left = kinds.anonymous;
     let mut within_anonymous = |bytes: u64| {
@@ -84,6 +87,38 @@ pub(crate) fn breakdown(stats: &AllocatorStats, kinds: ResidentByKind) -> (u64, 
     (kinds.total(), parts)
 }
 
+/// The RSS over another allocator than jemalloc, under memscope's
+/// sampling allocator, which counts the live bytes exactly but cannot see
+/// inside the allocator: what its pages hold beyond the live heap (room,
+/// freed pages kept, bookkeeping) is one part with the rest of the
+/// anonymous memory.
+fn beyond_the_live_heap(stats: &AllocatorStats, kinds: ResidentByKind) -> (u64, Vec<RssPart>) {
+    let live = stats.allocated.min(kinds.anonymous);
+    let parts = vec![
+        RssPart {
+            part: "live_heap",
+            bytes: live,
+            about: "live allocations, as memscope's sampling allocator counts them (exact)",
+        },
+        RssPart {
+            part: "beyond_live_heap",
+            bytes: kinds.anonymous - live,
+            about: "anonymous memory beyond the live heap: the allocator's free room, the freed pages it keeps and its bookkeeping, and thread stacks and anonymous maps; over this allocator they cannot be told apart",
+        },
+        RssPart {
+            part: "file_backed",
+            bytes: kinds.file,
+            about: "pages of mapped files: the binary, libraries, mapped debug info; the kernel can drop them",
+        },
+        RssPart {
+            part: "shared_memory",
+            bytes: kinds.shared,
+            about: "tmpfs and memfd files mapped, shared anonymous memory",
+        },
+    ];
+    (kinds.total(), parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +165,31 @@ mod tests {
         let bytes: Vec<u64> = parts.iter().map(|p| p.bytes).collect();
         assert_eq!(bytes, [100, 20, 30, 0, 0, 40, 0]);
         assert_eq!(bytes.iter().sum::<u64>(), rss);
+    }
+
+    #[test]
+    fn over_another_allocator_the_live_heap_and_what_lies_beyond_it() {
+        let stats = AllocatorStats {
+            allocated: 100,
+            ..AllocatorStats::default()
+        };
+        let kinds = ResidentByKind {
+            anonymous: 260,
+            file: 40,
+            shared: 5,
+        };
+        let (rss, parts) = beyond_the_live_heap(&stats, kinds);
+        let bytes: Vec<(&str, u64)> = parts.iter().map(|p| (p.part, p.bytes)).collect();
+        assert_eq!(
+            bytes,
+            [
+                ("live_heap", 100),
+                ("beyond_live_heap", 160),
+                ("file_backed", 40),
+                ("shared_memory", 5),
+            ]
+        );
+        assert_eq!(parts.iter().map(|p| p.bytes).sum::<u64>(), rss);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! allocation site (the default), function, crate, whole stack, or exact
 //! size class.
 
+use http::StatusCode;
 use serde::Serialize;
 
+use super::error::PageError;
 use super::query::{HEAP_GROUPS, Query, heap_table_spec};
 use super::render::heap_view::{
     AmountView, EstimateView, RowLabelView, estimate_notes, group_name, group_title,
@@ -11,7 +13,7 @@ use super::render::heap_view::{
 use super::render::text::{Align, TextTable};
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest, Pending};
-use crate::model::allocator::{AllocatorStats, size_classes};
+use crate::model::allocator::{AllocatorStats, figures_are_jemalloc, size_classes};
 use crate::model::heap::{self, Grouping, HeapSnapshot};
 use crate::model::process::resident_set_size;
 use crate::model::table::{HeapRow, HeapTable, TableSpec};
@@ -235,6 +237,14 @@ async fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["group", "limit", "filter", "route"])?;
     let spec = heap_table_spec(&query)?;
     let page = match spec.grouping {
+        None if !figures_are_jemalloc() => {
+            return Err(PageError::new(
+                StatusCode::CONFLICT,
+                "group=size lists jemalloc's size classes, and this program's global allocator \
+                 is memscope's sampling allocator over another allocator; group=site, function, \
+                 crate, stack and route work here",
+            ));
+        }
         None => {
             let stats = AllocatorStats::read();
             let table = HeapTable::of_size_classes(&size_classes(), spec.limit);

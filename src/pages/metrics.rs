@@ -18,7 +18,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::error::PageError;
 use super::query::Query;
 use super::request::{Answer, PageRequest};
-use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::allocator::{AllocatorStats, ProfilingState, figures_are_jemalloc};
 use crate::model::cgroup::{self, CgroupMemory};
 use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
@@ -137,10 +137,21 @@ fn register_flag(registry: &mut Registry, name: &str, help: &str, on: bool) {
 }
 
 /// jemalloc's figures and the process's resident set.
+/// jemalloc's figures; over another allocator, the live bytes memscope's
+/// sampling allocator counts, and none of the figures it cannot know.
 fn register_allocator(registry: &mut Registry) {
     let stats = AllocatorStats::read();
-    for (name, help, read) in JEMALLOC_GAUGES {
-        register_bytes(registry, name, help, read(&stats));
+    if figures_are_jemalloc() {
+        for (name, help, read) in JEMALLOC_GAUGES {
+            register_bytes(registry, name, help, read(&stats));
+        }
+    } else {
+        register_bytes(
+            registry,
+            "allocated",
+            "Bytes in live allocations, counted exactly by memscope's sampling allocator.",
+            stats.allocated,
+        );
     }
     if let Some(rss) = resident_set_size() {
         register_bytes(

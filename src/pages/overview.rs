@@ -12,7 +12,7 @@ use super::render::text::{Align, TextTable};
 use super::render::verdict::VerdictView;
 use super::render::{Layout, Page, respond, sampling_summary};
 use super::request::{Answer, PageRequest, Pending};
-use crate::model::allocator::{AllocatorStats, ProfilingState};
+use crate::model::allocator::{AllocatorStats, ProfilingState, figures_are_jemalloc};
 use crate::model::cgroup::{self, CgroupMemory};
 use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
 use crate::model::growth::GrowthReport;
@@ -25,12 +25,16 @@ use crate::units::{human_bytes, human_bytes_signed};
 
 #[derive(Serialize)]
 pub(crate) struct Overview {
+    /// Bytes in live allocations: jemalloc's count, or over another
+    /// allocator memscope's sampling allocator's (exact).
     allocated: u64,
-    active: u64,
-    resident: u64,
-    mapped: u64,
-    retained: u64,
-    metadata: u64,
+    /// jemalloc's figures; `null` over another allocator, whose pages
+    /// memscope's sampling allocator cannot see.
+    active: Option<u64>,
+    resident: Option<u64>,
+    mapped: Option<u64>,
+    retained: Option<u64>,
+    metadata: Option<u64>,
     /// Resident set size of the whole process; `null` without procfs.
     rss: Option<u64>,
     profiling: ProfilingJson,
@@ -67,7 +71,9 @@ struct RssBreakdownJson {
     rss: u64,
     /// `live_heap`, `allocator_overhead`, `kept_for_reuse`,
     /// `allocator_metadata`, `outside_jemalloc`, `file_backed`,
-    /// `shared_memory`, in that order.
+    /// `shared_memory`, in that order; over another allocator than
+    /// jemalloc (memscope's sampling allocator), `live_heap`,
+    /// `beyond_live_heap`, `file_backed`, `shared_memory`.
     parts: Vec<RssPartJson>,
 }
 
@@ -140,6 +146,7 @@ impl Overview {
     ) -> Self {
         let prefix = mount.prefix.as_str();
         let stats = AllocatorStats::read();
+        let jemalloc = figures_are_jemalloc();
         let cgroup = cgroup::read();
         let suspects = growth.as_ref().map_or_else(Vec::new, |report| {
             let mut views = significant_views(report, prefix);
@@ -173,11 +180,11 @@ impl Overview {
         let verdict = VerdictView::of(verdict, growth.as_ref(), prefix);
         Self {
             allocated: stats.allocated,
-            active: stats.active,
-            resident: stats.resident,
-            mapped: stats.mapped,
-            retained: stats.retained,
-            metadata: stats.metadata,
+            active: jemalloc.then_some(stats.active),
+            resident: jemalloc.then_some(stats.resident),
+            mapped: jemalloc.then_some(stats.mapped),
+            retained: jemalloc.then_some(stats.retained),
+            metadata: jemalloc.then_some(stats.metadata),
             rss: resident_set_size(),
             profiling: ProfilingJson {
                 enabled: state.enabled,
@@ -267,33 +274,33 @@ impl Overview {
             figure(
                 "allocated",
                 Some(self.allocated),
-                "bytes in live allocations (under-reported while heap profiling samples: compare resident)",
+                if self.active.is_some() {
+                    "bytes in live allocations (under-reported while heap profiling samples: compare resident)"
+                } else {
+                    "bytes in live allocations, counted exactly by memscope's sampling allocator"
+                },
             ),
             figure(
                 "active",
-                Some(self.active),
+                self.active,
                 "bytes in pages holding live allocations",
             ),
             figure(
                 "resident",
-                Some(self.resident),
+                self.resident,
                 "allocator pages in physical memory, metadata included",
             ),
             figure(
                 "mapped",
-                Some(self.mapped),
+                self.mapped,
                 "bytes in extents the allocator has mapped and in use",
             ),
             figure(
                 "retained",
-                Some(self.retained),
+                self.retained,
                 "virtual memory kept for reuse rather than returned to the system",
             ),
-            figure(
-                "metadata",
-                Some(self.metadata),
-                "the allocator's own bookkeeping",
-            ),
+            figure("metadata", self.metadata, "the allocator's own bookkeeping"),
             figure(
                 "rss",
                 self.rss,

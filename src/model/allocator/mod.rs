@@ -44,7 +44,7 @@ impl AllocatorStats {
     /// Reads the current figures. jemalloc caches its statistics and refreshes
     /// them only when the epoch advances, so the epoch is advanced first.
     pub(crate) fn read() -> Self {
-        if super::sampled::in_use() && !jemalloc_is_global_allocator() {
+        if !figures_are_jemalloc() {
             return Self::of_wrapper();
         }
         advance_epoch();
@@ -58,6 +58,13 @@ impl AllocatorStats {
             metadata: read(stats::metadata::read()),
         }
     }
+}
+
+/// Whether the allocator figures are jemalloc's: it is the global
+/// allocator (alone or under memscope's sampling allocator). Over another
+/// allocator, memscope's sampling allocator knows only the live bytes.
+pub(crate) fn figures_are_jemalloc() -> bool {
+    !super::sampled::in_use() || jemalloc_is_global_allocator()
 }
 
 impl AllocatorStats {

@@ -192,6 +192,47 @@ impl LoadedObjects {
     }
 }
 
+/// Runs `work` while no object can be unloaded: inside a callback of
+/// `dl_iterate_phdr`, which holds glibc's lock on the list of loaded
+/// objects (a recursive lock, so `work` may list them again). A `dlclose`
+/// on another thread takes an object off that list before unmapping it,
+/// and waits meanwhile; so what `work` reads of the objects it lists stays
+/// mapped until it returns.
+#[cfg(target_os = "linux")]
+pub(crate) fn with_objects_held<T, F: FnOnce() -> T>(work: F) -> T {
+    struct Call<F, T> {
+        work: Option<F>,
+        result: Option<std::thread::Result<T>>,
+    }
+    unsafe extern "C" fn first<F: FnOnce() -> T, T>(
+        _info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `data` is the `Call` below, borrowed for the call.
+        let call = unsafe { &mut *data.cast::<Call<F, T>>() };
+        if let Some(work) = call.work.take() {
+            // A panic may not cross the C frames: it is carried out.
+            call.result = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+        }
+        // Once is enough: stop the iteration.
+        1
+    }
+    let mut call = Call {
+        work: Some(work),
+        result: None,
+    };
+    // SAFETY: the callback only runs `work` and stores its result in the
+    // `Call`, which outlives the iteration.
+    unsafe { libc::dl_iterate_phdr(Some(first::<F, T>), (&raw mut call).cast()) };
+    match (call.result, call.work) {
+        (Some(result), _) => result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        // No object listed at all (never in practice): nothing to hold.
+        (None, Some(work)) => work(),
+        (None, None) => unreachable!("the work ran without a result"),
+    }
+}
+
 /// The GNU build id among ELF notes (`NT_GNU_BUILD_ID`, owner `GNU`).
 fn gnu_build_id(mut notes: &[u8]) -> Option<Vec<u8>> {
     const NT_GNU_BUILD_ID: u32 = 3;

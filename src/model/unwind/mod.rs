@@ -165,24 +165,25 @@ unsafe extern "C" fn sample_backtrace(vec: *mut *mut c_void, len: *mut c_uint, m
 /// sampled.
 #[inline(never)]
 pub(crate) fn walk_from_caller(frames: &mut [u64]) -> usize {
-    const MOST: usize = 128;
     let here = Registers::here();
-    let mut walked = [std::ptr::null_mut::<c_void>(); MOST];
-    let room = frames.len().min(MOST);
+    // SAFETY: a pointer and a u64 have the same size and alignment here
+    // (x86-64), every bit pattern is a valid raw pointer, and the slice is
+    // borrowed for the walk alone; no second buffer on a stack that may be
+    // short.
+    let as_pointers = unsafe {
+        std::slice::from_raw_parts_mut(frames.as_mut_ptr().cast::<*mut c_void>(), frames.len())
+    };
     let count = WALKER
         .try_with(|walker| {
             let mut walker = walker.try_borrow_mut().ok()?;
             let walker = walker.get_or_insert_with(Walker::new);
             // SAFETY: `here` are this function's registers, and this frame
             // outlives the walk.
-            Some(unsafe { walker.walk(here, &mut walked[..room]) })
+            Some(unsafe { walker.walk(here, as_pointers) })
         })
         .ok()
         .flatten()
         .unwrap_or(0);
-    for (frame, address) in frames.iter_mut().zip(&walked[..count]) {
-        *frame = *address as u64;
-    }
     let tag = current_tag();
     if count > 0 && tag != NO_TAG && count < frames.len() {
         frames[count] = tag_frame(tag);

@@ -12,7 +12,7 @@ use gimli::{
 };
 
 use super::rule::{CfaBase, FrameRule};
-use crate::model::objects::{LoadedObject, LoadedObjects};
+use crate::model::objects::{LoadedObject, LoadedObjects, with_objects_held};
 
 type Section = EndianSlice<'static, LittleEndian>;
 
@@ -56,19 +56,23 @@ impl Modules {
         }
     }
 
-    /// Reads the list of loaded objects afresh.
+    /// Reads the list of loaded objects afresh, and each one's unwind
+    /// table headers while none can be unloaded.
     pub(super) fn read() -> Self {
-        let loaded = LoadedObjects::read();
-        Self {
-            generation: loaded.generation,
-            modules: loaded
-                .objects
-                .iter()
-                // SAFETY: the objects were loaded a moment ago; see
-                // `mod.rs` on objects unloaded while the list is used.
-                .filter_map(|object| unsafe { Module::from_loaded(object) })
-                .collect(),
-        }
+        with_objects_held(|| {
+            let loaded = LoadedObjects::read();
+            Self {
+                generation: loaded.generation,
+                modules: loaded
+                    .objects
+                    .iter()
+                    // SAFETY: the objects are held loaded while their
+                    // headers are read; see `mod.rs` on objects unloaded
+                    // later, while the list is used.
+                    .filter_map(|object| unsafe { Module::from_loaded(object) })
+                    .collect(),
+            }
+        })
     }
 
     /// How to find the caller's frame from code at `address`.

@@ -58,6 +58,10 @@ pub(crate) enum VerdictKind {
     Retention,
     Fragmentation,
     OutsideHeap,
+    /// Over another allocator than jemalloc: anonymous memory beyond the
+    /// live heap grew, the allocator's or outside it, which memscope
+    /// cannot tell apart there.
+    BeyondLiveHeap,
     Steady,
     TooEarly,
 }
@@ -491,6 +495,13 @@ fn grown_part_verdict(
                 human_bytes_signed(rss_growth),
                 grown.part.replace('_', " "),
                 human_bytes(evidence.purgeable_bytes)
+            ),
+        ),
+        "beyond_live_heap" => (
+            VerdictKind::BeyondLiveHeap,
+            format!(
+                "Not the live heap: the RSS grew {} over {span} while {live_text}; what grew is anonymous memory beyond it ({grown_text}): the allocator's kept pages and fragmentation, or thread stacks and anonymous maps. Over this allocator memscope cannot tell them apart; over jemalloc (memscope::Jemalloc, or memscope::Sampled<Jemalloc>) it can.",
+                human_bytes_signed(rss_growth),
             ),
         ),
         "allocator_overhead" => (

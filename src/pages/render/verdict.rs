@@ -12,7 +12,8 @@ use crate::units::human_bytes;
 #[derive(Serialize)]
 pub(crate) struct VerdictView {
     /// `leak`, `retention`, `fragmentation`, `outside_heap`, `steady` or
-    /// `too_early`.
+    /// `too_early`; over another allocator than jemalloc,
+    /// `beyond_live_heap` in place of the three it cannot tell apart.
     pub(crate) kind: VerdictKind,
     pub(crate) summary: String,
     pub(crate) evidence: EvidenceView,
@@ -58,6 +59,7 @@ impl VerdictView {
             VerdictKind::Retention => "retention",
             VerdictKind::Fragmentation => "fragmentation",
             VerdictKind::OutsideHeap => "outside_heap",
+            VerdictKind::BeyondLiveHeap => "beyond_live_heap",
             VerdictKind::Steady => "steady",
             VerdictKind::TooEarly => "too_early",
         }

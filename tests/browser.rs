@@ -9,8 +9,13 @@
 #![cfg(feature = "axum")]
 
 mod common;
+// The demo's allocator, as `cargo run --example leaky_cache` has it.
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+memscope::heap_profiling!(lg_sample = 14);
+
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/leaky_cache.rs"]
+#[path = "../examples/leaky_cache/service.rs"]
 mod leaky_cache;
 
 use std::net::SocketAddr;
@@ -141,7 +146,7 @@ fn the_demo_leak_can_be_found_by_clicking() {
     // Its link leads to its stacks, with the file and line.
     click(tab, "table tr:nth-child(2) td.name a");
     assert!(text_of(tab, "h1").contains("store_response"));
-    assert!(text_of(tab, "main").contains("examples/leaky_cache.rs:"));
+    assert!(text_of(tab, "main").contains("examples/leaky_cache/service.rs:"));
     screenshot(tab, "site");
 
     // The heapdump's form: choose a grouping, type a filter, submit.

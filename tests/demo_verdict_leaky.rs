@@ -6,8 +6,13 @@
 #![cfg(feature = "axum")]
 
 mod common;
+// The demo's allocator, as `cargo run --example leaky_cache` has it.
+#[global_allocator]
+static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+memscope::heap_profiling!(lg_sample = 14);
+
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/leaky_cache.rs"]
+#[path = "../examples/leaky_cache/service.rs"]
 mod leaky_cache;
 
 use std::time::Duration;

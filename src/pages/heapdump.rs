@@ -182,12 +182,19 @@ impl Page for HeapTablePage {
             ]);
         }
         let mut out = table.render();
-        out.push_str(&format!(
-            "\njemalloc allocated {} · resident {} · process RSS {}\n",
-            human_bytes(self.total.allocated),
-            human_bytes(self.total.resident),
-            self.total.rss.map_or("unknown".to_owned(), human_bytes),
-        ));
+        let rss = self.total.rss.map_or("unknown".to_owned(), human_bytes);
+        out.push_str(&if figures_are_jemalloc() {
+            format!(
+                "\njemalloc allocated {} · resident {} · process RSS {rss}\n",
+                human_bytes(self.total.allocated),
+                human_bytes(self.total.resident),
+            )
+        } else {
+            format!(
+                "\nallocated {} (memscope's sampling allocator) · process RSS {rss}\n",
+                human_bytes(self.total.allocated),
+            )
+        });
         for note in &self.notes {
             out.push_str(note);
             out.push('\n');

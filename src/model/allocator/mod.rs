@@ -60,6 +60,15 @@ impl AllocatorStats {
     }
 }
 
+/// What takes the heap samples, as the pages name it.
+pub(crate) fn heap_sampler_name() -> &'static str {
+    if super::sampled::in_use() {
+        "memscope's sampling allocator"
+    } else {
+        "jemalloc"
+    }
+}
+
 /// Whether the allocator figures are jemalloc's: it is the global
 /// allocator (alone or under memscope's sampling allocator). Over another
 /// allocator, memscope's sampling allocator knows only the live bytes.

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::model::allocator::figures_are_jemalloc;
 use crate::model::diff::{DiffRow, HeapDiff};
 use crate::model::heap::{Grouping, HeapSnapshot};
 use crate::model::table::TableSpec;
@@ -283,18 +284,26 @@ impl Page for MemoryDiff {
             ]);
         }
         out.push_str(&table.render());
-        out.push_str(&format!(
-            "\njemalloc allocated {} ({}) · resident {} ({}) · process RSS {}\n",
+        let allocated = format!(
+            "allocated {} ({})",
             human_bytes(self.jemalloc.allocated),
             human_bytes_signed(self.jemalloc.allocated_delta),
-            human_bytes(self.jemalloc.resident),
-            human_bytes_signed(self.jemalloc.resident_delta),
-            match (self.jemalloc.rss, self.jemalloc.rss_delta) {
-                (Some(rss), Some(delta)) =>
-                    format!("{} ({})", human_bytes(rss), human_bytes_signed(delta)),
-                _ => "unknown".to_owned(),
+        );
+        let rss = match (self.jemalloc.rss, self.jemalloc.rss_delta) {
+            (Some(rss), Some(delta)) => {
+                format!("{} ({})", human_bytes(rss), human_bytes_signed(delta))
             }
-        ));
+            _ => "unknown".to_owned(),
+        };
+        out.push_str(&if figures_are_jemalloc() {
+            format!(
+                "\njemalloc {allocated} · resident {} ({}) · process RSS {rss}\n",
+                human_bytes(self.jemalloc.resident),
+                human_bytes_signed(self.jemalloc.resident_delta),
+            )
+        } else {
+            format!("\n{allocated}, memscope's sampling allocator · process RSS {rss}\n")
+        });
         for note in &self.notes {
             out.push_str(note);
             out.push('\n');
@@ -402,7 +411,7 @@ pub(super) struct BaselineTaken {
 impl Page for BaselineTaken {
     fn text(&self) -> String {
         format!(
-            "New baseline taken: jemalloc allocated {}, {} requests so far.\n",
+            "New baseline taken: allocated {}, {} requests so far.\n",
             human_bytes(self.allocated),
             grouped(self.requests)
         )

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::model::allocator::{figures_are_jemalloc, heap_sampler_name};
 use crate::model::heap::{Frame, Grouping, HeapSnapshot};
 use crate::model::table::{Amount, RowLabel, TableSpec};
 use crate::units::human_bytes;
@@ -60,17 +61,27 @@ pub(crate) fn row_link(
 
 /// How far to trust figures from a sampled heap profile.
 pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
+    let sampler = heap_sampler_name();
+    let allocated = if figures_are_jemalloc() {
+        "jemalloc's allocated figure is exact but under-reports while sampling; compare \
+         resident and RSS."
+    } else {
+        "The allocated figure is exact: memscope's sampling allocator counts every allocation."
+    };
     let mut notes = vec![format!(
-        "Estimates: jemalloc samples one allocation per {} allocated on average, and each \
+        "Estimates: {sampler} samples one allocation per {} allocated on average, and each \
          sample is scaled up by the chance of its size being sampled; ± is three standard \
          errors of what sampling leaves unknown (an estimate from n samples of small objects \
-         is known to about ±3√n samples), and growth beyond it is significant. jemalloc's allocated figure is exact but under-reports while sampling; \
-         compare resident and RSS.",
+         is known to about ±3√n samples), and growth beyond it is significant. {allocated}",
         human_bytes(snapshot.moment.sample_interval)
     )];
+    let dump = if sampler == "jemalloc" {
+        "jemalloc's dump and its parse"
+    } else {
+        "copying the samples"
+    };
     notes.push(format!(
-        "This profile: {} sampled stacks; jemalloc's dump and its parse took {:.1} ms, \
-         resolving addresses {:.1} ms.",
+        "This profile: {} sampled stacks; {dump} took {:.1} ms, resolving addresses {:.1} ms.",
         snapshot.stacks.len(),
         snapshot.dump_time.as_secs_f64() * 1e3,
         snapshot.symbolize_time.as_secs_f64() * 1e3

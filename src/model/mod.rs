@@ -83,12 +83,12 @@ pub(crate) use error::{ModelError, ModelErrorKind};
 /// the runtime's blocking threads when there is a runtime, so that the
 /// executor's threads go on serving the app; in place without one. What
 /// it allocates comes from memscope's own arena, and goes back to the
-/// system as it is freed (`allocator::in_own_arena`).
+/// system when it is done (`allocator::in_own_arena_then_purge`).
 pub(crate) async fn off_executor<T: Send + 'static>(
     what: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ModelError> {
-    let work = move || allocator::in_own_arena(work);
+    let work = move || allocator::in_own_arena_then_purge(work);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => runtime
             .spawn_blocking(work)

@@ -156,7 +156,7 @@ const PAGES: &[PageEntry] = &[
 
 /// Answers a request under the prefix. Never fails: an error is a page.
 /// What a page allocates comes from memscope's own arena, and goes back to
-/// the system as it is freed, rather than staying in the app's.
+/// the system when the page is done, rather than staying in the app's.
 pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
     Box::pin(InOwnArena::new(async move {
         let layout = Layout::new(&mount.prefix);

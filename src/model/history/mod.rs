@@ -79,7 +79,7 @@ fn run_sampler() {
         // The dump runs outside the history's lock: pages read the
         // history meanwhile.
         drop(state);
-        let point = crate::model::allocator::in_own_arena(take);
+        let point = crate::model::allocator::in_own_arena_then_purge(take);
         state = lock();
         if let Some(point) = point {
             record(&mut state, point);

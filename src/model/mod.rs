@@ -79,21 +79,36 @@ mod wishes;
 
 pub(crate) use error::{ModelError, ModelErrorKind};
 
-/// Runs `work`, which blocks (a heap dump, symbolizing, a CPU capture), on
-/// the runtime's blocking threads when there is a runtime, so that the
-/// executor's threads go on serving the app; in place without one. What
-/// it allocates comes from memscope's own arena, and goes back to the
-/// system when it is done (`allocator::in_own_arena_then_purge`).
+/// Runs `work`, which blocks (a heap dump, symbolizing, a CPU capture), off
+/// the async executor, so that its threads go on serving the app: on a
+/// thread of memscope's own where jemalloc is the global allocator, bound
+/// to memscope's arena and its arena purged when the work is done
+/// (`allocator::own_arena` says why), else on the runtime's blocking
+/// threads; in place without a runtime.
 pub(crate) async fn off_executor<T: Send + 'static>(
     what: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ModelError> {
-    let work = move || allocator::in_own_arena_then_purge(work);
+    let failed = |error: &dyn std::fmt::Display| {
+        ModelError::failed(format!("the {what} task failed: {error}"))
+    };
+    if allocator::has_own_arena() {
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("memscope-work".to_owned())
+            .spawn(move || {
+                allocator::bind_to_own_arena();
+                let _ = done.send(work());
+                allocator::purge_own_arena();
+            })
+            .map_err(|error| failed(&error))?;
+        return result.await.map_err(|error| failed(&error));
+    }
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => runtime
             .spawn_blocking(work)
             .await
-            .map_err(|error| ModelError::failed(format!("the {what} task failed: {error}"))),
+            .map_err(|error| failed(&error)),
         Err(_) => Ok(work()),
     }
 }

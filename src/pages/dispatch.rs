@@ -3,7 +3,7 @@
 //! (navigation, the overview's list) are in `links`; a test here checks
 //! that each reaches a page.
 
-use crate::model::allocator::InOwnArena;
+use crate::model::allocator::purge_own_arena;
 use std::sync::Arc;
 
 use http::Method;
@@ -155,10 +155,8 @@ const PAGES: &[PageEntry] = &[
 ];
 
 /// Answers a request under the prefix. Never fails: an error is a page.
-/// What a page allocates comes from memscope's own arena, and goes back to
-/// the system when the page is done, rather than staying in the app's.
 pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
-    Box::pin(InOwnArena::new(async move {
+    Box::pin(async move {
         let layout = Layout::new(&mount.prefix);
         // Access first: a peer that may not see the pages learns nothing of
         // them, not even which query values they take.
@@ -175,11 +173,15 @@ pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
         {
             return respond_error(&error, format, &layout);
         }
-        match dispatch(&mount, &parts, format, &layout).await {
+        let answer = dispatch(&mount, &parts, format, &layout).await;
+        // What the page's work left in memscope's arena (its snapshot,
+        // freed with the page) goes back to the system now.
+        purge_own_arena();
+        match answer {
             Ok(response) => response,
             Err(error) => respond_error(&error, format, &layout),
         }
-    }))
+    })
 }
 
 async fn dispatch(mount: &Arc<Mount>, parts: &Parts, format: Format, layout: &Layout) -> Answer {

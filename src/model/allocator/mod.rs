@@ -19,7 +19,7 @@ mod own_arena;
 mod setup;
 mod size_classes;
 
-pub(crate) use own_arena::{InOwnArena, in_own_arena_then_purge};
+pub(crate) use own_arena::{bind_to_own_arena, has_own_arena, purge_own_arena};
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;
 pub(crate) use size_classes::{SizeClass, size_classes};

@@ -1,88 +1,39 @@
-//! memscope's own jemalloc arena, for the work behind its pages.
+//! memscope's own jemalloc arena, for the work behind its heap pages.
 //!
 //! A heap page at tens of thousands of stacks allocates tens of MiB for a
 //! moment (the parsed dump, the resolved stacks) and frees them. Freed into
 //! the app's arenas, those pages stay resident until jemalloc's decay
 //! returns them, seconds later: each page raised the process's RSS and the
-//! next page started higher. Run in an arena of memscope's own, purged when
-//! a page or a snapshot is done, what the work freed goes back to the
-//! system then, and the app's arenas, their decay and their caches are
-//! left as the app had them. (Purging as each page is freed instead,
-//! jemalloc's decay at 0, made pages 10 to 20 % slower: memory freed
-//! within a page was faulted in again.)
+//! next page started higher. So that work runs on threads of memscope's
+//! own, bound to an arena of memscope's own from their start and purged
+//! when the work is done.
+//!
+//! Only memscope's threads are bound, never one the app shares: jemalloc
+//! purges an arena whole when the last thread bound to it leaves, so
+//! moving a tokio worker (often alone on its arena) to memscope's arena
+//! and back purged the app's freed pages under it, and hid the very
+//! retention the verdict looks for.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::OnceLock;
-use std::task::{Context, Poll};
 
 use tikv_jemalloc_ctl::raw;
 
 use super::jemalloc_is_global_allocator;
 
-/// Runs `work` with the calling thread's allocations served from
-/// memscope's own arena, then binds the thread back to the arena it had.
-/// Where jemalloc is not the global allocator or refuses, `work` simply
-/// runs.
-pub(crate) fn in_own_arena<T>(work: impl FnOnce() -> T) -> T {
-    let Some(own) = own_arena() else {
-        return work();
-    };
-    // SAFETY: `thread.arena` reads and writes an `unsigned`.
-    let Ok(previous) = (unsafe { raw::read::<u32>(b"thread.arena\0") }) else {
-        return work();
-    };
-    // SAFETY: as above; `own` is an arena jemalloc created.
-    if unsafe { raw::write(b"thread.arena\0", own) }.is_err() {
-        return work();
-    }
-    let _bound = BackTo(previous);
-    work()
-}
-
-pin_project_lite::pin_project! {
-    /// A future each poll of which allocates from memscope's own arena: a
-    /// page, whose work between awaits (grouping, rendering) is as large
-    /// as its snapshot's. Between polls the thread serves others from
-    /// its own arena.
-    #[derive(Debug)]
-    pub(crate) struct InOwnArena<F> {
-        #[pin]
-        inner: F,
+/// Binds the calling thread, one of memscope's own, to memscope's arena
+/// for the rest of its life. Where jemalloc is not the global allocator or
+/// refuses, the thread allocates where it would have.
+pub(crate) fn bind_to_own_arena() {
+    if let Some(own) = own_arena() {
+        // SAFETY: `thread.arena` writes an `unsigned`, an arena jemalloc
+        // created.
+        let _ = unsafe { raw::write(b"thread.arena\0", own) };
     }
 }
 
-impl<F> InOwnArena<F> {
-    pub(crate) fn new(inner: F) -> Self {
-        Self { inner }
-    }
-}
-
-impl<F: Future> Future for InOwnArena<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<F::Output> {
-        let inner = self.project().inner;
-        let poll = in_own_arena(|| inner.poll(context));
-        if poll.is_ready() {
-            purge_own_arena();
-        }
-        poll
-    }
-}
-
-/// Runs `work` in memscope's own arena, then gives back to the system the
-/// pages it freed: for work done at once (a snapshot, a blocking task).
-pub(crate) fn in_own_arena_then_purge<T>(work: impl FnOnce() -> T) -> T {
-    let done = in_own_arena(work);
-    purge_own_arena();
-    done
-}
-
-/// Gives back the pages memscope's arena holds free, at once: a page's
-/// work done, what it freed is not kept for the next. Freed pages are
-/// kept while the work runs, which reuses them.
-fn purge_own_arena() {
+/// Gives back to the system the pages memscope's arena holds free: a
+/// page's work done, what it freed is not kept for the next.
+pub(crate) fn purge_own_arena() {
     let Some(own) = own_arena() else {
         return;
     };
@@ -100,15 +51,10 @@ fn purge_own_arena() {
     }
 }
 
-/// Binds the thread back to its arena when dropped, unwinding included.
-struct BackTo(u32);
-
-impl Drop for BackTo {
-    fn drop(&mut self) {
-        // SAFETY: `thread.arena` writes an `unsigned`, an arena the thread
-        // was bound to.
-        let _ = unsafe { raw::write(b"thread.arena\0", self.0) };
-    }
+/// Whether memscope has an arena of its own: jemalloc is the global
+/// allocator and made one.
+pub(crate) fn has_own_arena() -> bool {
+    own_arena().is_some()
 }
 
 /// The arena, made once: `None` where jemalloc is not the global

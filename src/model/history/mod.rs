@@ -59,6 +59,9 @@ fn lock() -> MutexGuard<'static, State> {
 }
 
 fn run_sampler() {
+    // memscope's own thread: its snapshots' work in memscope's arena,
+    // given back after each (`allocator::own_arena`).
+    crate::model::allocator::bind_to_own_arena();
     let mut state = lock();
     let mut due: Option<Instant> = None;
     loop {
@@ -79,7 +82,8 @@ fn run_sampler() {
         // The dump runs outside the history's lock: pages read the
         // history meanwhile.
         drop(state);
-        let point = crate::model::allocator::in_own_arena_then_purge(take);
+        let point = take();
+        crate::model::allocator::purge_own_arena();
         state = lock();
         if let Some(point) = point {
             record(&mut state, point);

@@ -2,12 +2,14 @@
 //! back to the system now, rather than as its decay gets to them; the
 //! answer shows resident memory and RSS before and after.
 
+use http::StatusCode;
 use serde::Serialize;
 
+use super::error::PageError;
 use super::query::Query;
 use super::render::{Layout, Page, respond};
 use super::request::{Answer, PageRequest};
-use crate::model::allocator::{Purged, purge_now};
+use crate::model::allocator::{Purged, figures_are_jemalloc, purge_now};
 use crate::units::{human_bytes, human_bytes_signed};
 
 #[derive(Serialize)]
@@ -73,6 +75,14 @@ struct PurgeTemplate<'a> {
 
 pub(super) fn purge(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
+    if !figures_are_jemalloc() {
+        return Err(PageError::new(
+            StatusCode::CONFLICT,
+            "the purge asks jemalloc to give its freed pages back, and this program's global \
+             allocator is memscope's sampling allocator over another allocator, whose freed \
+             pages memscope cannot reach",
+        ));
+    }
     let Purged {
         resident_before,
         resident_after,

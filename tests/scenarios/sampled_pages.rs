@@ -97,6 +97,10 @@ pub async fn every_heap_page_reads_the_wrapper_s_samples() {
     let sizes = client.get("/_debug/heapdump?group=size").await;
     assert_eq!(sizes.status, 409, "{}", sizes.body);
     assert!(sizes.body.contains("group=site"), "{}", sizes.body);
+    let purge = client
+        .post("/_debug/memory/purge", Default::default())
+        .await;
+    assert_eq!(purge.status, 409, "{}", purge.body);
 
     let diff = client
         .get("/_debug/memory/diff?format=json&limit=5")

@@ -18,6 +18,7 @@
 #![allow(unsafe_code)]
 
 mod filter;
+mod lock;
 mod profile;
 mod table;
 
@@ -27,9 +28,8 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
-use parking_lot::Mutex;
-
 use crate::record::{Due, as_sampler, count_allocation, count_free, next_sample};
+use lock::TableLock;
 use table::Table;
 
 /// The mean interval by default: one sample per 512 KiB allocated, as Go.
@@ -37,7 +37,7 @@ const DEFAULT_LG_SAMPLE: u32 = 19;
 /// Return addresses kept for a sample, as jemalloc keeps.
 const MOST_FRAMES: usize = 128;
 
-static TABLE: Mutex<Table> = parking_lot::const_mutex(Table::new());
+static TABLE: TableLock<Table> = TableLock::new(Table::new());
 /// Sampling switched on (`POST /_debug/profiling`).
 static ACTIVE: AtomicBool = AtomicBool::new(true);
 /// The wrapper's `lg_sample`, for the profile's estimates.

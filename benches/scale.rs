@@ -371,11 +371,9 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
     // RSS just before the page (what memscope holds between pages, such as
     // the symbolizer's caches, is then not counted again).
     let mut peaks: Vec<(&str, u64, u64)> = Vec::new();
-    let mut before_page = app_rss;
-    let mut reset_peak = || {
+    let reset_peak = || {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        before_page = status_bytes("VmRSS:");
-        before_page
+        status_bytes("VmRSS:")
     };
     let peak = |before: u64| {
         let high = status_bytes("VmHWM:");

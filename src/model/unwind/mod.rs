@@ -126,34 +126,47 @@ unsafe extern "C" fn sample_backtrace(vec: *mut *mut c_void, len: *mut c_uint, m
     let here = Registers::here();
     // SAFETY: jemalloc's buffer, `max_len` slots.
     let frames = unsafe { std::slice::from_raw_parts_mut(vec, max_len as usize) };
-    let walked = WALKER.try_with(|walker| {
-        let mut walker = walker.try_borrow_mut().ok()?;
-        let walker = walker.get_or_insert_with(Walker::new);
-        // SAFETY: `here` are this function's registers, and this frame
-        // outlives the walk.
-        Some(unsafe { walker.walk(here, frames) })
-    });
-    match walked {
-        Ok(Some(count)) if count > 0 => {
-            // The route the thread works for, as one more frame where
-            // there is room: jemalloc keeps the route's stacks apart.
-            let tag = current_tag();
-            let count = if tag != NO_TAG && count < frames.len() {
-                frames[count] = tag_frame(tag) as *mut c_void;
-                count + 1
-            } else {
-                count
-            };
-            // SAFETY: jemalloc's `len`.
-            unsafe { *len = count as c_uint };
-        }
-        _ => {
+    // SAFETY: `here` are this function's registers, and this frame
+    // outlives the walk.
+    match unsafe { walk_and_tag(here, frames) } {
+        0 => {
             if let Some(fallback) = FALLBACK.get() {
                 // SAFETY: jemalloc's own hook, called as jemalloc would.
                 unsafe { fallback(vec, len, max_len) };
             }
         }
+        // SAFETY: jemalloc's `len`.
+        count => unsafe { *len = count as c_uint },
     }
+}
+
+/// Walks from `here` into `frames` with the thread's walker, then adds the
+/// route the thread works for as one more frame where there is room (so
+/// that a route's stacks are kept apart); returns how many frames, 0 where
+/// the walker cannot run (a thread being torn down, a walk already
+/// running on this thread).
+///
+/// # Safety
+/// `here` are the registers of a live frame of the calling thread, one
+/// that outlives this call.
+#[inline(always)]
+unsafe fn walk_and_tag(here: Registers, frames: &mut [*mut c_void]) -> usize {
+    let count = WALKER
+        .try_with(|walker| {
+            let mut walker = walker.try_borrow_mut().ok()?;
+            let walker = walker.get_or_insert_with(Walker::new);
+            // SAFETY: the caller's promise on `here`.
+            Some(unsafe { walker.walk(here, frames) })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let tag = current_tag();
+    if count > 0 && tag != NO_TAG && count < frames.len() {
+        frames[count] = tag_frame(tag) as *mut c_void;
+        return count + 1;
+    }
+    count
 }
 
 /// Writes the return addresses above the caller's frame into `frames`,
@@ -173,23 +186,9 @@ pub(crate) fn walk_from_caller(frames: &mut [u64]) -> usize {
     let as_pointers = unsafe {
         std::slice::from_raw_parts_mut(frames.as_mut_ptr().cast::<*mut c_void>(), frames.len())
     };
-    let count = WALKER
-        .try_with(|walker| {
-            let mut walker = walker.try_borrow_mut().ok()?;
-            let walker = walker.get_or_insert_with(Walker::new);
-            // SAFETY: `here` are this function's registers, and this frame
-            // outlives the walk.
-            Some(unsafe { walker.walk(here, as_pointers) })
-        })
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    let tag = current_tag();
-    if count > 0 && tag != NO_TAG && count < frames.len() {
-        frames[count] = tag_frame(tag);
-        return count + 1;
-    }
-    count
+    // SAFETY: `here` are this function's registers, and this frame
+    // outlives the walk.
+    unsafe { walk_and_tag(here, as_pointers) }
 }
 
 /// The three registers a walk needs.

@@ -8,6 +8,9 @@
 //! allocation that is not sampled costs); wrapped at the default of one
 //! sample per 512 KiB; and wrapped with every allocation sampled (`lg_sample`
 //! 0: the walk, the table and the free's lookup, what a sampled one costs).
+//! Beside them, a peer: `stats_alloc`'s counting wrapper over the system
+//! allocator, which counts every call in shared atomics and takes no stacks
+//! (the floor of what a wrapper costs that counts the way most do).
 //!
 //! `cargo bench --bench allocator`; about a minute.
 
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use memscope::Sampled;
 use mimalloc::MiMalloc;
+use stats_alloc::INSTRUMENTED_SYSTEM;
 
 const SIZES: [usize; 3] = [32, 256, 4096];
 const ROUNDS: usize = 7;
@@ -27,6 +31,8 @@ struct Contender {
     allocator: &'static (dyn GlobalAlloc + Sync),
     /// Pairs a round: fewer where each one walks a stack.
     pairs: usize,
+    /// The contender it wraps, by name.
+    over: Option<&'static str>,
 }
 
 static SYSTEM: System = System;
@@ -46,41 +52,55 @@ fn contenders() -> Vec<Contender> {
             name: "system",
             allocator: &SYSTEM,
             pairs: many,
+            over: None,
         },
         Contender {
             name: "system, wrapped, never sampled",
             allocator: &SYSTEM_NEVER,
             pairs: many,
+            over: Some("system"),
         },
         Contender {
             name: "system, wrapped, 512 KiB",
             allocator: &SYSTEM_DEFAULT,
             pairs: many,
+            over: Some("system"),
         },
         Contender {
             name: "system, wrapped, every one sampled",
             allocator: &SYSTEM_EVERY,
             pairs: few,
+            over: Some("system"),
+        },
+        Contender {
+            name: "system, stats_alloc (peer: counts only)",
+            allocator: &INSTRUMENTED_SYSTEM,
+            pairs: many,
+            over: Some("system"),
         },
         Contender {
             name: "mimalloc",
             allocator: &MIMALLOC,
             pairs: many,
+            over: None,
         },
         Contender {
             name: "mimalloc, wrapped, never sampled",
             allocator: &MIMALLOC_NEVER,
             pairs: many,
+            over: Some("mimalloc"),
         },
         Contender {
             name: "mimalloc, wrapped, 512 KiB",
             allocator: &MIMALLOC_DEFAULT,
             pairs: many,
+            over: Some("mimalloc"),
         },
         Contender {
             name: "mimalloc, wrapped, every one sampled",
             allocator: &MIMALLOC_EVERY,
             pairs: few,
+            over: Some("mimalloc"),
         },
     ]
 }
@@ -101,22 +121,33 @@ fn pairs(allocator: &dyn GlobalAlloc, size: usize, pairs: usize) -> f64 {
     started.elapsed().as_nanos() as f64 / pairs as f64
 }
 
-/// The median over the rounds, on `threads` threads at once (each its own
-/// pairs; the figure is a thread's time a pair).
-fn measure(contender: &Contender, size: usize, threads: usize) -> f64 {
-    let mut rounds: Vec<f64> = (0..ROUNDS)
-        .map(|_| {
-            std::thread::scope(|scope| {
-                let running: Vec<_> = (0..threads)
-                    .map(|_| scope.spawn(|| pairs(contender.allocator, size, contender.pairs)))
-                    .collect();
-                let times: Vec<f64> = running.into_iter().map(|t| t.join().unwrap()).collect();
-                times.iter().sum::<f64>() / times.len() as f64
-            })
-        })
-        .collect();
-    rounds.sort_by(f64::total_cmp);
-    rounds[ROUNDS / 2]
+/// One round: a thread's time a pair, on `threads` threads at once (each
+/// its own pairs).
+fn round(contender: &Contender, size: usize, threads: usize) -> f64 {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| pairs(contender.allocator, size, contender.pairs)))
+            .collect();
+        let times: Vec<f64> = running.into_iter().map(|t| t.join().unwrap()).collect();
+        times.iter().sum::<f64>() / times.len() as f64
+    })
+}
+
+/// Every contender's rounds, taken in turn (the first round of each, then
+/// the second...), so that the machine's drift falls on all alike.
+fn rounds_in_turn(contenders: &[Contender], size: usize, threads: usize) -> Vec<Vec<f64>> {
+    let mut rounds = vec![Vec::with_capacity(ROUNDS); contenders.len()];
+    for _ in 0..ROUNDS {
+        for (contender, times) in contenders.iter().zip(&mut rounds) {
+            times.push(round(contender, size, threads));
+        }
+    }
+    rounds
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn main() {
@@ -127,18 +158,39 @@ fn main() {
     }
     let started = Instant::now();
     for threads in [1, 2] {
+        let rounds: Vec<Vec<Vec<f64>>> = SIZES
+            .iter()
+            .map(|&size| rounds_in_turn(&contenders, size, threads))
+            .collect();
         println!(
-            "\n== {threads} thread(s): ns an allocation and its free, median of {ROUNDS} rounds"
+            "\n== {threads} thread(s): ns an allocation and its free, median of {ROUNDS} rounds \
+             (contenders in turn)"
         );
-        print!("{:<40}", "");
-        for size in SIZES {
-            print!("{:>10}", format!("{size} B"));
+        print_header();
+        for (index, contender) in contenders.iter().enumerate() {
+            print!("{:<44}", contender.name);
+            for by_size in &rounds {
+                print!("{:>10.1}", median(by_size[index].clone()));
+            }
+            println!();
         }
-        println!();
-        for contender in &contenders {
-            print!("{:<40}", contender.name);
-            for size in SIZES {
-                print!("{:>10.1}", measure(contender, size, threads));
+        println!("\n   over the bare allocator: ns a pair, median of the rounds' differences");
+        print_header();
+        for (index, contender) in contenders.iter().enumerate() {
+            let Some(bare) = contenders
+                .iter()
+                .position(|bare| Some(bare.name) == contender.over)
+            else {
+                continue;
+            };
+            print!("{:<44}", contender.name);
+            for by_size in &rounds {
+                let differences = by_size[index]
+                    .iter()
+                    .zip(&by_size[bare])
+                    .map(|(wrapped, bare)| wrapped - bare)
+                    .collect();
+                print!("{:>+10.1}", median(differences));
             }
             println!();
         }
@@ -147,4 +199,12 @@ fn main() {
         "\n{:.0?} in all",
         Duration::from_secs_f64(started.elapsed().as_secs_f64())
     );
+}
+
+fn print_header() {
+    print!("{:<44}", "");
+    for size in SIZES {
+        print!("{:>10}", format!("{size} B"));
+    }
+    println!();
 }

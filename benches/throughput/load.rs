@@ -20,7 +20,8 @@
 use std::process::{Child, Command, Stdio};
 
 use crate::server::{
-    App, BASELINE_BENCH, BASELINE_COMPARISON, JSON_VARIANTS, Server, VARIANTS, Variant, bare,
+    ALLOCATOR_VARIANTS, App, BASELINE_BENCH, BASELINE_COMPARISON, JSON_VARIANTS, Server, VARIANTS,
+    Variant, bare,
 };
 
 /// Rounds a variant, unless `THROUGHPUT_ROUNDS` says otherwise.
@@ -123,7 +124,7 @@ fn compare(variant: &Variant) -> Comparison {
     };
     let path = variant.app.path();
     for round in 0..rounds() {
-        let bare = Server::start(bare(variant.app), &launcher);
+        let bare = Server::start(&bare(variant), &launcher);
         let other = Server::start(variant, &launcher);
         load_both([&bare, &other], path, WARM_UP_SECONDS);
         // Each starts its load first in half the rounds.
@@ -149,18 +150,32 @@ fn compare(variant: &Variant) -> Comparison {
     comparison
 }
 
-/// Runs every variant of each app (or of `only`) against its bare app and
-/// prints a table an app; with `BASELINE_BENCH` set, compares this build
+/// What a load run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tables {
+    /// Every table.
+    All,
+    /// One app's variants on jemalloc.
+    App(App),
+    /// The JSON app over the other allocators.
+    Allocators,
+}
+
+/// Runs every variant of the tables asked for against its bare app and
+/// prints a table each; with `BASELINE_BENCH` set, compares this build
 /// with the baseline instead.
-pub fn report(only: Option<App>) {
+pub fn report(tables: Tables) {
     if std::env::var_os(BASELINE_BENCH).is_some() {
         report_variants(&BASELINE_COMPARISON);
         return;
     }
     for (app, variants) in [(App::Hello, &VARIANTS[..]), (App::Json, &JSON_VARIANTS[..])] {
-        if only.is_none_or(|only| only == app) {
+        if matches!(tables, Tables::All) || tables == Tables::App(app) {
             report_variants(variants);
         }
+    }
+    if matches!(tables, Tables::All | Tables::Allocators) {
+        report_variants(&ALLOCATOR_VARIANTS);
     }
 }
 
@@ -194,13 +209,16 @@ fn report_variants(variants: &[Variant]) {
         let (mean, margin) = mean_with_margin(&comparison.ratios);
         println!(
             "{:<48} {:>11.0} {:>14.3} {:>18} {:>16} {:>14.3} {:>9.0}%",
-            if variant.wrapping == "bare" {
-                match variant.app {
-                    App::Hello => "bare app (against itself)",
-                    App::Json => "bare JSON app (against itself)",
-                }
-            } else {
-                variant.name
+            match (
+                variant.wrapping,
+                variant.allocator == variant.bare_allocator
+            ) {
+                ("bare", true) => match (variant.app, variant.allocator) {
+                    (App::Hello, _) => "bare app (against itself)",
+                    (App::Json, "jemalloc") => "bare JSON app (against itself)",
+                    (App::Json, _) => variant.name,
+                },
+                _ => variant.name,
             },
             median(comparison.rates),
             median(comparison.ratios),

@@ -5,7 +5,9 @@
 //! with heap profiling active (lg_sample 19). Then the same for an app
 //! that does the work of a typical JSON endpoint (`json_app.rs`).
 //! `bash benches/throughput.sh` installs wrk and runs this; `-- --app json`
-//! runs the JSON app's variants only, `-- --app hello` the hello-world's.
+//! runs the JSON app's variants only, `-- --app hello` the hello-world's,
+//! `-- --allocators` the JSON app's over the system allocator and mimalloc,
+//! bare and under memscope's sampling allocator.
 //!
 //! - default: paired wrk runs over loopback (see `load.rs`);
 //! - `-- --instructions`: instructions per request under callgrind;
@@ -16,9 +18,11 @@
 //!
 //! Each server is this binary run with `--serve VARIANT`.
 
+// jemalloc unless the parent chose another for a server (`allocator.rs`).
 #[global_allocator]
-static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
+static ALLOC: allocator::Chosen = allocator::Chosen;
 
+mod allocator;
 mod in_process;
 mod instructions;
 mod json_app;
@@ -57,7 +61,9 @@ fn main() {
         );
     } else if args.iter().any(|arg| arg == "--instructions") {
         instructions::report();
+    } else if args.iter().any(|arg| arg == "--allocators") {
+        load::report(load::Tables::Allocators);
     } else {
-        load::report(app);
+        load::report(app.map_or(load::Tables::All, load::Tables::App));
     }
 }

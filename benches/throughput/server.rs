@@ -60,6 +60,7 @@ impl App {
 }
 
 /// One way of running an app.
+#[derive(Clone, Copy)]
 pub struct Variant {
     pub name: &'static str,
     pub app: App,
@@ -70,6 +71,10 @@ pub struct Variant {
     /// Served by the binary `BASELINE_BENCH` names (this bench built from
     /// other code) rather than by this one.
     pub baseline: bool,
+    /// The global allocator it runs on (`allocator.rs`).
+    pub allocator: &'static str,
+    /// The allocator of the bare app it is paired with.
+    pub bare_allocator: &'static str,
 }
 
 /// The variable naming the baseline build's bench binary.
@@ -137,6 +142,60 @@ pub const JSON_VARIANTS: [Variant; 6] = [
     )),
 ];
 
+/// The JSON app over the other allocators: memscope's sampling allocator
+/// (heap profiling active from the start, one sample per 512 KiB) alone
+/// and under the layer, over the system allocator and over mimalloc, each
+/// against the bare app on the system allocator, and over mimalloc against
+/// the bare app on mimalloc; jemalloc with heap profiling, the default
+/// choice, beside them.
+pub const ALLOCATOR_VARIANTS: [Variant; 7] = [
+    json_on(
+        "bare JSON app, system (against itself)",
+        "bare",
+        "system",
+        "system",
+    ),
+    json_on(
+        "bare app, Sampled<System>; vs system",
+        "bare",
+        "sampled-system",
+        "system",
+    ),
+    json_on(
+        "DebugLayer, Sampled<System>; vs system",
+        "layer",
+        "sampled-system",
+        "system",
+    ),
+    json_on(
+        "bare app, mimalloc; vs system",
+        "bare",
+        "mimalloc",
+        "system",
+    ),
+    json_on(
+        "DebugLayer, Sampled<MiMalloc>; vs system",
+        "layer",
+        "sampled-mimalloc",
+        "system",
+    ),
+    json_on(
+        "DebugLayer, Sampled<MiMalloc>; vs mimalloc",
+        "layer",
+        "sampled-mimalloc",
+        "mimalloc",
+    ),
+    Variant {
+        malloc_conf: Some(HEAP_PROFILING),
+        ..json_on(
+            "DebugLayer, jemalloc profiling; vs system",
+            "layer",
+            "jemalloc",
+            "system",
+        )
+    },
+];
+
 /// With `BASELINE_BENCH` set: memscope in both placements, with and
 /// without heap profiling, built from this code and from the baseline's,
 /// each against this build's bare app, so that two builds are compared
@@ -176,6 +235,23 @@ const fn variant(
         wrapping,
         malloc_conf,
         baseline,
+        allocator: "jemalloc",
+        bare_allocator: "jemalloc",
+    }
+}
+
+/// The JSON app wrapped as `wrapping` on `allocator`, paired with the bare
+/// JSON app on `bare_allocator`.
+const fn json_on(
+    name: &'static str,
+    wrapping: &'static str,
+    allocator: &'static str,
+    bare_allocator: &'static str,
+) -> Variant {
+    Variant {
+        allocator,
+        bare_allocator,
+        ..json(variant(name, wrapping, None, false))
     }
 }
 
@@ -187,11 +263,16 @@ const fn json(variant: Variant) -> Variant {
     }
 }
 
-/// The bare variant of `app`, which its other variants are compared with.
-pub fn bare(app: App) -> &'static Variant {
-    match app {
-        App::Hello => &BARE,
-        App::Json => &BARE_JSON,
+/// The bare variant of `variant`'s app on its `bare_allocator`, which it
+/// is compared with.
+pub fn bare(variant: &Variant) -> Variant {
+    let bare = match variant.app {
+        App::Hello => BARE,
+        App::Json => BARE_JSON,
+    };
+    Variant {
+        allocator: variant.bare_allocator,
+        ..bare
     }
 }
 
@@ -297,7 +378,11 @@ impl Server {
             .args(["--serve", variant.wrapping, "--app", variant.app.name()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env_remove("_RJEM_MALLOC_CONF");
+            .env_remove("_RJEM_MALLOC_CONF")
+            .env(
+                crate::allocator::VARIABLE.to_str().unwrap(),
+                variant.allocator,
+            );
         if let Some(conf) = variant.malloc_conf {
             command.env("_RJEM_MALLOC_CONF", conf);
         }
@@ -318,7 +403,7 @@ impl Server {
             let active = overview.contains("\"active\": true");
             assert_eq!(
                 active,
-                variant.malloc_conf.is_some(),
+                variant.malloc_conf.is_some() || crate::allocator::samples(variant.allocator),
                 "{}: {overview}",
                 variant.name
             );

@@ -98,8 +98,11 @@ pub(crate) async fn off_executor<T: Send + 'static>(
             .name("memscope-work".to_owned())
             .spawn(move || {
                 allocator::bind_to_own_arena();
-                let _ = done.send(work());
+                let result = work();
+                // Given back before the answer goes, so that the page's
+                // caller never sees memory memscope no longer uses.
                 allocator::purge_own_arena();
+                let _ = done.send(result);
             })
             .map_err(|error| failed(&error))?;
         return result.await.map_err(|error| failed(&error));

@@ -13,7 +13,7 @@ use super::query::{MAX_FILTER_LEN, Query};
 use super::render::download;
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::flamegraph::{diff_flamegraph, heap_flamegraph};
-use crate::model::heap;
+use crate::model::{heap, off_executor};
 
 /// The longest `seconds=`, as on the memory diff.
 const MAX_SECONDS: u64 = 300;
@@ -35,8 +35,13 @@ fn filter_of(query: &Query) -> Result<Option<String>, PageError> {
 async fn live(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["filter"])?;
     let filter = filter_of(&query)?;
-    let snapshot = heap::snapshot().await?;
-    Ok(svg(heap_flamegraph(&snapshot, filter.as_deref())?))
+    // On memscope's thread, in its arena: the flamegraph lets the snapshot
+    // go before it draws, and the drawing reuses what it gave back.
+    let drawn = off_executor("heap flamegraph", move || {
+        heap_flamegraph(heap::snapshot_blocking()?, filter.as_deref())
+    })
+    .await??;
+    Ok(svg(drawn))
 }
 
 async fn growth(request: &PageRequest<'_>) -> Answer {

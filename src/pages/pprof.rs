@@ -39,16 +39,24 @@ pub(super) fn answer_profile<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
 async fn heap(request: &PageRequest<'_>, kind: HeapProfileKind, name: &'static str) -> Answer {
     let query = Query::parse(request.raw_query(), &["seconds"])?;
     let seconds = query.number("seconds", 1..=MAX_HEAP_SECONDS)?;
-    let profile = match seconds {
-        None => heap_profile(&*heap::snapshot().await?, kind),
+    let gzipped = match seconds {
+        // On memscope's thread, in its arena, the snapshot given back
+        // before the profile is encoded: the two are never held at once.
+        None => {
+            off_executor("heap profile", move || {
+                let profile = heap_profile(&*heap::snapshot_blocking()?, kind);
+                gzipped(&profile)
+            })
+            .await??
+        }
         Some(seconds) => {
             let then = heap::snapshot().await?;
             tokio::time::sleep(Duration::from_secs(seconds)).await;
             let now = heap::snapshot().await?;
-            heap_profile_delta(&then, &now, kind)
+            gzipped(&heap_profile_delta(&then, &now, kind))?
         }
     };
-    Ok(profile_response(name, gzipped(&profile)?))
+    Ok(profile_response(name, gzipped))
 }
 
 /// As Go's `/debug/pprof/profile`: a GET that samples for `seconds`, one

@@ -54,9 +54,8 @@ pub mod sites {
     }
 }
 
-/// The scenario; the test binary sets memscope's sampling allocator over
-/// the allocator it tests, with `lg_sample` 14.
-pub async fn each_site_is_estimated_within_its_stated_error() {
+/// Keeps what the three sites keep, and churns.
+fn keep_at_every_site() {
     {
         let mut kept = KEPT.lock().unwrap();
         // Room reserved first: the vector's own growth is not a site here.
@@ -66,11 +65,56 @@ pub async fn each_site_is_estimated_within_its_stated_error() {
         sites::keep_large(&mut kept);
     }
     sites::churn_small();
+}
+
+/// The scenario; the test binary sets memscope's sampling allocator over
+/// the allocator it tests, with `lg_sample` 14.
+pub async fn each_site_is_estimated_within_its_stated_error() {
     let app = Router::new()
         .route("/megabyte", get(sites::megabyte))
         .layer(memscope::DebugLayer::new());
     let addr = serve(app).await;
 
+    // Each stated interval is three standard errors wide on either side:
+    // by chance alone an honest estimate falls outside it in about 0.27 %
+    // of runs. A miss is measured again once, on fresh objects; a biased
+    // estimate, or an error understated, misses both times.
+    let mut misses = Vec::new();
+    for _ in 0..2 {
+        keep_at_every_site();
+        match estimates_within_their_errors(addr).await {
+            Ok(()) => break,
+            Err(miss) => {
+                println!("missed: {miss}");
+                misses.push(miss);
+                KEPT.lock().unwrap().clear();
+            }
+        }
+    }
+    assert!(misses.len() < 2, "missed twice: {misses:#?}");
+    // The per-request counters read the wrapper's: a route that allocates
+    // a mebibyte a request.
+    for _ in 0..5 {
+        http_get(addr, "/megabyte").await;
+    }
+    let profiles = http_get(addr, "/_debug/profiles?format=json").await.json();
+    let route = profiles["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|route| route["route"] == "/megabyte")
+        .unwrap_or_else(|| panic!("{profiles:#}"));
+    let mean = route["mean_allocated"].as_u64().unwrap();
+    assert!(
+        (1 << 20..2 << 20).contains(&mean),
+        "mean allocated {mean} for a mebibyte a request"
+    );
+    KEPT.lock().unwrap().clear();
+}
+
+/// The overview's figures, then each site's estimate against what it
+/// keeps; `Err` says what missed.
+async fn estimates_within_their_errors(addr: std::net::SocketAddr) -> Result<(), String> {
     let overview = http_get(addr, "/_debug/?format=json").await.json();
     assert_eq!(overview["profiling"]["sampler"], "memscope", "{overview:#}");
     assert_eq!(overview["profiling"]["enabled"], true);
@@ -97,6 +141,16 @@ pub async fn each_site_is_estimated_within_its_stated_error() {
             })
             .unwrap_or_else(|| panic!("no row for {site}: {page:#}"))
     };
+    assert!(
+        !rows.iter().any(|row| row["name"]
+            .as_str()
+            .is_some_and(|name| name.contains("churn_small"))),
+        "freed objects show: {page:#}"
+    );
+    // What the large site keeps is sampled whole: its estimate is exact
+    // but for the chance of missing a 1 MiB object (exp(-64)).
+    let large = row("sites::keep_large")["bytes"].as_f64().unwrap();
+    assert!((large / (5.0 * 1048576.0) - 1.0).abs() < 1e-6, "{large}");
     for (site, truth) in [
         ("sites::keep_small", 20_000.0 * 256.0),
         ("sites::keep_at_mean", 320.0 * 16384.0),
@@ -116,45 +170,15 @@ pub async fn each_site_is_estimated_within_its_stated_error() {
             truth / 1048576.0,
             row["samples"]
         );
-        assert!(
-            low <= truth && truth <= high,
-            "{site}: {bytes} ({low}–{high}) for {truth}"
-        );
+        if !(low <= truth && truth <= high) {
+            return Err(format!("{site}: {bytes} ({low}–{high}) for {truth}"));
+        }
     }
-    // What the large site keeps is sampled whole: its estimate is exact
-    // but for the chance of missing a 1 MiB object (exp(-64)).
-    let large = row("sites::keep_large")["bytes"].as_f64().unwrap();
-    assert!((large / (5.0 * 1048576.0) - 1.0).abs() < 1e-6, "{large}");
-    // The small sites' samples: about 1.55 % of 20,000.
+    // The small site's samples: about 1.55 % of 20,000.
     let expected = 20_000.0 * (1.0 - (-256.0 / MEAN).exp());
     let samples = row("sites::keep_small")["samples"].as_f64().unwrap();
-    assert!(
-        (samples - expected).abs() < 5.0 * expected.sqrt(),
-        "{samples} samples, {expected} expected"
-    );
-    assert!(
-        !rows.iter().any(|row| row["name"]
-            .as_str()
-            .is_some_and(|name| name.contains("churn_small"))),
-        "freed objects show: {page:#}"
-    );
-
-    // The per-request counters read the wrapper's: a route that allocates
-    // a mebibyte a request.
-    for _ in 0..5 {
-        http_get(addr, "/megabyte").await;
+    if (samples - expected).abs() >= 5.0 * expected.sqrt() {
+        return Err(format!("{samples} samples, {expected} expected"));
     }
-    let profiles = http_get(addr, "/_debug/profiles?format=json").await.json();
-    let route = profiles["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|route| route["route"] == "/megabyte")
-        .unwrap_or_else(|| panic!("{profiles:#}"));
-    let mean = route["mean_allocated"].as_u64().unwrap();
-    assert!(
-        (1 << 20..2 << 20).contains(&mean),
-        "mean allocated {mean} for a mebibyte a request"
-    );
-    KEPT.lock().unwrap().clear();
+    Ok(())
 }

@@ -15,14 +15,16 @@ use super::ModelError;
 use super::heap::{FrameKind, Grouping, HeapSnapshot, Stack, key_of};
 
 /// The live heap of `snapshot` as an SVG flamegraph; `filter` (lower case)
-/// keeps the stacks with a frame whose function or file contains it.
+/// keeps the stacks with a frame whose function or file contains it. The
+/// snapshot is let go once its stacks are in the tree, before the drawing
+/// allocates.
 pub(crate) fn heap_flamegraph(
-    snapshot: &HeapSnapshot,
+    snapshot: Arc<HeapSnapshot>,
     filter: Option<&str>,
 ) -> Result<Vec<u8>, ModelError> {
     let mut tree = FrameTree::new();
     let allocator_only: Arc<str> = "[allocator frames only]".into();
-    for stack in shown_stacks(snapshot, filter) {
+    for stack in shown_stacks(&snapshot, filter) {
         let mut names: Vec<&Arc<str>> = stack
             .frames()
             .filter(|frame| frame.kind != FrameKind::Allocator)
@@ -33,6 +35,7 @@ pub(crate) fn heap_flamegraph(
         }
         tree.add(names.into_iter().rev(), stack.bytes);
     }
+    drop(snapshot);
     // inferno leaves out frames under 0.1 pixel of its 1,200: half that
     // is folded, so that every frame it draws is there.
     let min_bytes = tree.total() * 0.05 / 1200.0;
@@ -195,12 +198,13 @@ mod tests {
             ]
         );
         assert_eq!(folded_stacks(&snapshot, Some("orders")).len(), 1);
-        let svg = String::from_utf8(heap_flamegraph(&snapshot, None).unwrap()).unwrap();
+        let snapshot = Arc::new(snapshot);
+        let svg = String::from_utf8(heap_flamegraph(snapshot.clone(), None).unwrap()).unwrap();
         assert!(
             svg.contains("<svg") && svg.contains("shop::cache::store"),
             "{svg}"
         );
-        let none = String::from_utf8(heap_flamegraph(&snapshot, Some("nothing")).unwrap()).unwrap();
+        let none = String::from_utf8(heap_flamegraph(snapshot, Some("nothing")).unwrap()).unwrap();
         assert!(none.contains("no sampled stacks"));
     }
 

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::dwarf::{DebugInfo, WrittenFrame};
@@ -85,7 +86,9 @@ struct OpenObject {
 
 #[derive(Default)]
 struct Cache {
-    frames: HashMap<u64, AddressFrames>,
+    /// Looked up once for every frame of every stack of a page: a fast
+    /// hash of the address, not SipHash (no one chooses these keys).
+    frames: FxHashMap<u64, AddressFrames>,
     /// Every function name and file the frames hold, once.
     strings: std::collections::HashSet<Arc<str>>,
     /// Object files opened, by path; `None` for one that could not be read.
@@ -120,35 +123,47 @@ impl Symbolizer {
     ) -> Vec<Vec<AddressFrames>> {
         let mut cache = self.lock();
         if cache.frames.len() > MAX_CACHED_ADDRESSES {
-            cache.frames = HashMap::new();
+            cache.frames = FxHashMap::default();
             cache.strings = Default::default();
         }
-        let mut missing: Vec<u64> = stacks
-            .clone()
-            .flatten()
-            .copied()
-            .filter(|address| !cache.frames.contains_key(address))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        if !missing.is_empty() {
-            let cache = &mut *cache;
-            let resolved = resolve(
-                &mut cache.open,
-                &mut cache.strings,
-                &LoadedObjects::read().objects,
-                &missing,
-            );
-            cache.frames.extend(resolved);
-        }
-        let resolved = stacks
-            .map(|addresses| {
-                addresses
-                    .iter()
-                    .map(|address| cache.frames[address].clone())
+        // Warm, every address is cached: one pass looks each up once. An
+        // address missing stops it; those are resolved, and the pass runs
+        // again.
+        let resolved = match from_cache(&cache, stacks.clone()) {
+            Some(resolved) => resolved,
+            None => {
+                let mut missing: Vec<u64> = stacks
+                    .clone()
+                    .flatten()
+                    .copied()
+                    .filter(|address| !cache.frames.contains_key(address))
+                    .collect();
+                missing.sort_unstable();
+                missing.dedup();
+                let cache = &mut *cache;
+                let found = resolve(
+                    &mut cache.open,
+                    &mut cache.strings,
+                    &LoadedObjects::read().objects,
+                    &missing,
+                );
+                cache.frames.extend(found);
+                stacks
+                    .map(|addresses| {
+                        addresses
+                            .iter()
+                            .map(|&address| {
+                                cache
+                                    .frames
+                                    .get(&address)
+                                    .cloned()
+                                    .unwrap_or_else(|| unknown(address))
+                            })
+                            .collect()
+                    })
                     .collect()
-            })
-            .collect();
+            }
+        };
         cache.last_used = Some(Instant::now());
         if !cache.releaser_running {
             cache.releaser_running = self.start_releaser();
@@ -174,7 +189,7 @@ impl Symbolizer {
     }
 
     fn release(mut cache: MutexGuard<'_, Cache>) {
-        cache.frames = HashMap::new();
+        cache.frames = FxHashMap::default();
         cache.strings = Default::default();
         cache.open = HashMap::new();
         SYMBOLIZER.mapped.store(0, Ordering::Relaxed);
@@ -203,6 +218,24 @@ impl Symbolizer {
             })
             .is_ok()
     }
+}
+
+/// Every stack's frames from the cache; `None` as soon as an address is
+/// not in it.
+fn from_cache<'a>(
+    cache: &Cache,
+    stacks: impl Iterator<Item = &'a [u64]>,
+) -> Option<Vec<Vec<AddressFrames>>> {
+    let mut resolved = Vec::with_capacity(stacks.size_hint().0);
+    for addresses in stacks {
+        // Sized once: the frames of a stack are kept as long as its page.
+        let mut frames = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            frames.push(cache.frames.get(address)?.clone());
+        }
+        resolved.push(frames);
+    }
+    Some(resolved)
 }
 
 /// Resolves return addresses (sorted, each once) against the objects

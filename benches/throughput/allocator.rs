@@ -15,24 +15,31 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use memscope::Sampled;
 use mimalloc::MiMalloc;
 
-/// The variable the parent sets for a server: one of [`NAMES`].
+/// The variable the parent sets for a server: one of [`CHOICES`]' names.
 pub const VARIABLE: &CStr = c"MEMSCOPE_BENCH_ALLOCATOR";
 
-/// The allocators by the names the variable takes; the first is taken
-/// when it is unset.
-pub const NAMES: [&str; 5] = [
-    "jemalloc",
-    "system",
-    "mimalloc",
-    "sampled-system",
-    "sampled-mimalloc",
+/// Each allocator's number in [`CHOSEN`].
+const JEMALLOC_CHOICE: u8 = 1;
+const SYSTEM_CHOICE: u8 = 2;
+const MIMALLOC_CHOICE: u8 = 3;
+const SAMPLED_SYSTEM_CHOICE: u8 = 4;
+const SAMPLED_MIMALLOC_CHOICE: u8 = 5;
+
+/// The allocators by the names the variable takes; jemalloc when it is
+/// unset.
+const CHOICES: [(&str, u8); 5] = [
+    ("jemalloc", JEMALLOC_CHOICE),
+    ("system", SYSTEM_CHOICE),
+    ("mimalloc", MIMALLOC_CHOICE),
+    ("sampled-system", SAMPLED_SYSTEM_CHOICE),
+    ("sampled-mimalloc", SAMPLED_MIMALLOC_CHOICE),
 ];
 
 static JEMALLOC: memscope::Jemalloc = memscope::Jemalloc;
 static SAMPLED_SYSTEM: Sampled<System> = Sampled::new(System);
 static SAMPLED_MIMALLOC: Sampled<MiMalloc> = Sampled::new(MiMalloc);
 
-/// Not read yet; otherwise the index into [`NAMES`] plus one.
+/// 0 until read; then the chosen allocator's number.
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
 /// Whether the allocator called `name` is memscope's sampling one, whose
@@ -60,29 +67,29 @@ macro_rules! on_chosen {
         // every call of this process goes to.
         unsafe {
             match chosen {
-                2 => System.$method($($argument),*),
-                3 => MiMalloc.$method($($argument),*),
-                4 => SAMPLED_SYSTEM.$method($($argument),*),
-                5 => SAMPLED_MIMALLOC.$method($($argument),*),
+                SYSTEM_CHOICE => System.$method($($argument),*),
+                MIMALLOC_CHOICE => MiMalloc.$method($($argument),*),
+                SAMPLED_SYSTEM_CHOICE => SAMPLED_SYSTEM.$method($($argument),*),
+                SAMPLED_MIMALLOC_CHOICE => SAMPLED_MIMALLOC.$method($($argument),*),
                 _ => JEMALLOC.$method($($argument),*),
             }
         }
     }};
 }
 
-/// The index plus one of the allocator [`VARIABLE`] names; an unknown
-/// name aborts, as a bench on the wrong allocator would measure nothing.
+/// The number of the allocator [`VARIABLE`] names; an unknown name
+/// aborts, as a bench on the wrong allocator would measure nothing.
 fn read_choice() -> u8 {
     // SAFETY: a NUL-terminated name; the value is read before returning,
     // and nothing in this process sets variables while it runs.
     let value = unsafe { libc::getenv(VARIABLE.as_ptr()) };
     if value.is_null() {
-        return 1;
+        return JEMALLOC_CHOICE;
     }
     // SAFETY: getenv returns a NUL-terminated string.
     let value = unsafe { CStr::from_ptr(value) }.to_bytes();
-    match NAMES.iter().position(|name| name.as_bytes() == value) {
-        Some(index) => index as u8 + 1,
+    match CHOICES.iter().find(|(name, _)| name.as_bytes() == value) {
+        Some(&(_, choice)) => choice,
         None => std::process::abort(),
     }
 }

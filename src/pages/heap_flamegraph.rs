@@ -13,7 +13,7 @@ use super::query::{MAX_FILTER_LEN, Query};
 use super::render::download;
 use super::request::{Answer, PageRequest, Pending};
 use crate::model::flamegraph::{diff_flamegraph, heap_flamegraph};
-use crate::model::{heap, off_executor};
+use crate::model::heap;
 
 /// The longest `seconds=`, as on the memory diff.
 const MAX_SECONDS: u64 = 300;
@@ -35,12 +35,11 @@ fn filter_of(query: &Query) -> Result<Option<String>, PageError> {
 async fn live(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["filter"])?;
     let filter = filter_of(&query)?;
-    // On memscope's thread, in its arena: the flamegraph lets the snapshot
-    // go before it draws, and the drawing reuses what it gave back.
-    let drawn = off_executor("heap flamegraph", move || {
-        heap_flamegraph(heap::snapshot_blocking()?, filter.as_deref())
+    // The flamegraph lets the snapshot go before it draws.
+    let drawn = heap::with_snapshot("heap flamegraph", move |snapshot| {
+        heap_flamegraph(snapshot, filter.as_deref())
     })
-    .await??;
+    .await?;
     Ok(svg(drawn))
 }
 

@@ -40,14 +40,15 @@ async fn heap(request: &PageRequest<'_>, kind: HeapProfileKind, name: &'static s
     let query = Query::parse(request.raw_query(), &["seconds"])?;
     let seconds = query.number("seconds", 1..=MAX_HEAP_SECONDS)?;
     let gzipped = match seconds {
-        // On memscope's thread, in its arena, the snapshot given back
-        // before the profile is encoded: the two are never held at once.
+        // The snapshot given back before the profile is encoded: the two
+        // are never held at once.
         None => {
-            off_executor("heap profile", move || {
-                let profile = heap_profile(&*heap::snapshot_blocking()?, kind);
+            heap::with_snapshot("heap profile", move |snapshot| {
+                let profile = heap_profile(&snapshot, kind);
+                drop(snapshot);
                 gzipped(&profile)
             })
-            .await??
+            .await?
         }
         Some(seconds) => {
             let then = heap::snapshot().await?;

@@ -240,5 +240,16 @@ pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
 
 /// Takes a heap snapshot off the async executor.
 pub(crate) async fn snapshot() -> Result<Arc<HeapSnapshot>, ModelError> {
-    super::off_executor("heap profile", snapshot_blocking).await?
+    with_snapshot("heap profile", Ok).await
+}
+
+/// Takes a heap snapshot and runs `work` on it, both off the async
+/// executor on the one thread (memscope's, in its arena, where jemalloc
+/// is the allocator): what `work` allocates after it lets the snapshot go
+/// reuses the pages the snapshot gave back.
+pub(crate) async fn with_snapshot<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce(Arc<HeapSnapshot>) -> Result<T, ModelError> + Send + 'static,
+) -> Result<T, ModelError> {
+    super::off_executor(what, move || work(snapshot_blocking()?)).await?
 }

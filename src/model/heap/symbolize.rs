@@ -129,7 +129,8 @@ impl Symbolizer {
         // Warm, every address is cached: one pass looks each up once. An
         // address missing stops it; those are resolved, and the pass runs
         // again.
-        let resolved = match from_cache(&cache, stacks.clone()) {
+        let cached = |address: &u64| cache.frames.get(address).cloned();
+        let resolved = match frames_of(stacks.clone(), cached) {
             Some(resolved) => resolved,
             None => {
                 let mut missing: Vec<u64> = stacks
@@ -148,20 +149,18 @@ impl Symbolizer {
                     &missing,
                 );
                 cache.frames.extend(found);
-                stacks
-                    .map(|addresses| {
-                        addresses
-                            .iter()
-                            .map(|&address| {
-                                cache
-                                    .frames
-                                    .get(&address)
-                                    .cloned()
-                                    .unwrap_or_else(|| unknown(address))
-                            })
-                            .collect()
-                    })
-                    .collect()
+                // Every address is cached now; one that were not would be
+                // named as unknown rather than fail the page.
+                let cached_or_unknown = |address: &u64| {
+                    Some(
+                        cache
+                            .frames
+                            .get(address)
+                            .cloned()
+                            .unwrap_or_else(|| unknown(*address)),
+                    )
+                };
+                frames_of(stacks, cached_or_unknown).unwrap_or_default()
             }
         };
         cache.last_used = Some(Instant::now());
@@ -220,18 +219,18 @@ impl Symbolizer {
     }
 }
 
-/// Every stack's frames from the cache; `None` as soon as an address is
-/// not in it.
-fn from_cache<'a>(
-    cache: &Cache,
+/// Every stack's frames, each address's from `frames_of_address`; `None`
+/// as soon as it has none.
+fn frames_of<'a>(
     stacks: impl Iterator<Item = &'a [u64]>,
+    frames_of_address: impl Fn(&u64) -> Option<AddressFrames>,
 ) -> Option<Vec<Vec<AddressFrames>>> {
     let mut resolved = Vec::with_capacity(stacks.size_hint().0);
     for addresses in stacks {
         // Sized once: the frames of a stack are kept as long as its page.
         let mut frames = Vec::with_capacity(addresses.len());
         for address in addresses {
-            frames.push(cache.frames.get(address)?.clone());
+            frames.push(frames_of_address(address)?);
         }
         resolved.push(frames);
     }

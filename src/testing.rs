@@ -56,9 +56,9 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::model::allocator::ProfilingState;
-use crate::model::diff::HeapDiff;
+use crate::model::heap::diff::HeapDiff;
+use crate::model::heap::table::TableSpec;
 use crate::model::heap::{self, Grouping, HeapSnapshot};
-use crate::model::table::TableSpec;
 use crate::record::{collapse_identifiers, thread_allocation_totals};
 use crate::units::{grouped, human_bytes_f64, human_bytes_signed, human_bytes_signed_with_error};
 
@@ -97,7 +97,7 @@ pub struct GrowingSite {
 /// next page that names sites reads the object files again. For tests of
 /// what happens then, such as a binary replaced on disk while it runs.
 pub fn release_symbol_caches() {
-    heap::SYMBOLIZER.release_now();
+    crate::model::symbols::SYMBOLIZER.release_now();
 }
 
 /// Sends `service` `requests` requests, made by `make_request` from their

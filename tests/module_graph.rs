@@ -22,17 +22,25 @@ const ROOMS: &[(&str, &[&str])] = &[
     ("record", &[]),
 ];
 
-/// What dispatch imports that is not a page: the leaves every page shares.
-const SHARED_BY_PAGES: &[&str] = &[
-    "pages::access",
-    "pages::error",
-    "pages::format",
-    "pages::links",
-    "pages::mount",
-    "pages::query",
-    "pages::render",
-    "pages::request",
+/// The model's folders, top layer first: each imports only those after it
+/// (and `model::error`, which every layer shares and which imports none).
+const MODEL_LAYERS: &[&str] = &[
+    "verdict",
+    "cpu",
+    "pprof",
+    "over_time",
+    "heap",
+    "symbols",
+    "allocator",
+    "process",
 ];
+
+/// Rooms whose folders and files, taken one level below the room, must
+/// not import each other in a circle.
+const FOLDER_ROOMS: &[&str] = &["model", "pages"];
+
+/// What dispatch imports that is not a page: the kit every page shares.
+const SHARED_BY_PAGES: &str = "pages::kit";
 
 type Module = Vec<String>;
 
@@ -79,6 +87,16 @@ fn rooms_import_one_way_and_have_no_cycle_inside() {
             problems.push(format!("cycle in room {room}: {}", cycle.join(" → ")));
         }
     }
+    for room in FOLDER_ROOMS {
+        let folders = folder_edges(&edges, room);
+        for cycle in cycles(&folders, room) {
+            problems.push(format!(
+                "the folders of room {room} import each other in a circle: {}",
+                cycle.join(" → ")
+            ));
+        }
+    }
+    problems.extend(model_layer_problems(&edges));
     // The pages are what dispatch imports of its own room besides the
     // leaves every page shares; no page imports another (shared views live in `render`).
     let dispatch = module("pages::dispatch");
@@ -87,7 +105,7 @@ fn rooms_import_one_way_and_have_no_cycle_inside() {
         .filter(|(from, to)| {
             *from == dispatch
                 && room_of(to) == Some("pages")
-                && !SHARED_BY_PAGES.contains(&to.join("::").as_str())
+                && !to.join("::").starts_with(SHARED_BY_PAGES)
         })
         .map(|(_, to)| to)
         .collect();
@@ -109,6 +127,27 @@ fn rooms_import_one_way_and_have_no_cycle_inside() {
         "the module graph breaks the architecture:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn the_checker_finds_folders_in_a_circle_and_a_layer_reaching_up() {
+    let graph: BTreeSet<(Module, Module)> = [
+        ("model::heap::table", "model::symbols::names"),
+        ("model::symbols::names", "model::heap::site"),
+        ("model::process::unwind", "model::allocator::sampled"),
+        ("model::allocator::source", "model::error"),
+    ]
+    .iter()
+    .map(|(from, to)| (module(from), module(to)))
+    .collect();
+    assert_eq!(
+        cycles(&folder_edges(&graph, "model"), "model"),
+        vec![vec!["model::heap", "model::symbols"]]
+    );
+    let problems = model_layer_problems(&graph);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("model::process::unwind imports model::allocator::sampled"));
+    assert!(problems[1].contains("model::symbols::names imports model::heap::site"));
 }
 
 #[test]
@@ -154,6 +193,56 @@ fn the_checker_finds_a_cycle_and_a_door_opened_the_wrong_way() {
         !edges.iter().any(|(from, _)| *from == module("pages")),
         "a re-export alone is not a dependency: {edges:?}"
     );
+}
+
+/// The edges between the folders and files one level below `room`
+/// (`model::heap::table` → `model::symbols::names` is `model::heap` →
+/// `model::symbols`).
+fn folder_edges(edges: &BTreeSet<(Module, Module)>, room: &str) -> BTreeSet<(Module, Module)> {
+    let folder = |module: &Module| -> Option<Module> {
+        (module.first()? == room && module.len() >= 2).then(|| module[..2].to_vec())
+    };
+    edges
+        .iter()
+        .filter_map(|(from, to)| Some((folder(from)?, folder(to)?)))
+        .filter(|(from, to)| from != to)
+        .collect()
+}
+
+/// Every import of a model folder that reaches a layer above it.
+fn model_layer_problems(edges: &BTreeSet<(Module, Module)>) -> Vec<String> {
+    let layer = |module: &Module| -> Option<usize> {
+        if module.first()? != "model" {
+            return None;
+        }
+        MODEL_LAYERS
+            .iter()
+            .position(|name| Some(*name) == module.get(1).map(String::as_str))
+    };
+    let mut problems = Vec::new();
+    for (from, to) in edges {
+        let from_error = from.len() >= 2 && from[0] == "model" && from[1] == "error";
+        if from_error && to.first().is_some_and(|room| room == "model") && to.len() >= 2 {
+            problems.push(format!(
+                "{} imports {}: model::error is below every layer",
+                from.join("::"),
+                to.join("::")
+            ));
+        }
+        let (Some(from_layer), Some(to_layer)) = (layer(from), layer(to)) else {
+            continue;
+        };
+        if to_layer < from_layer {
+            problems.push(format!(
+                "{} imports {}: model layer {} may not import layer {}, which is above it",
+                from.join("::"),
+                to.join("::"),
+                MODEL_LAYERS[from_layer],
+                MODEL_LAYERS[to_layer]
+            ));
+        }
+    }
+    problems
 }
 
 fn module(path: &str) -> Module {
@@ -260,10 +349,21 @@ fn module_of(relative: &Path) -> Option<Module> {
     Some(parts)
 }
 
+/// The templates a file derives: `#[template(path = "x.html")]`, or the
+/// kit's `html_form!(Page => "x.html")`.
 fn template_names(text: &str) -> Vec<String> {
-    text.match_indices("#[template(path = \"")
-        .filter_map(|(at, found)| {
-            let rest = &text[at + found.len()..];
+    let derived = text
+        .match_indices("#[template(path = \"")
+        .map(|(at, found)| at + found.len());
+    let declared = text.match_indices("html_form!(").filter_map(|(at, found)| {
+        let call = &text[at + found.len()..];
+        let arrow = call.find("=> \"")?;
+        (call[..arrow].find(')').is_none()).then_some(at + found.len() + arrow + 4)
+    });
+    derived
+        .chain(declared)
+        .filter_map(|start| {
+            let rest = &text[start..];
             rest.find('"').map(|end| rest[..end].to_owned())
         })
         .collect()

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use crate::model::{history, timeline};
+use crate::model::over_time::{history, timeline};
 use crate::pages::{AccessPolicy, Mount};
 use config::{Config, HistorySettings};
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use super::config::{Config, HistorySettings};
 use crate::model::allocator::{ProfilingState, use_memscope_unwinder};
-use crate::model::baseline::BaselineSlot;
-use crate::model::history;
-use crate::model::timeline;
+use crate::model::heap::baseline::BaselineSlot;
+use crate::model::over_time::history;
+use crate::model::over_time::timeline;
 use crate::pages::Mount;
 use crate::record::RequestLog;
 

@@ -12,6 +12,10 @@ pub(crate) enum ModelErrorKind {
     ProfilingUnavailable,
     /// A one-at-a-time resource is in use; it is free again in this long.
     Busy(Duration),
+    /// What was asked for is not kept at all (no heap history).
+    Absent,
+    /// What was asked for is not there yet; it may be in this long.
+    NotYet(Duration),
     /// jemalloc, pprof or the system failed.
     Failed,
 }

@@ -9,15 +9,10 @@ use std::sync::Arc;
 use http::Method;
 use http::request::Parts;
 
-use super::access::check_same_origin;
-use super::error::PageError;
-use super::format::Format;
-use super::mount::Mount;
-use super::render::{Layout, respond_error};
-use super::request::{Answer, PageFuture, PageRequest, Pending};
-use super::{
-    cpu_capture, heap_flamegraph, heap_sampling, heap_site, heapdump, memory_diff, memory_growth,
-    memory_purge, metrics, overview, pprof, request_detail, request_list, timeline,
+use super::{heapdump, memory, metrics, overview, pprof, profiles, profiling, timeline};
+use crate::pages::kit::{
+    Answer, Format, Layout, Mount, PageError, PageFuture, PageRequest, Pending, check_same_origin,
+    respond_error,
 };
 
 /// How a page is found from the path under the prefix.
@@ -68,6 +63,14 @@ enum Handler {
     Later(for<'a> fn(&'a PageRequest<'a>) -> Pending<'a>),
 }
 
+/// A page's `async fn page(request: &PageRequest<'_>) -> Answer` as a
+/// [`Handler::Later`]: its future boxed, since the table holds one type.
+macro_rules! later {
+    ($page:path) => {
+        Handler::Later(|request| Box::pin($page(request)))
+    };
+}
+
 struct PageEntry {
     path: PagePath,
     handler: Handler,
@@ -78,47 +81,47 @@ struct PageEntry {
 const PAGES: &[PageEntry] = &[
     PageEntry {
         path: PagePath::Page("/"),
-        handler: Handler::Later(overview::answer),
+        handler: later!(overview::page),
     },
     PageEntry {
         path: PagePath::Page("/heapdump"),
-        handler: Handler::Later(heapdump::answer),
+        handler: later!(heapdump::page),
     },
     PageEntry {
         path: PagePath::Page("/memory/diff"),
-        handler: Handler::Later(memory_diff::answer),
+        handler: later!(memory::diff::page),
     },
     PageEntry {
         path: PagePath::Page("/memory/growth"),
-        handler: Handler::Later(memory_growth::answer),
+        handler: later!(memory::growth::page),
     },
     PageEntry {
         path: PagePath::Page("/memory/diff/flamegraph.svg"),
-        handler: Handler::Later(heap_flamegraph::answer_diff),
+        handler: later!(memory::diff::flamegraph::page),
     },
     PageEntry {
         path: PagePath::Action("/memory/purge"),
-        handler: Handler::Now(memory_purge::purge),
+        handler: Handler::Now(memory::purge::purge),
     },
     PageEntry {
         path: PagePath::Action("/memory/diff/baseline"),
-        handler: Handler::Later(memory_diff::answer_new_baseline),
+        handler: later!(memory::diff::new_baseline),
     },
     PageEntry {
         path: PagePath::Page("/profiles"),
-        handler: Handler::Now(request_list::page),
+        handler: Handler::Now(profiles::page),
     },
     PageEntry {
         path: PagePath::Action("/profiles/cpu"),
-        handler: Handler::Later(cpu_capture::answer_capture),
+        handler: later!(profiles::cpu::capture),
     },
     PageEntry {
         path: PagePath::Item("/profiles/cpu/"),
-        handler: Handler::Now(cpu_capture::page),
+        handler: Handler::Now(profiles::cpu::page),
     },
     PageEntry {
         path: PagePath::Item("/profiles/"),
-        handler: Handler::Now(request_detail::page),
+        handler: Handler::Now(profiles::request::page),
     },
     PageEntry {
         path: PagePath::Page("/timeline"),
@@ -126,19 +129,19 @@ const PAGES: &[PageEntry] = &[
     },
     PageEntry {
         path: PagePath::Action("/profiling"),
-        handler: Handler::Now(heap_sampling::switch),
+        handler: Handler::Now(profiling::switch),
     },
     PageEntry {
         path: PagePath::Page("/pprof/heap"),
-        handler: Handler::Later(pprof::answer_heap),
+        handler: later!(pprof::heap),
     },
     PageEntry {
         path: PagePath::Page("/pprof/allocs"),
-        handler: Handler::Later(pprof::answer_allocs),
+        handler: later!(pprof::allocs),
     },
     PageEntry {
         path: PagePath::Page("/pprof/profile"),
-        handler: Handler::Later(pprof::answer_profile),
+        handler: later!(pprof::profile),
     },
     PageEntry {
         path: PagePath::Page("/metrics"),
@@ -146,11 +149,11 @@ const PAGES: &[PageEntry] = &[
     },
     PageEntry {
         path: PagePath::Page("/heapdump/flamegraph.svg"),
-        handler: Handler::Later(heap_flamegraph::answer_heap),
+        handler: later!(heapdump::flamegraph::page),
     },
     PageEntry {
         path: PagePath::Item("/heapdump/"),
-        handler: Handler::Later(heap_site::answer),
+        handler: later!(heapdump::site::page),
     },
 ];
 
@@ -232,7 +235,7 @@ fn requested_format(parts: &Parts) -> Result<Format, PageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::links::{PageLink, page_links};
+    use crate::pages::kit::page_links;
 
     fn page_for(path: &str) -> Option<(usize, &str)> {
         PAGES
@@ -276,7 +279,7 @@ mod tests {
 
     #[test]
     fn every_listed_page_is_in_the_navigation_and_reachable() {
-        let links: Vec<&PageLink> = page_links().collect();
+        let links: Vec<_> = page_links().collect();
         assert_eq!(
             links.iter().filter_map(|link| link.nav).collect::<Vec<_>>(),
             [

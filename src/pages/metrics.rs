@@ -15,15 +15,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::error::PageError;
-use super::query::Query;
-use super::request::{Answer, PageRequest};
-use crate::model::allocator::{AllocatorStats, ProfilingState, figures_are_jemalloc};
-use crate::model::cgroup::{self, CgroupMemory};
+use crate::model::allocator::{AllocatorStats, HeapSource, ProfilingState};
 use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
+use crate::model::process::cgroup::{self, CgroupMemory};
 use crate::model::process::resident_set_size;
 use crate::model::verdict;
+use crate::pages::kit::{Answer, PageError, PageRequest, Query};
 use crate::record::RouteTotals;
 
 /// Routes given a label of their own at most: a label value is a time
@@ -140,8 +138,9 @@ fn register_flag(registry: &mut Registry, name: &str, help: &str, on: bool) {
 /// jemalloc's figures; over another allocator, the live bytes memscope's
 /// sampling allocator counts, and none of the figures it cannot know.
 fn register_allocator(registry: &mut Registry) {
-    let stats = AllocatorStats::read();
-    if figures_are_jemalloc() {
+    let source = HeapSource::get();
+    let stats = source.figures();
+    if source.knows_allocator_figures() {
         for (name, help, read) in JEMALLOC_GAUGES {
             register_bytes(registry, name, help, read(&stats));
         }

@@ -3,24 +3,22 @@
 
 use serde::Serialize;
 
-use super::links::page_links;
-use super::mount::Mount;
-use super::query::Query;
-use super::render::chart::{chart_marks, memory_chart};
-use super::render::suspects::{SuspectView, significant_views, whole_history_growth};
-use super::render::text::{Align, TextTable};
-use super::render::verdict::VerdictView;
-use super::render::{Layout, Page, respond, sampling_summary};
-use super::request::{Answer, PageRequest, Pending};
-use crate::model::allocator::{AllocatorStats, ProfilingState, figures_are_jemalloc};
-use crate::model::cgroup::{self, CgroupMemory};
+use crate::model::allocator::{HeapSource, ProfilingState, Sampler, Unwinder};
 use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
-use crate::model::growth::GrowthReport;
-use crate::model::heap::SYMBOLIZER;
+use crate::model::over_time::growth::GrowthReport;
+use crate::model::over_time::read::whole_history_growth;
+use crate::model::over_time::timeline;
+use crate::model::process::cgroup::{self, CgroupMemory};
 use crate::model::process::{ResidentByKind, resident_set_size};
-use crate::model::rss::{self, RssPart};
-use crate::model::timeline;
-use crate::model::verdict::{self, TimeToLimit, Verdict};
+use crate::model::symbols::SYMBOLIZER;
+use crate::model::verdict::rss::{self, RssPart};
+use crate::model::verdict::{self, Verdict};
+use crate::pages::kit::chart::{chart_marks, memory_chart};
+use crate::pages::kit::profiling::{hint_text, sampling_summary};
+use crate::pages::kit::suspects::{SuspectView, significant_views};
+use crate::pages::kit::text::{Align, TextTable};
+use crate::pages::kit::verdict::{TimeToLimitView, VerdictView, part_about, part_words};
+use crate::pages::kit::{Answer, Mount, Page, PageRequest, Query, html_form, page_links, respond};
 use crate::units::{human_bytes, human_bytes_signed};
 
 #[derive(Serialize)]
@@ -57,7 +55,7 @@ pub(crate) struct Overview {
     /// When the RSS reaches the nearest memory limit (the cgroup's, or the
     /// builder's `memory_limit`) at the rate it grows; `null` where nothing
     /// grows or there is no limit.
-    time_to_limit: Option<TimeToLimit>,
+    time_to_limit: Option<TimeToLimitView>,
     /// Sites whose growth across the heap history is significant, fastest
     /// first (at most three): leaks named without a baseline.
     suspects: Vec<SuspectView>,
@@ -92,6 +90,11 @@ struct RssPartJson {
 }
 
 impl RssPartJson {
+    /// `kept_for_reuse`, as JSON names the part.
+    fn part_name(&self) -> &'static str {
+        self.part.part.name()
+    }
+
     /// `+12.00 MiB`, or nothing before the timeline has two points.
     fn growth_text(&self) -> String {
         self.growth.map_or_else(String::new, human_bytes_signed)
@@ -106,10 +109,10 @@ struct ProfilingJson {
     sample_interval: Option<u64>,
     jemalloc_is_global: bool,
     /// What unwinds sampled stacks: `memscope`, `libgcc` or `libunwind`.
-    unwinder: Option<&'static str>,
+    unwinder: Option<Unwinder>,
     /// What takes the heap samples: `jemalloc`, or `memscope` (the
     /// sampling allocator `memscope::Sampled`).
-    sampler: &'static str,
+    sampler: Sampler,
     /// A CPU capture runs and holds sampling paused: when it ends, and
     /// whether sampling resumes then.
     cpu_capture_hold: Option<CaptureHoldJson>,
@@ -145,8 +148,9 @@ impl Overview {
         chart: Option<String>,
     ) -> Self {
         let prefix = mount.prefix.as_str();
-        let stats = AllocatorStats::read();
-        let jemalloc = figures_are_jemalloc();
+        let source = HeapSource::get();
+        let stats = source.figures();
+        let jemalloc = source.knows_allocator_figures();
         let cgroup = cgroup::read();
         let suspects = growth.as_ref().map_or_else(Vec::new, |report| {
             let mut views = significant_views(report, prefix);
@@ -166,7 +170,7 @@ impl Overview {
                             .flatten();
                         RssPartJson {
                             share: part.bytes as f64 / rss.max(1) as f64,
-                            about: part.about,
+                            about: part_about(part.part),
                             growth: trend.map(|trend| trend.growth),
                             bytes_per_minute: trend.map(|trend| trend.bytes_per_minute),
                             part,
@@ -176,7 +180,8 @@ impl Overview {
             }
         });
         let time_to_limit =
-            verdict::forecast(&verdict.evidence, mount.memory_limit, cgroup.as_ref());
+            verdict::forecast(&verdict.evidence, mount.memory_limit, cgroup.as_ref())
+                .map(TimeToLimitView::of);
         let verdict = VerdictView::of(verdict, growth.as_ref(), prefix);
         Self {
             allocated: stats.allocated,
@@ -200,7 +205,7 @@ impl Overview {
                 }),
                 summary: sampling_summary(state, hold),
             },
-            hint: state.hint(),
+            hint: state.hint().map(hint_text),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             cpu_profiler_bytes: cpu_profiler_bytes(),
             rss_breakdown,
@@ -348,7 +353,7 @@ impl Page for Overview {
             ]);
             for part in &breakdown.parts {
                 parts.row(vec![
-                    part.part.part.replace('_', " "),
+                    part_words(part.part.part).to_owned(),
                     human_bytes(part.part.bytes),
                     format!("{:.1} %", part.share * 100.0),
                     part.growth_text(),
@@ -388,27 +393,9 @@ impl Page for Overview {
         }
         out
     }
-
-    fn html(&self, layout: &Layout) -> askama::Result<String> {
-        askama::Template::render(&OverviewTemplate {
-            layout,
-            page: self,
-            figures: self.figures(),
-        })
-    }
 }
 
-#[derive(askama::Template)]
-#[template(path = "overview.html")]
-struct OverviewTemplate<'a> {
-    layout: &'a Layout,
-    page: &'a Overview,
-    figures: Vec<Figure>,
-}
-
-pub(super) fn answer<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
-    Box::pin(page(request))
-}
+html_form!(Overview => "overview.html");
 
 /// Suspects the overview leads with.
 const LEADING_SUSPECTS: usize = 3;
@@ -416,7 +403,7 @@ const LEADING_SUSPECTS: usize = 3;
 /// Growing sites the verdict's evidence names at most.
 const VERDICT_SUSPECTS: usize = 10;
 
-async fn page(request: &PageRequest<'_>) -> Answer {
+pub(super) async fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
     let layout = request.layout;
     let growth = whole_history_growth(VERDICT_SUSPECTS).await;

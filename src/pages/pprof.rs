@@ -13,30 +13,30 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
-use super::error::{PageError, retry_after_seconds};
-use super::query::{DEFAULT_CPU_SECONDS, MAX_CPU_SECONDS, Query};
-use super::request::{Answer, PageRequest, Pending};
-use crate::model::cpu::CPU_CAPTURES;
-use crate::model::off_executor;
+use crate::model::cpu;
 use crate::model::pprof::{HeapProfileKind, gzipped, heap_profile, heap_profile_delta};
 use crate::model::{ModelErrorKind, heap};
+use crate::pages::kit::{
+    Answer, DEFAULT_CPU_SECONDS, MAX_CPU_SECONDS, PageError, PageRequest, Query,
+    retry_after_seconds,
+};
 
 /// The longest `seconds=` of a heap delta, as on the memory diff.
 const MAX_HEAP_SECONDS: u64 = 300;
 
-pub(super) fn answer_heap<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
-    Box::pin(heap(request, HeapProfileKind::InUse, "heap"))
+pub(super) async fn heap(request: &PageRequest<'_>) -> Answer {
+    heap_profile_page(request, HeapProfileKind::InUse, "heap").await
 }
 
-pub(super) fn answer_allocs<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
-    Box::pin(heap(request, HeapProfileKind::Allocations, "allocs"))
+pub(super) async fn allocs(request: &PageRequest<'_>) -> Answer {
+    heap_profile_page(request, HeapProfileKind::Allocations, "allocs").await
 }
 
-pub(super) fn answer_profile<'a>(request: &'a PageRequest<'a>) -> Pending<'a> {
-    Box::pin(cpu(request))
-}
-
-async fn heap(request: &PageRequest<'_>, kind: HeapProfileKind, name: &'static str) -> Answer {
+async fn heap_profile_page(
+    request: &PageRequest<'_>,
+    kind: HeapProfileKind,
+    name: &'static str,
+) -> Answer {
     let query = Query::parse(request.raw_query(), &["seconds"])?;
     let seconds = query.number("seconds", 1..=MAX_HEAP_SECONDS)?;
     let gzipped = match seconds {
@@ -63,23 +63,24 @@ async fn heap(request: &PageRequest<'_>, kind: HeapProfileKind, name: &'static s
 /// As Go's `/debug/pprof/profile`: a GET that samples for `seconds`, one
 /// at a time (a second caller gets 429 with `Retry-After`); the capture is
 /// also kept among the CPU profiles.
-async fn cpu(request: &PageRequest<'_>) -> Answer {
+pub(super) async fn profile(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["seconds"])?;
     let seconds = query
         .number("seconds", 1..=MAX_CPU_SECONDS)?
         .unwrap_or(DEFAULT_CPU_SECONDS);
-    let captured = off_executor("CPU capture", move || CPU_CAPTURES.capture(seconds)).await?;
-    let capture = captured.map_err(|error| match error.kind() {
-        ModelErrorKind::Busy(remaining) => {
-            let retry = retry_after_seconds(*remaining);
-            PageError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("{}; it ends in {retry} s", error.message()),
-            )
-            .with_header(RETRY_AFTER, retry.to_string())
-        }
-        _ => PageError::from(error),
-    })?;
+    let capture = cpu::capture(seconds)
+        .await
+        .map_err(|error| match error.kind() {
+            ModelErrorKind::Busy(remaining) => {
+                let retry = retry_after_seconds(*remaining);
+                PageError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{}; it ends in {retry} s", error.message()),
+                )
+                .with_header(RETRY_AFTER, retry.to_string())
+            }
+            _ => PageError::from(error),
+        })?;
     Ok(profile_response("profile", capture.pprof_gzip.to_vec()))
 }
 

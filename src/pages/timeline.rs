@@ -2,12 +2,10 @@
 
 use serde::Serialize;
 
-use super::query::Query;
-use super::render::chart::{chart_marks, memory_chart};
-use super::render::text::{Align, TextTable};
-use super::render::{Layout, Page, respond};
-use super::request::{Answer, PageRequest};
-use crate::model::timeline::{self, TimelinePoint};
+use crate::model::over_time::timeline::{self, TimelinePoint};
+use crate::pages::kit::chart::{chart_marks, memory_chart};
+use crate::pages::kit::text::{Align, TextTable};
+use crate::pages::kit::{Answer, Page, PageRequest, Query, html_form, respond};
 use crate::units::{grouped, human_bytes};
 
 #[derive(Serialize)]
@@ -19,6 +17,13 @@ struct TimelinePage {
     points: Vec<TimelinePoint>,
     #[serde(skip)]
     chart: Option<String>,
+}
+
+impl TimelinePage {
+    /// The newest points, newest first, for the page's table.
+    fn newest(&self) -> Vec<&TimelinePoint> {
+        self.points.iter().rev().take(60).collect()
+    }
 }
 
 impl Page for TimelinePage {
@@ -46,23 +51,9 @@ impl Page for TimelinePage {
             table.render()
         )
     }
-
-    fn html(&self, layout: &Layout) -> askama::Result<String> {
-        askama::Template::render(&TimelineTemplate {
-            layout,
-            page: self,
-            newest: self.points.iter().rev().take(60).collect(),
-        })
-    }
 }
 
-#[derive(askama::Template)]
-#[template(path = "timeline.html")]
-struct TimelineTemplate<'a> {
-    layout: &'a Layout,
-    page: &'a TimelinePage,
-    newest: Vec<&'a TimelinePoint>,
-}
+html_form!(TimelinePage => "timeline.html");
 
 pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["limit"])?;

@@ -14,11 +14,50 @@
 //! and back purged the app's freed pages under it, and hid the very
 //! retention the verdict looks for.
 
+#![allow(unsafe_code)]
+
 use std::sync::OnceLock;
 
 use tikv_jemalloc_ctl::raw;
 
-use super::jemalloc_is_global_allocator;
+use super::jemalloc::jemalloc_is_global_allocator;
+use crate::model::ModelError;
+
+/// Runs `work`, which blocks (a heap dump, symbolizing, a CPU capture), off
+/// the async executor, so that its threads go on serving the app: on a
+/// thread of memscope's own where jemalloc is the global allocator, bound
+/// to memscope's arena and its arena purged when the work is done, else
+/// on the runtime's blocking threads; in place without a runtime.
+pub(crate) async fn off_executor<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ModelError> {
+    let failed = |error: &dyn std::fmt::Display| {
+        ModelError::failed(format!("the {what} task failed: {error}"))
+    };
+    if has_own_arena() {
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("memscope-work".to_owned())
+            .spawn(move || {
+                bind_to_own_arena();
+                let result = work();
+                // Given back before the answer goes, so that the page's
+                // caller never sees memory memscope no longer uses.
+                purge_own_arena();
+                let _ = done.send(result);
+            })
+            .map_err(|error| failed(&error))?;
+        return result.await.map_err(|error| failed(&error));
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(work)
+            .await
+            .map_err(|error| failed(&error)),
+        Err(_) => Ok(work()),
+    }
+}
 
 /// Binds the calling thread, one of memscope's own, to memscope's arena
 /// for the rest of its life. Where jemalloc is not the global allocator or

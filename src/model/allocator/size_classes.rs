@@ -2,6 +2,8 @@
 //! counters. Exact (every allocation counts, not a sample) and available
 //! whether or not heap profiling is on.
 
+#![allow(unsafe_code)]
+
 use tikv_jemalloc_ctl::raw;
 
 /// `MALLCTL_ARENAS_ALL`: the pseudo-arena whose statistics merge all arenas.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant, SystemTime};
 
 use super::samples::{CpuSamples, SampledStack};
-use crate::model::unwind::SignalWalker;
+use crate::model::process::unwind::SignalWalker;
 
 /// Frames kept of a sampled stack; deeper stacks are cut at their outer end.
 const MAX_FRAMES: usize = 128;

@@ -23,3 +23,7 @@ pub(crate) struct CpuSamples {
     /// Samples that found the sampler's table full.
     pub(crate) dropped: u64,
 }
+
+/// Samples per second: at 999 Hz pprof's signal-driven sampler delivered
+/// a fifth of its samples on a two-core machine, at 99 Hz nearly all.
+pub(crate) const FREQUENCY_HZ: i32 = 99;

@@ -1,30 +1,29 @@
-//! Heap profiles: a dump from jemalloc, parsed, scaled, symbolized, and the
-//! rules that name a stack's site.
+//! The heap at one moment and what is read from it: a snapshot (the heap
+//! source's raw profile, its addresses resolved by `symbols`), its stacks
+//! (`stack`) and the rules that name a stack's site (`site`); the snapshot
+//! grouped into rows (`table`), the change between two snapshots (`diff`),
+//! the snapshot a diff compares against (`baseline`) and the heap drawn as
+//! flamegraphs (`flamegraph`). Plain functions over snapshots, which the
+//! model's tests build by hand.
 
-mod dump;
-mod dwarf;
-mod frames;
-mod names;
+pub(crate) mod baseline;
+pub(crate) mod diff;
+pub(crate) mod flamegraph;
 mod site;
-mod source;
 mod stack;
-mod symbolize;
+pub(crate) mod table;
 
-pub(crate) use dump::Counts;
-pub(crate) use dump::{RawProfile, RawStack};
-pub(crate) use frames::FrameKind;
 pub(crate) use site::{Grouping, SiteId, key_of, named_frame, route_of_tag};
 pub(crate) use stack::Stack;
-pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::allocator::{AllocatorStats, ProfilingState, SizeClass, size_classes};
-use super::objects::MappedFile;
-use super::process::resident_set_size;
-use super::{ModelError, ModelErrorKind};
+use crate::model::ModelError;
+use crate::model::allocator::{AllocatorStats, HeapSource, RawProfile, SizeClass, off_executor};
+use crate::model::process::{MappedFile, resident_set_size};
+use crate::model::symbols::SYMBOLIZER;
 
 /// When a heap dump was taken and the exact figures read with it: what a
 /// raw dump, a snapshot and a stored point of the history share.
@@ -138,31 +137,18 @@ pub(crate) struct RawSnapshot {
 /// Dumps the heap profile; the caller holds [`LAST_SNAPSHOT`]'s lock, so
 /// that one dump runs at a time.
 fn dump_now() -> Result<RawSnapshot, ModelError> {
-    let state = ProfilingState::read();
-    if let Some(hint) = state.hint() {
-        return Err(ModelError::new(
-            ModelErrorKind::ProfilingUnavailable,
-            format!(
-                "no heap profile to read: {hint} Meanwhile `group=size` works without profiling."
-            ),
-        ));
-    }
+    let source = HeapSource::get();
+    let state = source.profiling();
     let instant = Instant::now();
-    let profile = if super::sampled::in_use() {
-        super::sampled::raw_profile()
-    } else {
-        dump::dump_heap_profile().map_err(|error| {
-            ModelError::failed(format!("could not take a heap profile: {error}"))
-        })?
-    };
+    let profile = source.raw_profile()?;
     let raw = RawSnapshot {
         moment: DumpMoment {
             taken_at: SystemTime::now(),
             instant,
             sample_interval: profile.sample_interval,
             // Read before symbolizing, whose first run allocates.
-            stats: AllocatorStats::read(),
-            size_classes: size_classes(),
+            stats: source.figures(),
+            size_classes: source.size_classes(),
             rss: resident_set_size(),
         },
         profile,
@@ -251,5 +237,5 @@ pub(crate) async fn with_snapshot<T: Send + 'static>(
     what: &str,
     work: impl FnOnce(Arc<HeapSnapshot>) -> Result<T, ModelError> + Send + 'static,
 ) -> Result<T, ModelError> {
-    super::off_executor(what, move || work(snapshot_blocking()?)).await?
+    off_executor(what, move || work(snapshot_blocking()?)).await?
 }

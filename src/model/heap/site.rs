@@ -3,9 +3,8 @@
 
 use std::fmt;
 
-use super::frames::{FrameKind, crate_of, enclosing_function};
 use super::stack::Stack;
-use super::symbolize::Frame;
+use crate::model::symbols::{Frame, FrameKind, crate_of, enclosing_function};
 
 /// How stacks are grouped into rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! One stack of a heap profile, symbolized: what the site rules, the tables
 //! and the diffs read.
 
-use super::dump::Counts;
-use super::symbolize::{AddressFrames, Frame};
+use crate::model::allocator::Counts;
+use crate::model::symbols::{AddressFrames, Frame};
 
 /// One stack of a heap profile, symbolized.
 #[derive(Debug, Default)]

@@ -9,8 +9,8 @@ use std::io::Write;
 use pprof::protos::{Function, Line, Location, Mapping, Profile, ValueType};
 
 use crate::model::ModelError;
-use crate::model::heap::Frame;
-use crate::model::objects::{LoadedObjects, MappedFile, build_id};
+use crate::model::process::objects::{LoadedObjects, MappedFile, build_id};
+use crate::model::symbols::Frame;
 
 /// The build id of the code mapped at `file`: the loaded object's, read
 /// from memory, so that a file replaced on disk since (a deploy that renames

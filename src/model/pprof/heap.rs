@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use pprof::protos::{Profile, Sample};
 
 use super::encode::ProfileBuilder;
-use crate::model::heap::{Frame, FrameKind, Grouping, HeapSnapshot, Stack, key_of};
+use crate::model::heap::{Grouping, HeapSnapshot, Stack, key_of};
+use crate::model::symbols::{Frame, FrameKind};
 
 /// Which of Go's two heap endpoints a profile is for: the same profile,
 /// with another sample type shown first.
@@ -186,8 +187,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::heap::Counts;
-    use crate::model::objects::MappedFile;
+    use crate::model::allocator::Counts;
+    use crate::model::process::objects::MappedFile;
 
     fn frame(function: &str, line: u32) -> Frame {
         Frame {

@@ -3,16 +3,24 @@
 
 use serde::Serialize;
 
-use crate::model::cgroup::CgroupMemory;
-use crate::model::trend::Trend;
-use crate::units::{duration_text, human_bytes, human_bytes_f64};
+use crate::model::over_time::trend::Trend;
+use crate::model::process::cgroup::CgroupMemory;
+
+/// Whose limit it is (`limit_source` in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LimitSource {
+    /// The container's: its cgroup's `memory.max` (or v1's limit).
+    Cgroup,
+    /// The one set with `DebugLayer::memory_limit`.
+    Builder,
+}
 
 /// A limit and what counts against it now.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Limit {
     pub(crate) bytes: u64,
-    /// `cgroup` or `builder`.
-    pub(crate) source: &'static str,
+    pub(crate) source: LimitSource,
     pub(crate) used: u64,
 }
 
@@ -29,7 +37,7 @@ impl Limit {
         if let (Some(bytes), Some(rss)) = (builder, rss) {
             limits.push(Limit {
                 bytes,
-                source: "builder",
+                source: LimitSource::Builder,
                 used: rss,
             });
         }
@@ -38,7 +46,7 @@ impl Limit {
         {
             limits.push(Limit {
                 bytes,
-                source: "cgroup",
+                source: LimitSource::Cgroup,
                 used: cgroup
                     .usage
                     .saturating_sub(cgroup.file.unwrap_or(0))
@@ -53,8 +61,7 @@ impl Limit {
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct TimeToLimit {
     pub(crate) limit: u64,
-    /// `cgroup` or `builder`.
-    pub(crate) limit_source: &'static str,
+    pub(crate) limit_source: LimitSource,
     /// What counts against the limit now.
     pub(crate) used: u64,
     /// The RSS's fitted growth, and three standard errors of it.
@@ -65,7 +72,6 @@ pub(crate) struct TimeToLimit {
     pub(crate) seconds: u64,
     pub(crate) seconds_low: u64,
     pub(crate) seconds_high: Option<u64>,
-    pub(crate) summary: String,
 }
 
 /// The time to the nearest of `limits` at the rate `rss` grows, where it
@@ -84,12 +90,6 @@ pub(crate) fn time_to_limit(rss: &Trend, noise: u64, limits: &[Limit]) -> Option
             let seconds = seconds_at(rate, left);
             let seconds_low = seconds_at(rate + error, left);
             let seconds_high = (rate - error > 0.0).then(|| seconds_at(rate - error, left));
-            let about = duration_text(seconds);
-            let range = match seconds_high.map(duration_text) {
-                Some(high) if high == about && duration_text(seconds_low) == about => String::new(),
-                Some(high) => format!(" ({} to {high})", duration_text(seconds_low)),
-                None => format!(" ({} or more)", duration_text(seconds_low)),
-            };
             TimeToLimit {
                 limit: limit.bytes,
                 limit_source: limit.source,
@@ -99,16 +99,6 @@ pub(crate) fn time_to_limit(rss: &Trend, noise: u64, limits: &[Limit]) -> Option
                 seconds,
                 seconds_low,
                 seconds_high,
-                summary: format!(
-                    "At +{}/min, the {} limit{} is reached in about {about}{range}.",
-                    human_bytes_f64(rate),
-                    human_bytes(limit.bytes),
-                    if limit.source == "cgroup" {
-                        " of the container"
-                    } else {
-                        ""
-                    },
-                ),
             }
         })
         .min_by_key(|forecast| forecast.seconds)
@@ -137,18 +127,18 @@ mod tests {
         let limits = [
             Limit {
                 bytes: 512 << 20,
-                source: "cgroup",
+                source: LimitSource::Cgroup,
                 used: 200 << 20,
             },
             Limit {
                 bytes: 400 << 20,
-                source: "builder",
+                source: LimitSource::Builder,
                 used: 130 << 20,
             },
         ];
         let forecast = time_to_limit(&rss, 4 << 20, &limits).unwrap();
         // 270 MiB left at 1 MiB/min before the cgroup's 312 MiB.
-        assert_eq!(forecast.limit_source, "builder");
+        assert_eq!(forecast.limit_source, LimitSource::Builder);
         assert!(
             (forecast.bytes_per_minute - (1 << 20) as f64).abs() < 1e4,
             "{forecast:?}"
@@ -159,16 +149,7 @@ mod tests {
         );
         let high = forecast.seconds_high.unwrap();
         assert!(forecast.seconds_low < forecast.seconds && forecast.seconds < high);
-        assert!(
-            forecast.summary.contains("400.00 MiB limit"),
-            "{}",
-            forecast.summary
-        );
-        assert!(
-            forecast.summary.contains("4 h 30 min"),
-            "{}",
-            forecast.summary
-        );
+        assert_eq!(forecast.limit, 400 << 20);
     }
 
     #[test]
@@ -176,7 +157,7 @@ mod tests {
         let flat = growing(0.0, (256 << 10) as f64);
         let limit = [Limit {
             bytes: 1 << 30,
-            source: "builder",
+            source: LimitSource::Builder,
             used: 100 << 20,
         }];
         assert!(time_to_limit(&flat, 4 << 20, &limit).is_none());

@@ -1,9 +1,10 @@
 use std::time::{Duration, SystemTime};
 
+use super::rss::Part;
 use super::*;
 use crate::model::allocator::AllocatorStats;
-use crate::model::growth::RouteMatch;
 use crate::model::heap::{Grouping, SiteId};
+use crate::model::over_time::growth::{RouteMatch, Suspect};
 use crate::model::process::ResidentByKind;
 
 const MIB: u64 = 1 << 20;
@@ -55,7 +56,7 @@ fn flat(_: u64) -> (u64, u64, u64, u64) {
 #[test]
 fn nothing_growing_is_steady() {
     let verdict = judge_timeline(&timeline(60, flat));
-    assert_eq!(verdict.kind, VerdictKind::Steady, "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::Steady, "{:?}", verdict.reason);
     assert_eq!(verdict.evidence.parts.len(), 7);
     assert_eq!(verdict.evidence.noise_bytes, 4 * MIB);
 }
@@ -67,10 +68,9 @@ fn freed_pages_kept_are_retention() {
         (100 * MIB, 110 * MIB, 120 * MIB + kept, 10 * MIB)
     });
     let verdict = judge_timeline(&points);
-    assert_eq!(verdict.kind, VerdictKind::Retention, "{}", verdict.summary);
-    assert_eq!(verdict.evidence.grown_part, Some("kept_for_reuse"));
+    assert_eq!(verdict.kind, VerdictKind::Retention, "{:?}", verdict.reason);
+    assert_eq!(verdict.evidence.grown_part, Some(Part::KeptForReuse));
     assert_eq!(verdict.evidence.purgeable_bytes, 206 * MIB);
-    assert!(verdict.summary.contains("purge"), "{}", verdict.summary);
 }
 
 #[test]
@@ -83,8 +83,8 @@ fn pages_filling_with_holes_are_fragmentation() {
     assert_eq!(
         verdict.kind,
         VerdictKind::Fragmentation,
-        "{}",
-        verdict.summary
+        "{:?}",
+        verdict.reason
     );
 }
 
@@ -98,14 +98,14 @@ fn memory_jemalloc_does_not_hold_is_outside_the_heap() {
     assert_eq!(
         verdict.kind,
         VerdictKind::OutsideHeap,
-        "{}",
-        verdict.summary
+        "{:?}",
+        verdict.reason
     );
-    assert_eq!(verdict.evidence.grown_part, Some("outside_jemalloc"));
+    assert_eq!(verdict.evidence.grown_part, Some(Part::OutsideJemalloc));
     assert!(
-        verdict.summary.contains("thread stacks"),
-        "{}",
-        verdict.summary
+        matches!(verdict.reason, Reason::PartGrew { grown, .. } if grown.part == Part::OutsideJemalloc),
+        "{:?}",
+        verdict.reason
     );
 }
 
@@ -121,7 +121,7 @@ fn live_bytes_growing_all_along_are_a_leak_even_unnamed() {
         )
     });
     let verdict = judge_timeline(&points);
-    assert_eq!(verdict.kind, VerdictKind::Leak, "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::Leak, "{:?}", verdict.reason);
     assert!(verdict.evidence.suspects.is_empty());
     // A cache that filled once is not.
     let points = timeline(60, |i| {
@@ -134,8 +134,12 @@ fn live_bytes_growing_all_along_are_a_leak_even_unnamed() {
         )
     });
     let verdict = judge_timeline(&points);
-    assert_eq!(verdict.kind, VerdictKind::Steady, "{}", verdict.summary);
-    assert!(verdict.summary.contains("rose"), "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::Steady, "{:?}", verdict.reason);
+    assert!(
+        matches!(verdict.reason, Reason::LiveHeapRoseOnce { .. }),
+        "{:?}",
+        verdict.reason
+    );
 }
 
 #[test]
@@ -146,13 +150,15 @@ fn memscope_s_own_debug_info_is_not_outside_the_heap() {
         point.memscope_mapped = 120 * MIB;
     }
     let verdict = judge_timeline(&points);
-    assert_eq!(verdict.kind, VerdictKind::Steady, "{}", verdict.summary);
-    assert!(
-        verdict.summary.contains("debug info memscope maps"),
-        "{}",
-        verdict.summary
-    );
+    assert_eq!(verdict.kind, VerdictKind::Steady, "{:?}", verdict.reason);
+    assert_eq!(verdict.reason, Reason::NothingGrew);
     assert_eq!(verdict.evidence.rss.unwrap().growth, 80 * MIB as i64);
+    // All the file-backed pages after it (20 + 80 MiB) are within what
+    // memscope mapped.
+    assert_eq!(
+        verdict.evidence.memscope_debug_info.unwrap().growth,
+        100 * MIB as i64
+    );
 }
 
 fn suspect(significant: bool) -> Suspect {
@@ -213,13 +219,12 @@ fn significant_growth_suspects_are_a_leak_named_with_their_route() {
         "from the history's first snapshot"
     );
     let verdict = judge(&watch);
-    assert_eq!(verdict.kind, VerdictKind::Leak, "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::Leak, "{:?}", verdict.reason);
     assert_eq!(verdict.evidence.suspects.len(), 1);
-    assert!(
-        verdict.summary.contains("app::cache::store") && verdict.summary.contains("/json"),
-        "{}",
-        verdict.summary
-    );
+    let leading = &verdict.evidence.suspects[0];
+    assert_eq!(leading.name, "app::cache::store");
+    assert_eq!(leading.route.as_ref().unwrap().route, "/json");
+    assert_eq!(verdict.reason, Reason::SitesGrow { minutes: 0.8 });
     assert_eq!(verdict.evidence.heap_snapshots, 5);
 
     let none = GrowthReport {
@@ -227,7 +232,7 @@ fn significant_growth_suspects_are_a_leak_named_with_their_route() {
         ..GrowthReport::default()
     };
     let verdict = judge(&with_history(&points, &none, 5));
-    assert_eq!(verdict.kind, VerdictKind::Steady, "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::Steady, "{:?}", verdict.reason);
 }
 
 #[test]
@@ -235,14 +240,36 @@ fn a_short_history_is_too_early_and_says_when_it_will_know() {
     let points = timeline(60, flat);
     let growth = GrowthReport::default();
     let verdict = judge(&with_history(&points, &growth, 1));
-    assert_eq!(verdict.kind, VerdictKind::TooEarly, "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::TooEarly, "{:?}", verdict.reason);
     let knows_in = verdict.evidence.knows_in_seconds.unwrap();
     assert!((19..=20).contains(&knows_in), "{knows_in}");
     assert!(
-        verdict.summary.contains("1 of the 3"),
-        "{}",
-        verdict.summary
+        matches!(
+            verdict.reason,
+            Reason::TooEarly {
+                history: Some((1, _)),
+                ..
+            }
+        ),
+        "{:?}",
+        verdict.reason
     );
     let verdict = judge_timeline(&points[..2]);
-    assert_eq!(verdict.kind, VerdictKind::TooEarly, "{}", verdict.summary);
+    assert_eq!(verdict.kind, VerdictKind::TooEarly, "{:?}", verdict.reason);
+}
+
+#[test]
+fn sites_growing_beyond_noise_are_a_leak_before_the_history_is_full() {
+    // The growth page names a site after two snapshots: the verdict says
+    // the same, not "too early".
+    let points = timeline(60, flat);
+    let growth = GrowthReport {
+        snapshots: 2,
+        minutes: 0.2,
+        suspects: vec![suspect(true)],
+        omitted: 0,
+    };
+    let verdict = judge(&with_history(&points, &growth, 2));
+    assert_eq!(verdict.kind, VerdictKind::Leak, "{:?}", verdict.reason);
+    assert_eq!(verdict.evidence.knows_in_seconds, None);
 }

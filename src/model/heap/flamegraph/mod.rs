@@ -1,0 +1,250 @@
+//! The heap as flamegraphs, drawn by inferno: the live heap by stack, each
+//! frame as wide as the estimated bytes allocated through it, and the
+//! growth between two snapshots as a differential flamegraph (wider where
+//! more is held now; red where a stack grew, blue where it shrank).
+
+mod tree;
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use tree::FrameTree;
+
+use crate::model::ModelError;
+use crate::model::heap::{Grouping, HeapSnapshot, Stack, key_of};
+use crate::model::symbols::FrameKind;
+
+/// The live heap of `snapshot` as an SVG flamegraph; `filter` (lower case)
+/// keeps the stacks with a frame whose function or file contains it. The
+/// snapshot is let go once its stacks are in the tree, before the drawing
+/// allocates.
+pub(crate) fn heap_flamegraph(
+    snapshot: Arc<HeapSnapshot>,
+    filter: Option<&str>,
+) -> Result<Vec<u8>, ModelError> {
+    let mut tree = FrameTree::new();
+    let allocator_only: Arc<str> = "[allocator frames only]".into();
+    for stack in shown_stacks(&snapshot, filter) {
+        let mut names: Vec<&Arc<str>> = stack
+            .frames()
+            .filter(|frame| frame.kind != FrameKind::Allocator)
+            .map(|frame| &frame.function)
+            .collect();
+        if names.is_empty() {
+            names.push(&allocator_only);
+        }
+        tree.add(names.into_iter().rev(), stack.bytes);
+    }
+    drop(snapshot);
+    // inferno leaves out frames under 0.1 pixel of its 1,200: half that
+    // is folded, so that every frame it draws is there.
+    let min_bytes = tree.total() * 0.05 / 1200.0;
+    let folded = tree.folded(min_bytes);
+    let lines: Vec<String> = folded
+        .iter()
+        .map(|(stack, bytes)| format!("{stack} {}", bytes.round() as u64))
+        .collect();
+    let title = match filter {
+        Some(filter) => format!("Live heap, stacks through `{filter}`"),
+        None => "Live heap".to_owned(),
+    };
+    draw(&title, "bytes", lines.iter().map(String::as_str))
+}
+
+/// What changed from `then` to `now`, as a differential flamegraph.
+pub(crate) fn diff_flamegraph(
+    then: &HeapSnapshot,
+    now: &HeapSnapshot,
+    filter: Option<&str>,
+) -> Result<Vec<u8>, ModelError> {
+    let folded_text = |snapshot| {
+        folded_stacks(snapshot, filter)
+            .iter()
+            .map(|(stack, bytes)| format!("{stack} {}\n", bytes.round() as u64))
+            .collect::<String>()
+    };
+    let (before, after) = (folded_text(then), folded_text(now));
+    let mut merged = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options::default(),
+        Cursor::new(before),
+        Cursor::new(after),
+        &mut merged,
+    )
+    .map_err(|error| ModelError::failed(format!("could not merge the two heaps: {error}")))?;
+    let merged = String::from_utf8_lossy(&merged);
+    draw(
+        "Heap growth: red grew, blue shrank; widths are bytes now",
+        "bytes",
+        merged.lines(),
+    )
+}
+
+/// Each stack as inferno's folded text, outermost frame first, with its
+/// estimated bytes; stacks that fold alike are added up. The allocator's
+/// and std's frames are left out, as on the pages.
+fn folded_stacks(snapshot: &HeapSnapshot, filter: Option<&str>) -> Vec<(String, f64)> {
+    let mut folded: HashMap<String, f64> = HashMap::new();
+    for stack in shown_stacks(snapshot, filter) {
+        *folded.entry(fold(stack)).or_default() += stack.bytes;
+    }
+    let mut folded: Vec<(String, f64)> = folded.into_iter().collect();
+    folded.sort_by(|a, b| a.0.cmp(&b.0));
+    folded
+}
+
+/// The stacks a flamegraph shows: those holding bytes, with a frame that
+/// `filter` (lower case) matches; memscope's own left out, as on the
+/// tables.
+fn shown_stacks<'a>(
+    snapshot: &'a HeapSnapshot,
+    filter: Option<&'a str>,
+) -> impl Iterator<Item = &'a Stack> {
+    snapshot.stacks.iter().filter(move |stack| {
+        stack.bytes > 0.0
+            && key_of(stack, Grouping::Site).is_some()
+            && filter.is_none_or(|needle| stack.frames().any(|frame| frame.matches(needle)))
+    })
+}
+
+fn fold(stack: &Stack) -> String {
+    let names: Vec<String> = stack
+        .frames()
+        .filter(|frame| frame.kind != FrameKind::Allocator)
+        // `;` separates frames, and a Rust name can hold one (`[u8; 4]`).
+        .map(|frame| frame.function.replace(';', ":"))
+        .collect();
+    if names.is_empty() {
+        return "[allocator frames only]".to_owned();
+    }
+    names.into_iter().rev().collect::<Vec<_>>().join(";")
+}
+
+fn draw<'a>(
+    title: &str,
+    count_name: &str,
+    lines: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<u8>, ModelError> {
+    // A line is drawn as wide as its last count (bytes now, in a
+    // differential one): lines of nothing are left out, and where nothing
+    // is left inferno would fail ("No stack counts found").
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .filter(|line| {
+            line.rsplit(' ')
+                .next()
+                .and_then(|count| count.parse::<u64>().ok())
+                .is_some_and(|count| count > 0)
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(empty_svg(title));
+    }
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = title.to_owned();
+    options.count_name = count_name.to_owned();
+    options.colors =
+        inferno::flamegraph::color::Palette::Basic(inferno::flamegraph::color::BasicPalette::Mem);
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut options, lines, &mut svg)
+        .map_err(|error| ModelError::failed(format!("could not draw the flamegraph: {error}")))?;
+    Ok(svg)
+}
+
+/// A flamegraph of nothing: inferno writes none, and an empty file shows
+/// as a broken image.
+fn empty_svg(title: &str) -> Vec<u8> {
+    let title = title.replace('&', "&amp;").replace('<', "&lt;");
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60" viewBox="0 0 1200 60"><text x="600" y="35" font-family="sans-serif" font-size="16" text-anchor="middle">{title}: no sampled stacks.</text></svg>"#
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::heap::table::tests::{alloc, app, library, stack};
+
+    #[test]
+    fn folds_outermost_first_without_the_allocator() {
+        let snapshot = HeapSnapshot::of_stacks(vec![
+            stack(
+                &[
+                    alloc(),
+                    library("bytes::B::new"),
+                    app("shop::cache::store", 4),
+                ],
+                1.0,
+                300.0,
+            ),
+            stack(
+                &[
+                    alloc(),
+                    library("bytes::B::new"),
+                    app("shop::cache::store", 5),
+                ],
+                1.0,
+                200.0,
+            ),
+            stack(&[alloc(), app("shop::orders::new; [u8; 4]", 1)], 1.0, 50.0),
+        ]);
+        let folded = folded_stacks(&snapshot, None);
+        assert_eq!(
+            folded,
+            [
+                ("shop::cache::store;bytes::B::new".to_owned(), 500.0),
+                ("shop::orders::new: [u8: 4]".to_owned(), 50.0),
+            ]
+        );
+        assert_eq!(folded_stacks(&snapshot, Some("orders")).len(), 1);
+        let snapshot = Arc::new(snapshot);
+        let svg = String::from_utf8(heap_flamegraph(snapshot.clone(), None).unwrap()).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("shop::cache::store"),
+            "{svg}"
+        );
+        let none = String::from_utf8(heap_flamegraph(snapshot, Some("nothing")).unwrap()).unwrap();
+        assert!(none.contains("no sampled stacks"));
+    }
+
+    #[test]
+    fn a_diff_flamegraph_of_stacks_that_all_vanished_is_drawn_empty() {
+        let then = HeapSnapshot::of_stacks(vec![stack(
+            &[alloc(), app("shop::cache::store", 4)],
+            1.0,
+            300.0,
+        )]);
+        let now = HeapSnapshot::of_stacks(Vec::new());
+        let svg = String::from_utf8(diff_flamegraph(&then, &now, None).unwrap()).unwrap();
+        assert!(svg.contains("no sampled stacks"), "{svg}");
+        let svg = String::from_utf8(diff_flamegraph(&now, &now, Some("nothing")).unwrap()).unwrap();
+        assert!(svg.contains("no sampled stacks"), "{svg}");
+    }
+
+    #[test]
+    fn a_diff_flamegraph_colours_growth_and_shrinking() {
+        let grows = [alloc(), app("shop::cache::store", 4)];
+        let shrinks = [alloc(), app("shop::session::open", 9)];
+        let then =
+            HeapSnapshot::of_stacks(vec![stack(&grows, 1.0, 100.0), stack(&shrinks, 1.0, 900.0)]);
+        let now =
+            HeapSnapshot::of_stacks(vec![stack(&grows, 1.0, 800.0), stack(&shrinks, 1.0, 100.0)]);
+        let svg = String::from_utf8(diff_flamegraph(&then, &now, None).unwrap()).unwrap();
+        assert!(svg.contains("shop::cache::store") && svg.contains("shop::session::open"));
+        // Each frame's title gives its change in share of the whole, and
+        // its colour says which way: red grew, blue shrank.
+        assert!(
+            svg.contains("shop::cache::store (800 bytes, 88.89%; +77.78%)"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("shop::session::open (100 bytes, 11.11%; -88.89%)"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("fill=\"rgb(255,118,118)\"") && svg.contains("fill=\"rgb(100,100,255)\"")
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The process below any allocator: what it has loaded and mapped
+//! (`objects`), how its stacks are walked (`unwind`, memscope's walker on
+//! x86-64 Linux), the route tag the walker appends to a stack
+//! (`tag_frame`), its resident memory by kind (`resident`) and its
+//! container's memory (`cgroup`). The lowest layer of the model: it
+//! imports no other.
+
+pub(crate) mod cgroup;
+pub(crate) mod objects;
+mod resident;
+mod tag_frame;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub(crate) mod unwind;
+
+pub(crate) use objects::{MappedFile, mapped_files, parse_mapping};
+pub(crate) use resident::{ResidentByKind, resident_set_size};
+pub(crate) use tag_frame::{split_tag, tag_frame};

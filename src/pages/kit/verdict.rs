@@ -1,0 +1,287 @@
+//! The verdict ("is it a leak?") and the time to the memory limit, as the
+//! overview shows them.
+
+use serde::Serialize;
+
+use super::suspects::{SuspectView, significant_views};
+use crate::model::over_time::growth::{GrowthReport, Suspect};
+use crate::model::over_time::trend::Trend;
+use crate::model::verdict::rss::Part;
+use crate::model::verdict::{
+    Evidence, LimitSource, MIN_SNAPSHOTS, MIN_TIMELINE_POINTS, PartTrend, Reason, TimeToLimit,
+    Verdict, VerdictKind,
+};
+use crate::units::{duration_text, human_bytes, human_bytes_f64, human_bytes_signed};
+
+/// The verdict, its sentence and the figures it rests on.
+#[derive(Serialize)]
+pub(crate) struct VerdictView {
+    /// `leak`, `retention`, `fragmentation`, `outside_heap`, `steady` or
+    /// `too_early`; over another allocator than jemalloc,
+    /// `beyond_live_heap` in place of the three it cannot tell apart.
+    pub(crate) kind: VerdictKind,
+    pub(crate) summary: String,
+    pub(crate) evidence: EvidenceView,
+}
+
+#[derive(Serialize)]
+pub(crate) struct EvidenceView {
+    #[serde(flatten)]
+    pub(crate) figures: Evidence,
+    /// For a leak: the sites that grow steadily, fastest first.
+    pub(crate) suspects: Vec<SuspectView>,
+    /// The routes that go with them, once each.
+    pub(crate) routes: Vec<String>,
+}
+
+impl VerdictView {
+    pub(crate) fn of(verdict: Verdict, growth: Option<&GrowthReport>, prefix: &str) -> Self {
+        let suspects = match growth {
+            Some(report) if verdict.kind == VerdictKind::Leak => significant_views(report, prefix),
+            _ => Vec::new(),
+        };
+        let mut routes: Vec<String> = Vec::new();
+        for route in suspects.iter().filter_map(|suspect| suspect.route.as_ref()) {
+            if !routes.contains(&route.route) {
+                routes.push(route.route.clone());
+            }
+        }
+        Self {
+            kind: verdict.kind,
+            summary: summary(&verdict),
+            evidence: EvidenceView {
+                figures: verdict.evidence,
+                suspects,
+                routes,
+            },
+        }
+    }
+
+    /// `leak`, as the page's style names it.
+    pub(crate) fn kind_name(&self) -> &'static str {
+        match self.kind {
+            VerdictKind::Leak => "leak",
+            VerdictKind::Retention => "retention",
+            VerdictKind::Fragmentation => "fragmentation",
+            VerdictKind::OutsideHeap => "outside_heap",
+            VerdictKind::BeyondLiveHeap => "beyond_live_heap",
+            VerdictKind::Steady => "steady",
+            VerdictKind::TooEarly => "too_early",
+        }
+    }
+
+    /// Whether a purge would give back what grew.
+    pub(crate) fn offers_purge(&self) -> bool {
+        self.kind == VerdictKind::Retention
+    }
+
+    /// `over 10 min, 61 timeline points, 11 heap snapshots; growth below
+    /// 4.00 MiB is noise`.
+    pub(crate) fn window_text(&self) -> String {
+        let figures = &self.evidence.figures;
+        format!(
+            "over {}, {} timeline points, {} heap snapshots; growth below {} is noise",
+            crate::units::duration_text(figures.window_seconds.round() as u64),
+            figures.timeline_points,
+            figures.heap_snapshots,
+            human_bytes(figures.noise_bytes)
+        )
+    }
+}
+
+/// The time to the limit, with its sentence.
+#[derive(Serialize)]
+pub(crate) struct TimeToLimitView {
+    #[serde(flatten)]
+    pub(crate) figures: TimeToLimit,
+    /// `At +1.16 GiB/min, the 246.12 MiB limit is reached in about 8 s.`
+    pub(crate) summary: String,
+}
+
+impl TimeToLimitView {
+    pub(crate) fn of(figures: TimeToLimit) -> Self {
+        Self {
+            summary: forecast_summary(&figures),
+            figures,
+        }
+    }
+}
+
+/// `At +1.16 GiB/min, the 246.12 MiB limit of the container is reached in
+/// about 5 h 10 min (4 h 20 min to 6 h 30 min).`
+fn forecast_summary(forecast: &TimeToLimit) -> String {
+    let about = duration_text(forecast.seconds);
+    let low = duration_text(forecast.seconds_low);
+    let range = match forecast.seconds_high.map(duration_text) {
+        Some(high) if high == about && low == about => String::new(),
+        Some(high) => format!(" ({low} to {high})"),
+        None => format!(" ({low} or more)"),
+    };
+    format!(
+        "At +{}/min, the {} limit{} is reached in about {about}{range}.",
+        human_bytes_f64(forecast.bytes_per_minute),
+        human_bytes(forecast.limit),
+        match forecast.limit_source {
+            LimitSource::Cgroup => " of the container",
+            LimitSource::Builder => "",
+        },
+    )
+}
+
+/// What a part of the RSS is, and what to do about it.
+pub(crate) fn part_about(part: Part) -> &'static str {
+    match part {
+        Part::LiveHeap => "live allocations, as the allocator counts them",
+        Part::AllocatorOverhead => {
+            "room inside jemalloc's pages that live allocations do not use: fragmentation and size-class rounding"
+        }
+        Part::KeptForReuse => "freed pages jemalloc keeps to reuse: what a purge gives back",
+        Part::AllocatorMetadata => "jemalloc's own bookkeeping",
+        Part::OutsideJemalloc => {
+            "anonymous memory that is not jemalloc's: thread stacks, other allocators, anonymous maps"
+        }
+        Part::BeyondLiveHeap => {
+            "anonymous memory beyond the live heap: the allocator's free room, the freed pages it keeps and its bookkeeping, and thread stacks and anonymous maps; over this allocator they cannot be told apart"
+        }
+        Part::FileBacked => {
+            "pages of mapped files: the binary, libraries, mapped debug info; the kernel can drop them"
+        }
+        Part::SharedMemory => "tmpfs and memfd files mapped, shared anonymous memory",
+    }
+}
+
+/// `kept for reuse`: a part as a sentence names it.
+pub(crate) fn part_words(part: Part) -> &'static str {
+    match part {
+        Part::LiveHeap => "live heap",
+        Part::AllocatorOverhead => "allocator overhead",
+        Part::KeptForReuse => "kept for reuse",
+        Part::AllocatorMetadata => "allocator metadata",
+        Part::OutsideJemalloc => "outside jemalloc",
+        Part::BeyondLiveHeap => "beyond live heap",
+        Part::FileBacked => "file backed",
+        Part::SharedMemory => "shared memory",
+    }
+}
+
+/// The verdict in a sentence.
+pub(crate) fn summary(verdict: &Verdict) -> String {
+    let evidence = &verdict.evidence;
+    let span = duration_text(evidence.window_seconds.round() as u64);
+    match verdict.reason {
+        Reason::TooEarly { history, points } => {
+            let knows_in = duration_text(evidence.knows_in_seconds.unwrap_or(1));
+            match history {
+                Some((snapshots, interval)) => format!(
+                    "Too early to tell: the heap history has {snapshots} of the {MIN_SNAPSHOTS} snapshots a verdict needs (one every {}); it will know in about {knows_in}.",
+                    duration_text(interval.as_secs().max(1)),
+                ),
+                None => format!(
+                    "Too early to tell: the timeline has {points} of the {MIN_TIMELINE_POINTS} points a verdict needs; it will know in about {knows_in}."
+                ),
+            }
+        }
+        Reason::SitesGrow { minutes } => match evidence.suspects.first() {
+            Some(leading) => leak_with_sites(leading, evidence.suspects.len(), minutes),
+            None => "A leak: sites grow steadily; see the growth page.".to_owned(),
+        },
+        Reason::LiveHeapGrows { live, history } => format!(
+            "A leak: the live heap grew {} over {span} ({}/min), all along the window; {}",
+            human_bytes_signed(live.growth),
+            human_bytes_f64(live.bytes_per_minute),
+            if history {
+                "no one site grows steadily enough to name: see the growth page."
+            } else {
+                "with heap profiling and its history on, the sites would be named."
+            }
+        ),
+        Reason::PartGrew { grown, live } => grown_part_summary(evidence, grown, live, &span),
+        Reason::LiveHeapRoseOnce { live } => format!(
+            "Steady: the live heap rose {} over {span} and stays there without growing all along (a cache that filled, work that keeps its memory), and nothing else grew beyond {}.",
+            human_bytes_signed(live.growth),
+            human_bytes(evidence.noise_bytes)
+        ),
+        Reason::NothingGrew => format!(
+            "Steady: nothing grew beyond {} over {span}{}{}.",
+            human_bytes(evidence.noise_bytes),
+            evidence.rss.map_or_else(String::new, |rss| format!(
+                " (RSS {} to {})",
+                human_bytes(rss.first),
+                human_bytes(rss.last)
+            )),
+            evidence
+                .memscope_debug_info
+                .filter(|info| info.grew_beyond(evidence.noise_bytes))
+                .map_or_else(String::new, |info| format!(
+                    "; the RSS rose {} with the debug info memscope maps to name stacks, given back a minute after its last use",
+                    human_bytes_signed(info.growth)
+                ))
+        ),
+    }
+}
+
+/// `A leak: app::cache::store grows steadily, +58.0 KiB/min for 10 min,
+/// about 966 B per /json request (and 2 other sites).`
+fn leak_with_sites(leading: &Suspect, sites: usize, minutes: f64) -> String {
+    let route = leading.route.as_ref().map_or_else(String::new, |route| {
+        format!(
+            ", about {} per {} request",
+            human_bytes_f64(route.bytes_per_request),
+            route.route
+        )
+    });
+    let others = match sites.saturating_sub(1) {
+        0 => String::new(),
+        1 => " (and 1 other site)".to_owned(),
+        more => format!(" (and {more} other sites)"),
+    };
+    format!(
+        "A leak: {} grows steadily, +{}/min for {}{route}{others}.",
+        leading.name,
+        human_bytes_f64(leading.bytes_per_minute.max(0.0)),
+        duration_text((minutes * 60.0).round() as u64)
+    )
+}
+
+/// The sentence where `grown`, a part outside the live heap, grew most.
+fn grown_part_summary(
+    evidence: &Evidence,
+    grown: PartTrend,
+    live: Option<Trend>,
+    span: &str,
+) -> String {
+    let rss_growth = human_bytes_signed(evidence.app_rss.map_or(0, |rss| rss.growth));
+    let live_text = live.map_or_else(String::new, |live| {
+        format!(
+            "the live heap went from {} to {}",
+            human_bytes(live.first),
+            human_bytes(live.last)
+        )
+    });
+    let grown_text = human_bytes_signed(grown.trend.growth);
+    match grown.part {
+        Part::KeptForReuse | Part::AllocatorMetadata => format!(
+            "Retention, not a leak: the RSS grew {rss_growth} over {span} while {live_text}; the allocator keeps freed pages ({grown_text} in {}), and a purge gives back {} now.",
+            part_words(grown.part),
+            human_bytes(evidence.purgeable_bytes)
+        ),
+        Part::BeyondLiveHeap => format!(
+            "Not the live heap: the RSS grew {rss_growth} over {span} while {live_text}; what grew is anonymous memory beyond it ({grown_text}): the allocator's kept pages and fragmentation, or thread stacks and anonymous maps. Over this allocator memscope cannot tell them apart; over jemalloc (memscope::Jemalloc, or memscope::Sampled<Jemalloc>) it can."
+        ),
+        Part::AllocatorOverhead => format!(
+            "Fragmentation: room in jemalloc's pages that live allocations do not use grew {grown_text} over {span}, to {}, while {live_text}.",
+            human_bytes(grown.trend.last)
+        ),
+        part => format!(
+            "Outside the heap: the RSS grew {rss_growth} over {span} while {live_text}; what grew is {} ({grown_text}: {}).",
+            part_words(part),
+            match part {
+                Part::OutsideJemalloc => {
+                    "anonymous memory jemalloc does not hold: thread stacks, another allocator, anonymous maps"
+                }
+                Part::FileBacked => "pages of mapped files",
+                _ => "shared memory: tmpfs or memfd files mapped, shared anonymous maps",
+            }
+        ),
+    }
+}

@@ -12,7 +12,7 @@
 // Rooms whose doors open one way: the request path (`layer`, which
 // measures requests into `record` and starts the model's samplers) hands
 // debug requests to `pages`, which read the memory model (`model`), which
-// reads `record`. tests/module_graph.rs checks it, and that no room has an
+// reads `record`. tests/system/module_graph.rs checks it, and that no room has an
 // import cycle inside.
 mod layer;
 mod model;

@@ -3,7 +3,7 @@
 //! enums); the pages write the sentences.
 //!
 //! Its folders are layers, and a folder imports only those below it
-//! (`tests/module_graph.rs` checks it):
+//! (`tests/system/module_graph.rs` checks it):
 //!
 //! ```text
 //!  verdict      is it a leak? the RSS in parts, the time to the limit

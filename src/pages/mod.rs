@@ -9,7 +9,7 @@
 //! is `/memory/diff`, `profiles::cpu` is `/profiles/cpu`), which imports
 //! the kit and no other page; and `dispatch`, whose table of pages says
 //! which page answers which path and with which methods.
-//! `tests/module_graph.rs` checks that no import goes the other way. The
+//! `tests/system/module_graph.rs` checks that no import goes the other way. The
 //! pages read the memory model (`crate::model`) and the request records
 //! (`crate::record`), and never the other way round.
 

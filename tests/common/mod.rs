@@ -1,7 +1,9 @@
 //! Real HTTP over loopback for the integration tests.
 #![allow(dead_code)]
 
+pub mod own_process;
 pub mod stack_chain;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 

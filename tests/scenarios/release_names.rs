@@ -4,21 +4,23 @@
 //! are named with their crate and module, in JSON and in text; the text
 //! table gives their file:line.
 
+use std::sync::Mutex;
+
 use axum::Router;
 use axum::routing::MethodRouter;
 
 use crate::common::{get as http_get, serve};
 
-/// The handlers are the test binary's own (so that their crate is the
-/// binary's and their file its own): `upload`, an async handler that keeps
-/// a buffer a request, and `keep`, which calls a generic function that
-/// keeps what it is given; `file` is that binary's file name.
+/// The handlers are the test's own, in its module (`handlers::upload`, an
+/// async handler that keeps a buffer a request, and `store::keep`, which
+/// calls a generic function that keeps what it is given, into `kept`);
+/// `module` is that module's path and `file` its file's name.
 pub async fn async_handlers_and_generic_functions_are_named_in_full(
     upload: MethodRouter,
     keep: fn([u8; 4096]),
-    file: &str,
+    (module, file): (&str, &str),
+    kept: &Mutex<Vec<Vec<u8>>>,
 ) {
-    let crate_name = module_path!().split("::").next().unwrap();
     let app = Router::new()
         .route("/upload", upload)
         .layer(memscope::DebugLayer::new());
@@ -43,8 +45,8 @@ pub async fn async_handlers_and_generic_functions_are_named_in_full(
             .find(|row| row["name"].as_str().unwrap().starts_with(wanted))
             .unwrap_or_else(|| panic!("no row named {wanted}: {names:#?}"))
     };
-    let upload_name = format!("{crate_name}::handlers::upload");
-    let keep_name = format!("{crate_name}::store::keep");
+    let upload_name = format!("{module}::handlers::upload");
+    let keep_name = format!("{module}::store::keep");
     let upload = find(&upload_name);
     let keep = find(&keep_name);
     for row in [upload, keep] {
@@ -75,5 +77,5 @@ pub async fn async_handlers_and_generic_functions_are_named_in_full(
             .unwrap_or_else(|| panic!("no {wanted} line:\n{text}"));
         assert!(line.contains(file), "{line}");
     }
-    crate::KEPT.lock().unwrap().clear();
+    kept.lock().unwrap().clear();
 }

@@ -197,20 +197,24 @@ fn has_path(name: &str) -> bool {
 /// toolchain put sources: `.../registry/src/<index>/tokio-1.40.0/src/a/b.rs`
 /// and `/rustc/<hash>/library/alloc/src/a/b.rs` give (`tokio`, `a::b`),
 /// `my_app/src/a.rs` gives (`my_app`, `a`), `examples/demo.rs` (`demo`,
-/// ``).
+/// ``), `tests/suite/heap/sites.rs` (`suite`, `heap::sites`); an
+/// example's folder `examples/demo/service.rs` (`demo`, ``), as `include!`
+/// puts it.
 pub(crate) fn module_of_file(file: &str) -> Option<(String, String)> {
     let file = file.replace('\\', "/");
     let (root, inner) = if let Some(at) = file.rfind("/src/") {
         (&file[..at], &file[at + "/src/".len()..])
+    } else if let Some(at) = file.rfind("/examples/") {
+        // An example is one file, or a file that `include!`s the files of
+        // its folder: the folder's files are at its crate's root.
+        let stem = file[at + "/examples/".len()..].trim_end_matches(".rs");
+        let crate_name = stem.split('/').next().unwrap_or(stem);
+        return Some((crate_name.replace('-', "_"), String::new()));
     } else {
-        for dir in ["/examples/", "/tests/", "/benches/"] {
-            if let Some(at) = file.rfind(dir) {
-                let stem = file[at + dir.len()..].trim_end_matches(".rs");
-                let crate_name = stem.split('/').next().unwrap_or(stem);
-                return Some((crate_name.replace('-', "_"), String::new()));
-            }
-        }
-        return None;
+        return ["/tests/", "/benches/"]
+            .iter()
+            .find_map(|dir| file.rfind(dir).map(|at| &file[at + dir.len()..]))
+            .map(target_module);
     };
     let directory = root.rsplit('/').next().unwrap_or(root);
     let crate_name = if root.contains("/registry/src/") || root.contains("/.cargo/git/") {
@@ -239,6 +243,32 @@ pub(crate) fn module_of_file(file: &str) -> Option<(String, String)> {
         segments.pop();
     }
     Some((crate_name.replace('-', "_"), segments.join("::")))
+}
+
+/// The crate and module of a file under `tests/` or `benches/`, given as
+/// its path there: a file at the top is a crate's root
+/// (`leak.rs`, crate `leak`); a folder's files are that crate's modules
+/// (`suite/main.rs` its root, `suite/heap/sites.rs` its `heap::sites`),
+/// the `..` of a `#[path]` left out (`suite/../common/mod.rs` is
+/// `common`). A folder's own `mod.rs` is a module of that name in some
+/// other target's crate, which the symbol table names.
+fn target_module(below: &str) -> (String, String) {
+    let segments: Vec<&str> = below
+        .trim_end_matches(".rs")
+        .split('/')
+        .filter(|segment| !matches!(*segment, ".." | "." | ""))
+        .collect();
+    let Some((crate_dir, inner)) = segments.split_first() else {
+        return (String::new(), String::new());
+    };
+    let crate_name = crate_dir.replace('-', "_");
+    let module = match inner {
+        ["mod"] => vec![crate_name.as_str()],
+        [module @ .., "main" | "mod" | "lib"] => module.to_vec(),
+        module => module.to_vec(),
+    };
+    let path = module.join("::");
+    (crate_name, path)
 }
 
 /// The full name of a frame written `short` in DWARF, in `file`, inlined
@@ -433,6 +463,25 @@ mod tests {
             Some(("leaky_cache".into(), String::new()))
         );
         assert_eq!(module_of_file("/usr/include/x.h"), None);
+        let of = |file: &str| module_of_file(file).unwrap();
+        assert_eq!(of("/work/app/tests/leak.rs"), ("leak".into(), "".into()));
+        assert_eq!(
+            of("/work/app/tests/suite/main.rs"),
+            ("suite".into(), "".into())
+        );
+        assert_eq!(
+            of("/work/app/tests/suite/heap/sites.rs"),
+            ("suite".into(), "heap::sites".into())
+        );
+        assert_eq!(
+            of("/work/app/tests/suite/../common/mod.rs"),
+            ("suite".into(), "common".into())
+        );
+        // A folder's mod.rs is a module of another target's crate.
+        assert_eq!(
+            of("/work/app/tests/shared/mod.rs"),
+            ("shared".into(), "shared".into())
+        );
     }
 
     #[test]

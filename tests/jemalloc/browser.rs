@@ -1,0 +1,186 @@
+//! The pages in a real browser: headless Chromium follows the links, fills
+//! in the forms and presses the buttons of the demo's pages, which work
+//! without JavaScript.
+//!
+//! Ignored by a plain `cargo test`, since it needs Chromium and its
+//! chromedriver: `.ci/run` installs them (`apt-get install chromium
+//! chromium-driver`) and runs `cargo test --test browser -- --ignored`.
+
+use crate::common::own_process::{in_own_process, profiling};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::common::webdriver::Browser;
+use crate::leaky_cache::Mode;
+use base64::Engine;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn launch() -> Browser {
+    for tool in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} is missing: apt-get install chromium chromium-driver (as .ci/run does)"
+        );
+    }
+    Browser::launch(CHROMEDRIVER, CHROMIUM)
+}
+
+fn text_of(browser: &Browser, selector: &str) -> String {
+    let element = browser.wait_for(selector);
+    browser.text(&element)
+}
+
+fn open(browser: &Browser, url: &str) {
+    // Marked first, so that a new document is known when it has arrived.
+    mark_document(browser);
+    browser.navigate(url);
+    wait_for_new_document(browser, url);
+}
+
+/// Clicks `selector` and waits until another document has replaced this
+/// one (a form's POST may come back to the same URL, so the URL can't tell).
+fn click(browser: &Browser, selector: &str) {
+    mark_document(browser);
+    let element = browser.wait_for(selector);
+    browser.click(&element);
+    wait_for_new_document(browser, &format!("clicking `{selector}`"));
+}
+
+fn mark_document(browser: &Browser) {
+    browser.execute("window.memscopeOldPage = true;", &[]);
+}
+
+/// Waits until the document `mark_document` marked has been replaced and
+/// the new one has loaded; `what` names the step if it never happens.
+fn wait_for_new_document(browser: &Browser, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let loaded_and_new = browser.execute(
+            "return window.memscopeOldPage !== true && document.readyState === 'complete';",
+            &[],
+        );
+        if loaded_and_new.as_bool() == Some(true) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} led to no new page"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn screenshot(browser: &Browser, name: &str) {
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(browser.screenshot_base64())
+        .unwrap();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(dir.join(format!("browser-{name}.png")), png).unwrap();
+}
+
+#[test]
+#[ignore = "needs Chromium: .ci/run installs it and runs this test"]
+fn the_demo_leak_can_be_found_by_clicking() {
+    if in_own_process(&profiling(14)) {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr: SocketAddr = runtime
+        .block_on(crate::leaky_cache::start(
+            Mode::Leaky,
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let base = format!("http://{addr}/_debug");
+    let browser = launch();
+    let tab = &browser;
+
+    // The overview draws the timeline once it has two points.
+    std::thread::sleep(Duration::from_millis(2200));
+    open(tab, &format!("{base}/"));
+    assert_eq!(tab.title(), "Overview · memscope");
+    tab.wait_for("svg polyline");
+    screenshot(tab, "overview");
+
+    // Pause and resume heap sampling with the overview's button.
+    click(tab, "form[action$='/profiling?active=false'] button");
+    assert!(tab.url().ends_with("/_debug/"), "{}", tab.url());
+    assert!(text_of(tab, "header .state").contains("paused"));
+    click(tab, "form[action$='/profiling?active=true'] button");
+    assert!(text_of(tab, "header .state").contains("active"));
+
+    // The first visit to the diff takes the baseline; then the leak.
+    open(tab, &format!("{base}/memory/diff"));
+    assert!(text_of(tab, "main").contains("No baseline yet"));
+    runtime.block_on(async {
+        for _ in 0..500 {
+            crate::common::get(addr, "/json").await;
+        }
+    });
+    open(tab, &format!("{base}/memory/diff"));
+    let top = text_of(tab, "table tr:nth-child(2) td.name a");
+    assert!(
+        top.contains("leaky_cache::cache::store_response"),
+        "top growing site: {top}"
+    );
+    screenshot(tab, "diff");
+
+    // Its link leads to its stacks, with the file and line.
+    click(tab, "table tr:nth-child(2) td.name a");
+    assert!(text_of(tab, "h1").contains("store_response"));
+    assert!(text_of(tab, "main").contains("examples/leaky_cache/service.rs:"));
+    screenshot(tab, "site");
+
+    // The heapdump's form: choose a grouping, type a filter, submit.
+    open(tab, &format!("{base}/heapdump"));
+    let group = tab.wait_for("select[name=group]");
+    tab.execute("arguments[0].value = 'function';", &[&group]);
+    let filter = tab.wait_for("input[name=filter]");
+    tab.type_into(&filter, "STORE_response");
+    click(tab, "main form button[type=submit]");
+    let url = tab.url();
+    assert!(
+        url.contains("group=function") && url.contains("filter=STORE_response"),
+        "{url}"
+    );
+    assert!(text_of(tab, "table tr:nth-child(2) td.name").contains("store_response"));
+
+    // The diff's button takes a new baseline and comes back.
+    open(tab, &format!("{base}/memory/diff"));
+    click(tab, "form[action$='/memory/diff/baseline'] button");
+    assert!(tab.url().ends_with("/_debug/memory/diff"), "{}", tab.url());
+    assert!(text_of(tab, "main p").contains("Growth since the baseline"));
+
+    // The requests page links each request to its own page.
+    open(tab, &format!("{base}/profiles"));
+    assert!(text_of(tab, "main").contains("/json"));
+    screenshot(tab, "profiles");
+    click(tab, "main table:last-of-type tr:nth-child(2) a");
+    assert!(text_of(tab, "h1").starts_with("Request "));
+
+    // A CPU capture from its button: the page shows the flamegraph image.
+    open(tab, &format!("{base}/profiles"));
+    click(tab, "form[action*='/profiles/cpu'] button");
+    assert!(tab.url().contains("/_debug/profiles/cpu/"), "{}", tab.url());
+    let image = tab.wait_for("main img");
+    // The element is in the page before its image has arrived: wait for
+    // the image, up to 15 s.
+    let loaded_width = || {
+        tab.execute("return arguments[0].naturalWidth;", &[&image])
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while loaded_width() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(loaded_width() > 0, "the flamegraph did not load");
+    screenshot(tab, "cpu");
+}

@@ -18,6 +18,7 @@ mod layer;
 mod model;
 mod pages;
 mod record;
+pub mod reference;
 mod sync;
 pub mod testing;
 mod units;

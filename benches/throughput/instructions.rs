@@ -4,7 +4,8 @@
 use std::io::{Read, Write};
 use std::process::Command;
 
-use crate::server::{Server, VARIANTS, Variant};
+use crate::process::Server;
+use crate::server::{VARIANTS, Variant};
 
 /// Sends `count` GETs of `/` over one kept-alive connection.
 fn send_requests(addr: &str, count: usize) {

@@ -19,9 +19,10 @@
 
 use std::process::{Child, Command, Stdio};
 
+use crate::process::Server;
 use crate::server::{
-    ALLOCATOR_VARIANTS, App, BASELINE_BENCH, BASELINE_COMPARISON, JSON_VARIANTS, Server, VARIANTS,
-    Variant, bare,
+    ALLOCATOR_VARIANTS, App, BASELINE_BENCH, BASELINE_COMPARISON, JSON_VARIANTS, VARIANTS, Variant,
+    bare,
 };
 
 /// Rounds a variant, unless `THROUGHPUT_ROUNDS` says otherwise.

@@ -27,6 +27,7 @@ mod in_process;
 mod instructions;
 mod json_app;
 mod load;
+mod process;
 mod server;
 
 fn main() {

@@ -10,7 +10,7 @@ pub const DEFAULT_PREFIX: &str = "/_debug";
 /// Requests kept in the history unless the builder says otherwise.
 pub(crate) const DEFAULT_REQUEST_HISTORY: usize = 1_000;
 /// How often the timeline takes a point unless the builder says otherwise.
-pub(crate) const DEFAULT_SAMPLER_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
 /// Points kept: an hour at one a second.
 pub(crate) const DEFAULT_TIMELINE_POINTS: usize = 3_600;
 /// The heap history unless the builder says otherwise: an hour, a snapshot
@@ -33,7 +33,7 @@ pub(crate) struct Config {
     pub(crate) prefix: String,
     pub(crate) access: AccessPolicy,
     pub(crate) request_history: usize,
-    pub(crate) sampler_interval: Duration,
+    pub(crate) timeline_interval: Duration,
     pub(crate) timeline_points: usize,
     /// `None` where the builder switched the heap history off.
     pub(crate) heap_history: Option<HistorySettings>,
@@ -53,7 +53,7 @@ impl Default for Config {
             prefix: DEFAULT_PREFIX.to_owned(),
             access: AccessPolicy::default(),
             request_history: DEFAULT_REQUEST_HISTORY,
-            sampler_interval: DEFAULT_SAMPLER_INTERVAL,
+            timeline_interval: DEFAULT_TIMELINE_INTERVAL,
             timeline_points: DEFAULT_TIMELINE_POINTS,
             heap_history: Some(DEFAULT_HEAP_HISTORY),
             keep_jemalloc_unwinder: false,

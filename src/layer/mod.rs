@@ -59,9 +59,15 @@ impl DebugLayer {
     /// Requests the request history keeps: 1,000.
     pub const DEFAULT_REQUEST_HISTORY: usize = config::DEFAULT_REQUEST_HISTORY;
     /// How often the timeline records memory: every second.
-    pub const DEFAULT_SAMPLER_INTERVAL: Duration = config::DEFAULT_SAMPLER_INTERVAL;
+    pub const DEFAULT_TIMELINE_INTERVAL: Duration = config::DEFAULT_TIMELINE_INTERVAL;
     /// The shortest interval the timeline takes: 10 ms.
-    pub const MIN_SAMPLER_INTERVAL: Duration = timeline::MIN_INTERVAL;
+    pub const MIN_TIMELINE_INTERVAL: Duration = timeline::MIN_INTERVAL;
+    /// The first name of [`DEFAULT_TIMELINE_INTERVAL`](Self::DEFAULT_TIMELINE_INTERVAL).
+    #[deprecated(since = "0.1.1", note = "renamed `DEFAULT_TIMELINE_INTERVAL`")]
+    pub const DEFAULT_SAMPLER_INTERVAL: Duration = Self::DEFAULT_TIMELINE_INTERVAL;
+    /// The first name of [`MIN_TIMELINE_INTERVAL`](Self::MIN_TIMELINE_INTERVAL).
+    #[deprecated(since = "0.1.1", note = "renamed `MIN_TIMELINE_INTERVAL`")]
+    pub const MIN_SAMPLER_INTERVAL: Duration = Self::MIN_TIMELINE_INTERVAL;
     /// Points the timeline keeps: 3,600, an hour at the default interval.
     pub const DEFAULT_TIMELINE_POINTS: usize = config::DEFAULT_TIMELINE_POINTS;
     /// The fewest points the timeline keeps: 2, the fewest that draw a line.
@@ -123,14 +129,21 @@ impl DebugLayer {
     }
 
     /// How often the timeline records memory, at least every
-    /// [`MIN_SAMPLER_INTERVAL`](Self::MIN_SAMPLER_INTERVAL). The timeline is
-    /// the process's: it runs at the shortest interval any layer asks for.
-    /// By default, this is
-    /// [`DEFAULT_SAMPLER_INTERVAL`](Self::DEFAULT_SAMPLER_INTERVAL).
+    /// [`MIN_TIMELINE_INTERVAL`](Self::MIN_TIMELINE_INTERVAL). The timeline
+    /// is the process's: it runs at the shortest interval any layer asks
+    /// for. By default, this is
+    /// [`DEFAULT_TIMELINE_INTERVAL`](Self::DEFAULT_TIMELINE_INTERVAL).
     #[must_use]
-    pub fn sampler_interval(mut self, interval: Duration) -> Self {
-        self.config.sampler_interval = interval.max(Self::MIN_SAMPLER_INTERVAL);
+    pub fn timeline_interval(mut self, interval: Duration) -> Self {
+        self.config.timeline_interval = interval.max(Self::MIN_TIMELINE_INTERVAL);
         self.reconfigured()
+    }
+
+    /// The first name of [`timeline_interval`](Self::timeline_interval).
+    #[deprecated(since = "0.1.1", note = "renamed `timeline_interval`")]
+    #[must_use]
+    pub fn sampler_interval(self, interval: Duration) -> Self {
+        self.timeline_interval(interval)
     }
 
     /// How many points the timeline keeps, at least

@@ -25,7 +25,7 @@ use crate::record::RequestLog;
 struct StateKey {
     prefix: String,
     request_history: usize,
-    sampler_interval: Duration,
+    timeline_interval: Duration,
     timeline_points: usize,
     heap_history: Option<HistorySettings>,
 }
@@ -60,7 +60,7 @@ pub(crate) fn mount(config: &Config) -> Mount {
     let key = StateKey {
         prefix: config.prefix.clone(),
         request_history: config.request_history,
-        sampler_interval: config.sampler_interval,
+        timeline_interval: config.timeline_interval,
         timeline_points: config.timeline_points,
         heap_history: config.heap_history,
     };
@@ -71,7 +71,7 @@ pub(crate) fn mount(config: &Config) -> Mount {
             let state = SharedState {
                 requests: RequestLog::shared(config.request_history),
                 baseline: Arc::default(),
-                _timeline: timeline::subscribe(config.sampler_interval, config.timeline_points),
+                _timeline: timeline::subscribe(config.timeline_interval, config.timeline_points),
                 _history: config
                     .heap_history
                     .map(|wish| history::subscribe(wish.interval, wish.snapshots)),

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::model::allocator::{HeapSource, ProfilingState, Sampler, Unwinder};
+use crate::model::allocator::{AllocatorStats, HeapSource, ProfilingState, Sampler, Unwinder};
 use crate::model::cpu::{SamplingHold, cpu_profiler_bytes};
 use crate::model::over_time::growth::GrowthReport;
 use crate::model::over_time::read::whole_history_growth;
@@ -89,6 +89,63 @@ struct RssPartJson {
     about: &'static str,
 }
 
+impl RssBreakdownJson {
+    /// The RSS in parts, each with its growth over the verdict's window.
+    fn of(stats: &AllocatorStats, kinds: ResidentByKind, verdict: &Verdict) -> Self {
+        let (rss, parts) = rss::breakdown(stats, kinds);
+        let window = &verdict.evidence;
+        let parts = parts
+            .into_iter()
+            .map(|part| {
+                let trend = (window.timeline_points >= 2)
+                    .then(|| window.part(part.part))
+                    .flatten();
+                RssPartJson {
+                    share: part.bytes as f64 / rss.max(1) as f64,
+                    about: part_about(part.part),
+                    growth: trend.map(|trend| trend.growth),
+                    bytes_per_minute: trend.map(|trend| trend.bytes_per_minute),
+                    part,
+                }
+            })
+            .collect();
+        Self { rss, parts }
+    }
+}
+
+impl ProfilingJson {
+    fn of(state: &ProfilingState, hold: Option<SamplingHold>) -> Self {
+        Self {
+            enabled: state.enabled,
+            active: state.active,
+            lg_sample: state.lg_sample,
+            sample_interval: state.sample_interval(),
+            jemalloc_is_global: state.jemalloc_is_global,
+            unwinder: state.unwinder,
+            sampler: state.sampler,
+            cpu_capture_hold: hold.map(|hold| CaptureHoldJson {
+                ends_in_seconds: hold.ends_in.as_secs_f64().ceil() as u64,
+                resumes: hold.resumes,
+            }),
+            summary: sampling_summary(state, hold),
+        }
+    }
+}
+
+/// The pages the overview lists, with what each is for.
+fn listed_pages(prefix: &str) -> Vec<PageLink> {
+    page_links()
+        .filter_map(|link| {
+            let (title, about) = link.listed?;
+            Some(PageLink {
+                path: format!("{prefix}{}", link.href),
+                title,
+                about,
+            })
+        })
+        .collect()
+}
+
 impl RssPartJson {
     /// `kept_for_reuse`, as JSON names the part.
     fn part_name(&self) -> &'static str {
@@ -157,28 +214,8 @@ impl Overview {
             views.truncate(LEADING_SUSPECTS);
             views
         });
-        let rss_breakdown = ResidentByKind::read().map(|kinds| {
-            let (rss, parts) = rss::breakdown(&stats, kinds);
-            let window = &verdict.evidence;
-            RssBreakdownJson {
-                rss,
-                parts: parts
-                    .into_iter()
-                    .map(|part| {
-                        let trend = (window.timeline_points >= 2)
-                            .then(|| window.part(part.part))
-                            .flatten();
-                        RssPartJson {
-                            share: part.bytes as f64 / rss.max(1) as f64,
-                            about: part_about(part.part),
-                            growth: trend.map(|trend| trend.growth),
-                            bytes_per_minute: trend.map(|trend| trend.bytes_per_minute),
-                            part,
-                        }
-                    })
-                    .collect(),
-            }
-        });
+        let rss_breakdown =
+            ResidentByKind::read().map(|kinds| RssBreakdownJson::of(&stats, kinds, &verdict));
         let time_to_limit =
             verdict::forecast(&verdict.evidence, mount.memory_limit, cgroup.as_ref())
                 .map(TimeToLimitView::of);
@@ -191,20 +228,7 @@ impl Overview {
             retained: jemalloc.then_some(stats.retained),
             metadata: jemalloc.then_some(stats.metadata),
             rss: resident_set_size(),
-            profiling: ProfilingJson {
-                enabled: state.enabled,
-                active: state.active,
-                lg_sample: state.lg_sample,
-                sample_interval: state.sample_interval(),
-                jemalloc_is_global: state.jemalloc_is_global,
-                unwinder: state.unwinder,
-                sampler: state.sampler,
-                cpu_capture_hold: hold.map(|hold| CaptureHoldJson {
-                    ends_in_seconds: hold.ends_in.as_secs_f64().ceil() as u64,
-                    resumes: hold.resumes,
-                }),
-                summary: sampling_summary(state, hold),
-            },
+            profiling: ProfilingJson::of(state, hold),
             hint: state.hint().map(hint_text),
             symbolizer_cached_addresses: SYMBOLIZER.cached_addresses(),
             cpu_profiler_bytes: cpu_profiler_bytes(),
@@ -212,16 +236,7 @@ impl Overview {
             time_to_limit,
             cgroup,
             verdict,
-            pages: page_links()
-                .filter_map(|link| {
-                    let (title, about) = link.listed?;
-                    Some(PageLink {
-                        path: format!("{prefix}{}", link.href),
-                        title,
-                        about,
-                    })
-                })
-                .collect(),
+            pages: listed_pages(prefix),
             suspects,
             chart,
         }

@@ -9,7 +9,11 @@
 //! - `log`: one layer's records and route totals, put together for pages;
 //! - `route` and `route_cache`: the name a request is filed under;
 //! - `tag`: the route a thread works for now, which the stack walker
-//!   records with each sampled allocation.
+//!   records with each sampled allocation;
+//! - `wrapper_counters`: what memscope's sampling allocator counts on
+//!   every allocation and free, per thread (the request path reads them
+//!   as it reads jemalloc's counters, and the allocator its countdown to
+//!   the next sample).
 
 mod clock;
 mod log;

@@ -295,6 +295,6 @@ pub async fn overview_after_steady_traffic(
 /// within a second: a point every 100 ms, a snapshot every 300 ms.
 pub fn fast_verdict_layer() -> memscope::DebugLayer {
     memscope::DebugLayer::new()
-        .sampler_interval(std::time::Duration::from_millis(100))
+        .timeline_interval(std::time::Duration::from_millis(100))
         .heap_history(std::time::Duration::from_millis(300), 100)
 }

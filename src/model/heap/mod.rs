@@ -53,19 +53,22 @@ impl DumpMoment {
     }
 }
 
-/// The heap at one moment: jemalloc's sampled profile and its exact figures.
+/// The heap at one moment: the heap source's sampled profile (jemalloc's
+/// or memscope's sampling allocator's) and the allocator's exact figures.
 #[derive(Debug)]
 pub(crate) struct HeapSnapshot {
     pub(crate) moment: DumpMoment,
     pub(crate) stacks: Vec<Stack>,
     /// The executable mappings of files when the dump was taken.
     pub(crate) mappings: Vec<MappedFile>,
-    /// jemalloc accumulates what each stack allocated (`prof_accum`).
+    /// What each stack allocated is kept, freed or not (jemalloc's
+    /// `prof_accum`; always with the sampling allocator).
     pub(crate) accumulates: bool,
     /// Sampling was paused when the dump was taken: the profile holds only
     /// what was sampled while it ran.
     pub(crate) paused: bool,
-    /// What taking the snapshot cost: jemalloc's dump and its parse, then
+    /// What taking the snapshot cost: the dump and its parse (or the
+    /// sampling allocator's table copied), then
     /// resolving the addresses.
     pub(crate) dump_time: Duration,
     pub(crate) symbolize_time: Duration,
@@ -123,7 +126,7 @@ pub(crate) fn last_own_bytes() -> Option<f64> {
     (bits != u64::MAX).then(|| f64::from_bits(bits))
 }
 
-/// A heap profile as jemalloc wrote it, unresolved, with the figures
+/// A heap profile as the heap source gave it, unresolved, with the figures
 /// read with it.
 #[derive(Debug)]
 pub(crate) struct RawSnapshot {

@@ -304,7 +304,7 @@ async fn the_timeline_fills_and_the_overview_draws_it() {
         return;
     }
     let addr = serve(app(DebugLayer::new()
-        .sampler_interval(Duration::from_millis(20))
+        .timeline_interval(Duration::from_millis(20))
         .timeline_points(5)))
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;

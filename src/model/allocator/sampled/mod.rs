@@ -59,6 +59,9 @@ static LG_SAMPLE: AtomicU32 = AtomicU32::new(DEFAULT_LG_SAMPLE);
 /// static ALLOC: memscope::Sampled<std::alloc::System> =
 ///     memscope::Sampled::new(std::alloc::System);
 /// ```
+///
+/// # Beside jemalloc's own profiling
+#[doc = include_str!("../../../docs/sampled.md")]
 #[derive(Debug)]
 pub struct Sampled<A> {
     inner: A,

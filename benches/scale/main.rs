@@ -18,8 +18,9 @@
 static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
 memscope::heap_profiling!(lg_sample = 14);
 
-#[path = "../tests/common/stack_chain.rs"]
+#[path = "../../tests/common/stack_chain.rs"]
 mod stack_chain;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
@@ -39,279 +40,90 @@ const BUFFER: usize = 16 * 1024;
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
 const HISTORY_SNAPSHOTS: u64 = 60;
 
-#[inline(never)]
-fn retain_00(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![1u8; size]));
-}
-#[inline(never)]
-fn retain_01(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![2u8; size]));
-}
-#[inline(never)]
-fn retain_02(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![3u8; size]));
-}
-#[inline(never)]
-fn retain_03(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![4u8; size]));
-}
-#[inline(never)]
-fn retain_04(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![5u8; size]));
-}
-#[inline(never)]
-fn retain_05(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![6u8; size]));
-}
-#[inline(never)]
-fn retain_06(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![7u8; size]));
-}
-#[inline(never)]
-fn retain_07(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![8u8; size]));
-}
-#[inline(never)]
-fn retain_08(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![9u8; size]));
-}
-#[inline(never)]
-fn retain_09(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![10u8; size]));
-}
-#[inline(never)]
-fn retain_10(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![11u8; size]));
-}
-#[inline(never)]
-fn retain_11(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![12u8; size]));
-}
-#[inline(never)]
-fn retain_12(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![13u8; size]));
-}
-#[inline(never)]
-fn retain_13(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![14u8; size]));
-}
-#[inline(never)]
-fn retain_14(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![15u8; size]));
-}
-#[inline(never)]
-fn retain_15(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![16u8; size]));
-}
-#[inline(never)]
-fn retain_16(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![17u8; size]));
-}
-#[inline(never)]
-fn retain_17(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![18u8; size]));
-}
-#[inline(never)]
-fn retain_18(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![19u8; size]));
-}
-#[inline(never)]
-fn retain_19(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![20u8; size]));
-}
-#[inline(never)]
-fn retain_20(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![21u8; size]));
-}
-#[inline(never)]
-fn retain_21(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![22u8; size]));
-}
-#[inline(never)]
-fn retain_22(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![23u8; size]));
-}
-#[inline(never)]
-fn retain_23(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![24u8; size]));
-}
-#[inline(never)]
-fn retain_24(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![25u8; size]));
-}
-#[inline(never)]
-fn retain_25(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![26u8; size]));
-}
-#[inline(never)]
-fn retain_26(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![27u8; size]));
-}
-#[inline(never)]
-fn retain_27(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![28u8; size]));
-}
-#[inline(never)]
-fn retain_28(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![29u8; size]));
-}
-#[inline(never)]
-fn retain_29(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![30u8; size]));
-}
-#[inline(never)]
-fn retain_30(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![31u8; size]));
-}
-#[inline(never)]
-fn retain_31(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![32u8; size]));
-}
-#[inline(never)]
-fn retain_32(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![33u8; size]));
-}
-#[inline(never)]
-fn retain_33(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![34u8; size]));
-}
-#[inline(never)]
-fn retain_34(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![35u8; size]));
-}
-#[inline(never)]
-fn retain_35(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![36u8; size]));
-}
-#[inline(never)]
-fn retain_36(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![37u8; size]));
-}
-#[inline(never)]
-fn retain_37(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![38u8; size]));
-}
-#[inline(never)]
-fn retain_38(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![39u8; size]));
-}
-#[inline(never)]
-fn retain_39(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![40u8; size]));
-}
-#[inline(never)]
-fn retain_40(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![41u8; size]));
-}
-#[inline(never)]
-fn retain_41(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![42u8; size]));
-}
-#[inline(never)]
-fn retain_42(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![43u8; size]));
-}
-#[inline(never)]
-fn retain_43(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![44u8; size]));
-}
-#[inline(never)]
-fn retain_44(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![45u8; size]));
-}
-#[inline(never)]
-fn retain_45(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![46u8; size]));
-}
-#[inline(never)]
-fn retain_46(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![47u8; size]));
-}
-#[inline(never)]
-fn retain_47(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![48u8; size]));
-}
-#[inline(never)]
-fn retain_48(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![49u8; size]));
-}
-#[inline(never)]
-fn retain_49(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![50u8; size]));
-}
-#[inline(never)]
-fn retain_50(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![51u8; size]));
-}
-#[inline(never)]
-fn retain_51(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![52u8; size]));
-}
-#[inline(never)]
-fn retain_52(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![53u8; size]));
-}
-#[inline(never)]
-fn retain_53(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![54u8; size]));
-}
-#[inline(never)]
-fn retain_54(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![55u8; size]));
-}
-#[inline(never)]
-fn retain_55(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![56u8; size]));
-}
-#[inline(never)]
-fn retain_56(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![57u8; size]));
-}
-#[inline(never)]
-fn retain_57(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![58u8; size]));
-}
-#[inline(never)]
-fn retain_58(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![59u8; size]));
-}
-#[inline(never)]
-fn retain_59(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![60u8; size]));
-}
-#[inline(never)]
-fn retain_60(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![61u8; size]));
-}
-#[inline(never)]
-fn retain_61(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![62u8; size]));
-}
-#[inline(never)]
-fn retain_62(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![63u8; size]));
-}
-#[inline(never)]
-fn retain_63(kept: &mut Vec<Vec<u8>>, size: usize) {
-    kept.push(black_box(vec![64u8; size]));
+/// Leaf functions whose code differs (each fills its buffer with its own
+/// byte), so that the compiler cannot merge them, and the list of them.
+macro_rules! leaves {
+    ($($name:ident = $byte:literal),* $(,)?) => {
+        $(
+            #[inline(never)]
+            fn $name(kept: &mut Vec<Vec<u8>>, size: usize) {
+                kept.push(black_box(vec![$byte; size]));
+            }
+        )*
+        const LEAVES: &[LeafFn] = &[$($name),*];
+    };
 }
 
-/// 64 leaf functions whose code differs (each fills its buffer with its
-/// own byte), so that the compiler cannot merge them.
-const LEAVES: [LeafFn; 64] = [
-    retain_00, retain_01, retain_02, retain_03, retain_04, retain_05, retain_06, retain_07,
-    retain_08, retain_09, retain_10, retain_11, retain_12, retain_13, retain_14, retain_15,
-    retain_16, retain_17, retain_18, retain_19, retain_20, retain_21, retain_22, retain_23,
-    retain_24, retain_25, retain_26, retain_27, retain_28, retain_29, retain_30, retain_31,
-    retain_32, retain_33, retain_34, retain_35, retain_36, retain_37, retain_38, retain_39,
-    retain_40, retain_41, retain_42, retain_43, retain_44, retain_45, retain_46, retain_47,
-    retain_48, retain_49, retain_50, retain_51, retain_52, retain_53, retain_54, retain_55,
-    retain_56, retain_57, retain_58, retain_59, retain_60, retain_61, retain_62, retain_63,
-];
+leaves!(
+    retain_00 = 1,
+    retain_01 = 2,
+    retain_02 = 3,
+    retain_03 = 4,
+    retain_04 = 5,
+    retain_05 = 6,
+    retain_06 = 7,
+    retain_07 = 8,
+    retain_08 = 9,
+    retain_09 = 10,
+    retain_10 = 11,
+    retain_11 = 12,
+    retain_12 = 13,
+    retain_13 = 14,
+    retain_14 = 15,
+    retain_15 = 16,
+    retain_16 = 17,
+    retain_17 = 18,
+    retain_18 = 19,
+    retain_19 = 20,
+    retain_20 = 21,
+    retain_21 = 22,
+    retain_22 = 23,
+    retain_23 = 24,
+    retain_24 = 25,
+    retain_25 = 26,
+    retain_26 = 27,
+    retain_27 = 28,
+    retain_28 = 29,
+    retain_29 = 30,
+    retain_30 = 31,
+    retain_31 = 32,
+    retain_32 = 33,
+    retain_33 = 34,
+    retain_34 = 35,
+    retain_35 = 36,
+    retain_36 = 37,
+    retain_37 = 38,
+    retain_38 = 39,
+    retain_39 = 40,
+    retain_40 = 41,
+    retain_41 = 42,
+    retain_42 = 43,
+    retain_43 = 44,
+    retain_44 = 45,
+    retain_45 = 46,
+    retain_46 = 47,
+    retain_47 = 48,
+    retain_48 = 49,
+    retain_49 = 50,
+    retain_50 = 51,
+    retain_51 = 52,
+    retain_52 = 53,
+    retain_53 = 54,
+    retain_54 = 55,
+    retain_55 = 56,
+    retain_56 = 57,
+    retain_57 = 58,
+    retain_58 = 59,
+    retain_59 = 60,
+    retain_60 = 61,
+    retain_61 = 62,
+    retain_62 = 63,
+    retain_63 = 64,
+);
 
 /// Retains a buffer through every chain of `levels` under every leaf.
 fn build_heap(levels: u32, kept: &mut Vec<Vec<u8>>) {
-    for leaf in LEAVES {
+    for &leaf in LEAVES {
         with_leaf(leaf, || match levels {
             7 => level7::<Leaf>(kept, BUFFER),
             10 => level10::<Leaf>(kept, BUFFER),

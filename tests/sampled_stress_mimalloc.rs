@@ -1,4 +1,5 @@
 //! memscope's stack walker under stress (`tests/scenarios/walker_stress.rs`)
+//! and on threads near the end of their stacks (`low_stack.rs` there),
 //! with memscope's sampling allocator over mimalloc, sampling every 256 bytes
 //! so that nearly every allocation runs the walker.
 
@@ -8,10 +9,25 @@ static ALLOC: memscope::Sampled<mimalloc::MiMalloc> =
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "scenarios/low_stack.rs"]
+mod low_stack;
 #[path = "scenarios/walker_stress.rs"]
 mod walker_stress;
 
+use common::own_process::in_own_process;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_walker_survives_what_threads_do() {
+    if in_own_process("") {
+        return;
+    }
     walker_stress::the_walker_survives_what_threads_do().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_near_the_end_of_their_stacks_live_through_sampling() {
+    if in_own_process("") {
+        return;
+    }
+    low_stack::threads_near_the_end_of_their_stacks_live_through_sampling().await;
 }

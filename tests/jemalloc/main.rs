@@ -27,6 +27,8 @@ mod scenarios {
     pub(crate) mod demo_leak_check;
     #[path = "heap_growth.rs"]
     pub(crate) mod heap_growth;
+    #[path = "low_stack.rs"]
+    pub(crate) mod low_stack;
     #[path = "release_names.rs"]
     pub(crate) mod release_names;
     #[path = "walker_stress.rs"]

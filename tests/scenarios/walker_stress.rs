@@ -2,8 +2,8 @@
 //! come and go, libraries loaded and unloaded, deep recursion, panics
 //! unwinding while allocations are sampled, and threads with little stack
 //! whose first samples miss every kept rule, a fork while other threads
-//! sample; and a CPU capture running through all of it, its signals
-//! walking the same stacks. Sampling every 256 bytes, so that nearly every
+//! sample, threads with 6 KiB of stack left; and a CPU capture running
+//! through all of it, its signals walking the same stacks. Sampling every 256 bytes, so that nearly every
 //! allocation runs the walker. A process of its own: the walker is the
 //! process's.
 
@@ -229,22 +229,9 @@ pub async fn the_walker_survives_what_threads_do() {
         }
         std::panic::set_hook(hook);
         fork_while_sampling();
-    })
-    .await
-    .unwrap();
-    let capture = capture.await.unwrap();
-    assert_eq!(capture.status, http::StatusCode::OK, "{}", capture.body);
-    assert!(
-        capture.json()["samples"].as_u64().unwrap() > 0,
-        "{}",
-        capture.body
-    );
-
-    // Little headroom: a walk that misses its rules at the bottom. After
-    // the capture: a signal's own frame (the CPU's saved state) and its
-    // handler's walk need more than the 6 KiB left here, as any signal
-    // handler that unwinds does.
-    tokio::task::spawn_blocking(|| {
+        // Little headroom: a walk that misses its rules at the bottom, with
+        // the CPU sampler's signals coming too (its handler runs on the
+        // thread's alternate stack and walks on a stack of its own).
         for _ in 0..20 {
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
@@ -260,6 +247,13 @@ pub async fn the_walker_survives_what_threads_do() {
     })
     .await
     .unwrap();
+    let capture = capture.await.unwrap();
+    assert_eq!(capture.status, http::StatusCode::OK, "{}", capture.body);
+    assert!(
+        capture.json()["samples"].as_u64().unwrap() > 0,
+        "{}",
+        capture.body
+    );
 
     // The profile still names what a thread holds.
     let mut held = Vec::new();

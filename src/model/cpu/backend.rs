@@ -125,6 +125,7 @@ pub(super) fn sample(seconds: u64) -> Result<CpuSamples, ModelError> {
         started: report.timing.start_time,
         duration: report.timing.duration,
         dropped: 0,
+        skipped_for_stack: 0,
     })
 }
 

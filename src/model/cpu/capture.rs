@@ -35,6 +35,9 @@ pub(crate) struct CpuCapture {
     pub(crate) samples: u64,
     /// Samples the sampler had no room for (its table is bounded).
     pub(crate) dropped_samples: u64,
+    /// Samples skipped because their thread had too little stack left for
+    /// the walk.
+    pub(crate) skipped_for_stack: u64,
     /// Whether heap sampling was paused for it.
     pub(crate) paused_heap_sampling: bool,
     pub(crate) flamegraph_svg: Bytes,
@@ -195,7 +198,9 @@ impl CpuCaptures {
             Ok(report) => encode(report, seconds),
             Err(error) => Err(error.clone()),
         };
-        let dropped_samples = sampled.as_ref().map_or(0, |sampled| sampled.dropped);
+        let (dropped_samples, skipped_for_stack) = sampled.as_ref().map_or((0, 0), |sampled| {
+            (sampled.dropped, sampled.skipped_for_stack)
+        });
         kept_by_sampler.finish(sampled);
         HeapSource::get().release_free_pages();
         let (samples, svg, pprof_gzip) = encoded?;
@@ -206,6 +211,7 @@ impl CpuCaptures {
             seconds,
             samples,
             dropped_samples,
+            skipped_for_stack,
             paused_heap_sampling,
             flamegraph_svg: Bytes::from(svg),
             pprof_gzip: Bytes::from(pprof_gzip),
@@ -236,6 +242,7 @@ mod tests {
             seconds: 1,
             samples: 0,
             dropped_samples: 0,
+            skipped_for_stack: 0,
             paused_heap_sampling: false,
             flamegraph_svg: Bytes::new(),
             pprof_gzip: Bytes::new(),

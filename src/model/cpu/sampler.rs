@@ -9,6 +9,14 @@
 //! The handler is async-signal-safe: it takes a slot of the table with one
 //! atomic add, walks without allocating or locking, reads the thread's
 //! name and id with system calls, and leaves `errno` as it found it.
+//!
+//! It never overflows the thread it interrupts: it runs on the thread's
+//! alternate signal stack where there is one (`SA_ONSTACK`; Rust's
+//! standard library gives one to every thread it starts), and before it
+//! walks it checks the room left on the stack it runs on (the alternate
+//! one's bounds from `sigaltstack`, a thread's own from the stacks
+//! `/proc/self/maps` listed when the capture began): with less than the
+//! walk needs, the sample is skipped and counted.
 
 #![allow(unsafe_code)]
 
@@ -19,7 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant, SystemTime};
 
 use super::samples::{CpuSamples, SampledStack};
-use crate::model::process::unwind::SignalWalker;
+use crate::model::process::unwind::room::{self, StackMaps};
+use crate::model::process::unwind::{SignalWalker, WalkRefused};
 
 /// Frames kept of a sampled stack; deeper stacks are cut at their outer end.
 const MAX_FRAMES: usize = 128;
@@ -47,6 +56,8 @@ const EMPTY_SLOT: Slot = Slot {
 struct Table {
     slots: Box<[UnsafeCell<Slot>]>,
     walker: SignalWalker,
+    /// The stacks of the threads when the capture began (or last read).
+    stacks: StackMaps,
 }
 
 // SAFETY: each slot is written by the one handler that took its index
@@ -56,6 +67,11 @@ unsafe impl Sync for Table {}
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(std::ptr::null_mut());
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Samples skipped because the thread had too little stack left to walk.
+static SKIPPED_FOR_STACK: AtomicU64 = AtomicU64::new(0);
+/// A handler ran on a stack the list of stacks does not hold (a thread
+/// made after it was read): the capture reads it again.
+static STACKS_STALE: AtomicBool = AtomicBool::new(false);
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// Handlers record nothing while the walker's list of loaded objects is
 /// read again.
@@ -85,7 +101,10 @@ fn run(length: Duration, frequency: u32, signal: libc::c_int) -> Result<CpuSampl
         slots: (0..wanted.min(MAX_SLOTS))
             .map(|_| UnsafeCell::new(EMPTY_SLOT))
             .collect(),
-        walker: SignalWalker::new(),
+        // Handlers walking at once: one a core, and room for threads the
+        // cores switch between while one is in its handler.
+        walker: SignalWalker::new(cores + 4),
+        stacks: StackMaps::read(),
     });
     let handler = InstalledHandler::install(signal)?;
     let started = SystemTime::now();
@@ -108,6 +127,7 @@ fn run(length: Duration, frequency: u32, signal: libc::c_int) -> Result<CpuSampl
         started,
         duration,
         dropped: DROPPED.load(Ordering::Relaxed),
+        skipped_for_stack: SKIPPED_FOR_STACK.load(Ordering::Relaxed),
     })
 }
 
@@ -137,6 +157,8 @@ impl PublishedTable {
     fn publish(table: Table) -> Self {
         NEXT.store(0, Ordering::Relaxed);
         DROPPED.store(0, Ordering::Relaxed);
+        SKIPPED_FOR_STACK.store(0, Ordering::Relaxed);
+        STACKS_STALE.store(false, Ordering::Relaxed);
         TABLE.store(Box::into_raw(Box::new(table)), Ordering::Release);
         Self
     }
@@ -175,7 +197,8 @@ impl InstalledHandler {
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_sigprof as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            // On the thread's alternate stack where it has one.
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
             let mut previous: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(signal, &action, &mut previous) != 0 {
@@ -221,21 +244,38 @@ impl Drop for ArmedTimer {
 }
 
 /// Reads the walker's list of loaded objects again if a library was loaded
-/// or unloaded, with every handler held off meanwhile.
+/// or unloaded, and the list of stacks if a handler found a thread's
+/// missing from it, with every handler held off meanwhile.
 fn reload_if_stale() {
     let table = TABLE.load(Ordering::SeqCst);
     // SAFETY: the capture's own table, alive until it takes it away; read
     // here while handlers read it too (`is_stale` reads, never writes).
-    if table.is_null() || !unsafe { &*table }.walker.is_stale() {
+    if table.is_null() {
         return;
     }
+    // SAFETY: as above.
+    let objects_stale = unsafe { &*table }.walker.is_stale();
+    let stacks_stale = STACKS_STALE.load(Ordering::SeqCst);
+    if !objects_stale && !stacks_stale {
+        return;
+    }
+    // Read before the handlers are held off: it allocates and reads a file.
+    let stacks = stacks_stale.then(StackMaps::read);
     PAUSED.store(true, Ordering::SeqCst);
     while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
         std::thread::yield_now();
     }
     // SAFETY: no handler is past its `PAUSED` check (each counts itself in
-    // `IN_FLIGHT` before it), so nothing else reads the walker now.
-    unsafe { (*table).walker.reload() };
+    // `IN_FLIGHT` before it), so nothing else reads the table now.
+    unsafe {
+        if objects_stale {
+            (*table).walker.reload();
+        }
+        if let Some(stacks) = stacks {
+            (*table).stacks = stacks;
+            STACKS_STALE.store(false, Ordering::SeqCst);
+        }
+    }
     PAUSED.store(false, Ordering::SeqCst);
 }
 
@@ -318,8 +358,27 @@ extern "C" fn on_sigprof(_signal: libc::c_int, _info: *mut libc::siginfo_t, cont
     IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
 }
 
+/// Whether the stack this handler runs on has room for the walk: the
+/// thread's alternate stack, or its own. Unknown (a thread made after the
+/// list of stacks was read) is no: the capture reads the list again.
+fn room_to_walk(table: &Table) -> bool {
+    let here = room::stack_pointer();
+    let room = room::alternate_stack_room(here).or_else(|| {
+        let room = table.stacks.room(here);
+        if room.is_none() {
+            STACKS_STALE.store(true, Ordering::Relaxed);
+        }
+        room
+    });
+    room.is_some_and(|room| room >= room::SIGNAL_HANDLER_NEEDS)
+}
+
 /// Writes the interrupted thread's stack into a slot of its own.
 fn record(table: &Table, context: &libc::ucontext_t) {
+    if !room_to_walk(table) {
+        SKIPPED_FOR_STACK.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let index = NEXT.fetch_add(1, Ordering::AcqRel);
     let Some(slot) = table.slots.get(index) else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -331,7 +390,13 @@ fn record(table: &Table, context: &libc::ucontext_t) {
     let ip = registers[libc::REG_RIP as usize] as u64;
     let sp = registers[libc::REG_RSP as usize] as u64;
     let fp = registers[libc::REG_RBP as usize] as u64;
-    let len = table.walker.walk(ip, sp, fp, &mut slot.frames);
+    let len = match table.walker.walk(ip, sp, fp, &mut slot.frames) {
+        Ok(len) => len,
+        Err(WalkRefused::Busy) => {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            0
+        }
+    };
     if len > 0 {
         // Resolved as return addresses are, one byte back: the interrupted
         // instruction itself.

@@ -20,8 +20,11 @@ pub(crate) struct CpuSamples {
     pub(crate) stacks: Vec<SampledStack>,
     pub(crate) started: SystemTime,
     pub(crate) duration: Duration,
-    /// Samples that found the sampler's table full.
+    /// Samples that found the sampler's table full, or every walker busy.
     pub(crate) dropped: u64,
+    /// Samples skipped because their thread had too little stack left for
+    /// the walk.
+    pub(crate) skipped_for_stack: u64,
 }
 
 /// Samples per second: at 999 Hz pprof's signal-driven sampler delivered

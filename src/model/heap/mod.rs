@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::ModelError;
 use crate::model::allocator::{AllocatorStats, HeapSource, RawProfile, SizeClass, off_executor};
-use crate::model::process::{MappedFile, resident_set_size};
+use crate::model::process::{MappedFile, heap_samples_skipped_for_stack, resident_set_size};
 use crate::model::symbols::SYMBOLIZER;
 
 /// When a heap dump was taken and the exact figures read with it: what a
@@ -36,6 +36,9 @@ pub(crate) struct DumpMoment {
     pub(crate) stats: AllocatorStats,
     pub(crate) rss: Option<u64>,
     pub(crate) size_classes: Vec<SizeClass>,
+    /// Heap samples since the process started that were not walked, their
+    /// threads having too little stack left.
+    pub(crate) skipped_for_stack: u64,
 }
 
 impl DumpMoment {
@@ -49,6 +52,7 @@ impl DumpMoment {
             stats: AllocatorStats::default(),
             rss: None,
             size_classes: Vec::new(),
+            skipped_for_stack: 0,
         }
     }
 }
@@ -152,6 +156,7 @@ fn dump_now() -> Result<RawSnapshot, ModelError> {
             // Read before symbolizing, whose first run allocates.
             stats: source.figures(),
             size_classes: source.size_classes(),
+            skipped_for_stack: heap_samples_skipped_for_stack(),
             rss: resident_set_size(),
         },
         profile,

@@ -14,4 +14,13 @@ pub(crate) mod unwind;
 
 pub(crate) use objects::{MappedFile, mapped_files, parse_mapping};
 pub(crate) use resident::{ResidentByKind, resident_set_size};
-pub(crate) use tag_frame::{split_tag, tag_frame};
+pub(crate) use tag_frame::{is_skipped_frame, skipped_frame, split_tag, tag_frame};
+
+/// Heap samples since the process started whose threads had too little
+/// stack left for the walk (memscope's walker's; none elsewhere).
+pub(crate) fn heap_samples_skipped_for_stack() -> u64 {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return unwind::heap_samples_skipped_for_stack();
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    return 0;
+}

@@ -1,13 +1,33 @@
-//! How a route tag rides in a sampled stack: as one more "return address"
-//! after the outermost frame, in the kernel's half of the address space,
-//! where no user-space code can be. jemalloc keeps stacks apart by their
-//! addresses, so the same code reached from two routes makes two stacks;
-//! the dump's reader takes the tag off before anything resolves addresses.
+//! Frames that are no code: addresses in the kernel's half of the address
+//! space, where no user-space code can be, that a sampled stack carries
+//! for memscope.
+//!
+//! - A route tag rides as one more "return address" after the outermost
+//!   frame. jemalloc keeps stacks apart by their addresses, so the same
+//!   code reached from two routes makes two stacks; the dump's reader
+//!   takes the tag off before anything resolves addresses.
+//! - A sample whose thread had too little stack left for the walk is kept
+//!   with one frame that says so, so that its bytes are counted and named.
 
 /// The high bits that mark a tag frame: no x86-64 or AArch64 user-space
 /// return address has them.
 const TAG_FRAME: u64 = 0xffff_ff00_0000_0000;
 const TAG_MASK: u64 = 0xffff_ffff;
+
+/// The one frame of a sample whose stack was not walked.
+const SKIPPED_FRAME: u64 = 0xffff_fe00_0000_0000;
+
+/// The frame of a sample whose thread had too little stack left to walk.
+#[inline]
+pub(crate) fn skipped_frame() -> u64 {
+    SKIPPED_FRAME
+}
+
+/// Whether `address` is [`skipped_frame`].
+#[inline]
+pub(crate) fn is_skipped_frame(address: u64) -> bool {
+    address == SKIPPED_FRAME
+}
 
 /// The frame that carries `tag`.
 #[inline]

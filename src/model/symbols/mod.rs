@@ -12,4 +12,4 @@ mod source;
 mod symbolize;
 
 pub(crate) use frames::{FrameKind, crate_of, enclosing_function};
-pub(crate) use symbolize::{AddressFrames, Frame, SYMBOLIZER};
+pub(crate) use symbolize::{AddressFrames, Frame, NOT_WALKED, SYMBOLIZER};

@@ -30,6 +30,7 @@ use serde::Serialize;
 use super::dwarf::{DebugInfo, WrittenFrame};
 use super::frames::{FrameKind, classify};
 use super::names::{LastSegmentIndex, full_name};
+use crate::model::process::is_skipped_frame;
 use crate::model::process::objects::{LoadedObject, LoadedObjects};
 
 /// How long the caches are kept after their last use.
@@ -294,13 +295,23 @@ fn intern(strings: &mut std::collections::HashSet<Arc<str>>, text: String) -> Ar
     shared
 }
 
-/// An address no object file explains.
+/// What a sample's stack holds where its thread had too little stack left
+/// for the walk: the site its bytes are counted under.
+pub(crate) const NOT_WALKED: &str = "(stack not walked: too little stack left)";
+
+/// An address no object file explains; the frame of a sample that was not
+/// walked is named for what it is.
 fn unknown(address: u64) -> AddressFrames {
+    let (function, kind) = if is_skipped_frame(address) {
+        (NOT_WALKED.into(), FrameKind::App)
+    } else {
+        (format!("{address:#x}").into(), FrameKind::Library)
+    };
     Arc::from(vec![Frame {
-        function: format!("{address:#x}").into(),
+        function,
         file: None,
         line: None,
-        kind: FrameKind::Library,
+        kind,
     }])
 }
 

@@ -4,11 +4,12 @@
 
 use serde::Serialize;
 
+use super::capture_summary::samples_text;
 use super::profiling::sampler_name;
 use crate::model::allocator::{HeapSource, Sampler};
 use crate::model::heap::table::{Amount, RowLabel, TableSpec};
 use crate::model::heap::{Grouping, HeapSnapshot};
-use crate::model::symbols::Frame;
+use crate::model::symbols::{Frame, NOT_WALKED};
 use crate::units::human_bytes;
 
 /// `site`, `function`, `crate`, `stack`, `route` or `size`.
@@ -93,6 +94,13 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
         notes.push(
             "Sampling is paused: the profile holds only what was sampled while it ran.".to_owned(),
         );
+    }
+    if snapshot.moment.skipped_for_stack > 0 {
+        notes.push(format!(
+            "{} skipped since start: too little stack. Their threads had too little stack \
+             left for the walk; what they hold is counted under \"{NOT_WALKED}\".",
+            samples_text(snapshot.moment.skipped_for_stack)
+        ));
     }
     notes
 }

@@ -32,16 +32,20 @@
 #![allow(unsafe_code)]
 
 mod modules;
+mod own_stack;
+pub(crate) mod room;
 mod rule;
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_uint, c_void};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use modules::{CallFrameContext, Modules};
+use own_stack::OwnStack;
 
 use crate::model::process::objects::loader_generation;
-use crate::model::process::tag_frame;
+use crate::model::process::{skipped_frame, tag_frame};
 use crate::record::{NO_TAG, current_tag};
 use rule::{FrameRule, Next};
 
@@ -63,6 +67,9 @@ const _: () = assert!(KEPT_RULES.is_power_of_two());
 struct Walker {
     /// The highest address of the thread's stack: no read goes past it.
     stack_top: u64,
+    /// The lowest: a walk that would take the stack below it (less
+    /// [`room::WALK_NEEDS`]) is not taken.
+    stack_low: u64,
     modules: Modules,
     /// Rules by the address they were read for, one slot per hash,
     /// `KEPT_RULES` of them.
@@ -144,29 +151,69 @@ unsafe extern "C" fn sample_backtrace(vec: *mut *mut c_void, len: *mut c_uint, m
 /// route the thread works for as one more frame where there is room (so
 /// that a route's stacks are kept apart); returns how many frames, 0 where
 /// the walker cannot run (a thread being torn down, a walk already
-/// running on this thread).
+/// running on this thread). Where the thread has too little stack left for
+/// the walk, the sample's one frame says so ([`skipped_frame`]) and the
+/// skip is counted.
 ///
 /// # Safety
 /// `here` are the registers of a live frame of the calling thread, one
 /// that outlives this call.
 #[inline(always)]
 unsafe fn walk_and_tag(here: Registers, frames: &mut [*mut c_void]) -> usize {
-    let count = WALKER
+    let walked = WALKER
         .try_with(|walker| {
             let mut walker = walker.try_borrow_mut().ok()?;
+            let room_needed = match walker.as_ref() {
+                Some(walker) if here.sp.saturating_sub(walker.stack_low) < room::WALK_NEEDS => {
+                    return Some(Walked::TooLittleStack);
+                }
+                Some(_) => None,
+                None => Some(room::FIRST_WALK_NEEDS),
+            };
+            // A thread's first walk, before its bounds are known: the
+            // kernel says whether the stack reaches that far down.
+            if let Some(needed) = room_needed
+                && room::readable(here.sp.saturating_sub(needed)).is_none()
+            {
+                return Some(Walked::TooLittleStack);
+            }
             let walker = walker.get_or_insert_with(Walker::new);
             // SAFETY: the caller's promise on `here`.
-            Some(unsafe { walker.walk(here, frames) })
+            Some(Walked::Frames(unsafe { walker.walk(here, frames) }))
         })
         .ok()
-        .flatten()
-        .unwrap_or(0);
+        .flatten();
+    let count = match walked {
+        Some(Walked::Frames(count)) => count,
+        Some(Walked::TooLittleStack) if !frames.is_empty() => {
+            SKIPPED_FOR_STACK.fetch_add(1, Ordering::Relaxed);
+            frames[0] = skipped_frame() as *mut c_void;
+            return 1;
+        }
+        Some(Walked::TooLittleStack) | None => 0,
+    };
     let tag = current_tag();
     if count > 0 && tag != NO_TAG && count < frames.len() {
         frames[count] = tag_frame(tag) as *mut c_void;
         return count + 1;
     }
     count
+}
+
+/// What a heap sample's walk gave.
+enum Walked {
+    Frames(usize),
+    TooLittleStack,
+}
+
+/// Heap samples not walked since the process started: their threads had
+/// too little stack left.
+static SKIPPED_FOR_STACK: AtomicU64 = AtomicU64::new(0);
+
+/// Heap samples whose stacks were not walked, their threads having too
+/// little stack left: each is kept under [`skipped_frame`] alone.
+pub(crate) fn heap_samples_skipped_for_stack() -> u64 {
+    SKIPPED_FOR_STACK.load(Ordering::Relaxed)
 }
 
 /// Writes the return addresses above the caller's frame into `frames`,
@@ -229,8 +276,10 @@ impl Walker {
     fn new() -> Box<Self> {
         let mut context = Box::<CallFrameContext>::new_uninit();
         context.write(CallFrameContext::new_in());
+        let (stack_low, stack_top) = stack_bounds().unwrap_or((0, 0));
         Box::new(Self {
-            stack_top: stack_top().unwrap_or(0),
+            stack_top,
+            stack_low,
             modules: Modules::empty(),
             // Built on the heap: 16 KiB on the stack of a thread that is
             // allocating could be more than it has left.
@@ -342,29 +391,59 @@ fn follow(
     }
 }
 
-/// A walk for a signal handler: the CPU sampler's (`model::cpu_sampler`).
+/// A walk for a signal handler: the CPU sampler's (`model::cpu`).
 ///
 /// Everything it needs is made before the signals come: the list of loaded
-/// objects read once, no rules kept, nothing allocated while walking, and
-/// every stack slot read through `process_vm_readv`, which answers an
-/// error for memory that is not mapped rather than faulting, since a
-/// signal handler cannot learn its thread's stack bounds safely (glibc's
-/// `pthread_getattr_np` allocates).
+/// objects read once, no rules kept, and for as many handlers as may walk
+/// at once a room of their own, claimed with an atomic swap: gimli's room
+/// for evaluating a call-frame program and a stack of memscope's own to
+/// walk on (`own_stack`), so that a walk takes nothing from the
+/// interrupted thread's stack. Nothing is allocated while walking, and
+/// every stack slot is read through `process_vm_readv`, which answers an
+/// error for memory that is not mapped rather than faulting.
 pub(crate) struct SignalWalker {
     modules: Modules,
-    pid: libc::pid_t,
+    rooms: Box<[WalkRoom]>,
+}
+
+/// What one walk needs besides the stack it reads.
+struct WalkRoom {
+    context: UnsafeCell<CallFrameContext>,
+    stack: OwnStack,
+    /// A handler holds it.
+    taken: AtomicBool,
+}
+
+// SAFETY: a room is used by the one handler that claimed it (`taken`), and
+// the modules are only read while handlers run.
+unsafe impl Sync for SignalWalker {}
+
+/// Why a signal's walk did not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WalkRefused {
+    /// As many handlers as there are rooms walk at once.
+    Busy,
 }
 
 impl SignalWalker {
-    /// Reads the loaded objects now. The list must be read again when it
-    /// goes stale ([`SignalWalker::is_stale`]), with no walk running: a
-    /// library loaded where an unloaded one was would be read with the
-    /// other's tables.
-    pub(crate) fn new() -> Self {
+    /// Reads the loaded objects now, with room for `at_once` handlers
+    /// walking at the same time (fewer where the system maps fewer
+    /// stacks). The list must be read again when it goes stale
+    /// ([`SignalWalker::is_stale`]), with no walk running: a library loaded
+    /// where an unloaded one was would be read with the other's tables.
+    pub(crate) fn new(at_once: usize) -> Self {
+        let rooms = (0..at_once.max(1))
+            .map_while(|_| {
+                Some(WalkRoom {
+                    context: UnsafeCell::new(CallFrameContext::new_in()),
+                    stack: OwnStack::map()?,
+                    taken: AtomicBool::new(false),
+                })
+            })
+            .collect();
         Self {
             modules: Modules::read(),
-            // SAFETY: no precondition.
-            pid: unsafe { libc::getpid() },
+            rooms,
         }
     }
 
@@ -382,19 +461,47 @@ impl SignalWalker {
 
     /// Writes the interrupted instruction and then the return addresses of
     /// its callers into `frames`, and returns how many. Async-signal-safe:
-    /// it allocates nothing, takes no lock, and reads the stack only
-    /// through a system call.
-    pub(crate) fn walk(&self, ip: u64, sp: u64, fp: u64, frames: &mut [u64]) -> usize {
+    /// it allocates nothing, takes no lock (a room is claimed with an
+    /// atomic swap), walks on the room's own stack, and reads the
+    /// interrupted stack only through a system call.
+    pub(crate) fn walk(
+        &self,
+        ip: u64,
+        sp: u64,
+        fp: u64,
+        frames: &mut [u64],
+    ) -> Result<usize, WalkRefused> {
         if frames.is_empty() {
-            return 0;
+            return Ok(0);
         }
-        let mut context = CallFrameContext::new_in();
-        frames[0] = ip;
+        let room = self
+            .rooms
+            .iter()
+            .find(|room| !room.taken.swap(true, Ordering::Acquire))
+            .ok_or(WalkRefused::Busy)?;
+        // SAFETY: claimed above; no other handler uses it until released.
+        let context = unsafe { &mut *room.context.get() };
+        let mut count = 0;
+        let mut walk = || count = self.walk_with(context, Registers { ip, sp, fp }, frames);
+        // SAFETY: the room's stack is this walk's alone, and the walk does
+        // not unwind.
+        unsafe { room.stack.run(&mut walk) };
+        room.taken.store(false, Ordering::Release);
+        Ok(count)
+    }
+
+    fn walk_with(
+        &self,
+        context: &mut CallFrameContext,
+        start: Registers,
+        frames: &mut [u64],
+    ) -> usize {
+        frames[0] = start.ip;
         let mut count = 1;
         follow(
-            Registers { ip, sp, fp },
-            |address| self.modules.rule_at(&mut context, address),
-            |rule, sp, fp| rule.caller_reading(sp, fp, |slot| self.read(slot)),
+            start,
+            |address| self.modules.rule_at(context, address),
+            |rule, sp, fp| rule.caller_reading(sp, fp, room::readable),
             |caller_ip| {
                 if count == frames.len() {
                     return false;
@@ -406,30 +513,13 @@ impl SignalWalker {
         );
         count
     }
-
-    /// Eight bytes at `address` of this process, or `None` where nothing
-    /// readable is mapped.
-    fn read(&self, address: u64) -> Option<u64> {
-        let mut value = 0u64;
-        let local = libc::iovec {
-            iov_base: (&raw mut value).cast(),
-            iov_len: 8,
-        };
-        let remote = libc::iovec {
-            iov_base: address as *mut c_void,
-            iov_len: 8,
-        };
-        // SAFETY: writes at most the eight bytes of `value`; the kernel
-        // checks the remote range and fails the call where it is unmapped.
-        let read = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
-        (read == 8).then_some(value)
-    }
 }
 
-/// The highest address of the calling thread's stack, from the thread's
-/// attributes (for the main thread glibc reads `/proc/self/maps`, which
-/// allocates: see `sample_backtrace` on why that is safe here).
-fn stack_top() -> Option<u64> {
+/// The lowest and the highest address of the calling thread's stack, from
+/// the thread's attributes (for the main thread glibc reads
+/// `/proc/self/maps`, which allocates: see `sample_backtrace` on why that
+/// is safe here).
+fn stack_bounds() -> Option<(u64, u64)> {
     // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
     // read, and destroyed once; the calls take the current thread's handle.
     unsafe {
@@ -441,7 +531,7 @@ fn stack_top() -> Option<u64> {
         let (mut low, mut size) = (std::ptr::null_mut(), 0usize);
         let found = libc::pthread_attr_getstack(&attr, &mut low, &mut size) == 0;
         libc::pthread_attr_destroy(&mut attr);
-        found.then(|| low as u64 + size as u64)
+        found.then(|| (low as u64, low as u64 + size as u64))
     }
 }
 

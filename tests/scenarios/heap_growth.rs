@@ -2,6 +2,11 @@
 //! through a named function, another churns memory without keeping it; a
 //! few short snapshot intervals later the growth page, the overview and
 //! `memory/diff?since=` name the leak, with its route, and not the churn.
+//!
+//! The churn keeps a ring of buffers that is full before the history's
+//! first snapshot and stays full, so that its true growth is none; its
+//! buffers are sixteen times the mean sample interval, so that every one
+//! is sampled and its estimate has no sampling error to be lucky with.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -14,6 +19,10 @@ use axum::routing::get;
 use http::StatusCode;
 
 const REQUEST_BYTES: usize = 2048;
+/// What the churning route replaces each time: large enough that the
+/// sampler (one sample per 16 KiB on average) takes every one.
+const CHURN_BYTES: usize = 256 * 1024;
+const CHURN_RING: usize = 32;
 const INTERVAL: Duration = Duration::from_millis(400);
 const ROUNDS: usize = 8;
 const REQUESTS_A_ROUND: usize = 150;
@@ -30,12 +39,13 @@ pub mod store {
         KEPT.lock().unwrap().push(black_box(vec![7u8; bytes]));
     }
 
-    /// What the churning route calls: the last 32 buffers, the oldest freed.
+    /// What the churning route calls: the last [`CHURN_RING`] buffers,
+    /// the oldest freed.
     #[inline(never)]
     pub fn remember_recent(bytes: usize) {
         let mut ring = RING.lock().unwrap();
         ring.push_back(black_box(vec![8u8; bytes]));
-        if ring.len() > 32 {
+        if ring.len() > CHURN_RING {
             ring.pop_front();
         }
     }
@@ -47,12 +57,16 @@ async fn leak() -> &'static str {
 }
 
 async fn churn() -> &'static str {
-    store::remember_recent(REQUEST_BYTES);
+    store::remember_recent(CHURN_BYTES);
     "churned"
 }
 
 /// The scenario; the test binary sets the allocator.
 pub async fn growth_names_the_leak_and_its_route_without_a_baseline() {
+    // The churn's ring full before the history starts.
+    for _ in 0..CHURN_RING {
+        store::remember_recent(CHURN_BYTES);
+    }
     let layer = memscope::DebugLayer::new().heap_history(INTERVAL, 64);
     let app = Router::new()
         .route("/upload", get(leak))
@@ -120,6 +134,7 @@ pub async fn growth_names_the_leak_and_its_route_without_a_baseline() {
             .unwrap()
             .contains("remember_recent")
         {
+            println!("the churn: {suspect}");
             assert_eq!(
                 suspect["significant"], false,
                 "churn called a leak: {suspect}"
@@ -192,4 +207,5 @@ pub async fn growth_names_the_leak_and_its_route_without_a_baseline() {
     assert_bad_request(addr, "/_debug/memory/diff?since=400d", "since").await;
 
     KEPT.lock().unwrap().clear();
+    RING.lock().unwrap().clear();
 }

@@ -1,23 +1,25 @@
-//! The heap pages at production scale: a service that holds about 1 GiB in
-//! 65,536 distinct allocation stacks (64 leaf functions under the 1,024
-//! chains of ten levels of calls, 16 KiB each), sampled one in 16 KiB on
-//! average, so that jemalloc keeps about 41,000 sampled stacks; and a mid
-//! size of 8,192 (128 chains). For each: jemalloc's dump and memscope's
-//! parse (the floor), the first and the warm `/heapdump`, `/pprof/heap`, the
-//! heap flamegraph, the heap history (bytes and CPU a snapshot),
-//! `/memory/diff?since=`, memscope's own heap, the process's RSS and its
-//! peak; and, on the same heap in the same run, `jemalloc_pprof` with
-//! `symbolize` (the crate a user would pick instead).
+//! The heap pages at production scale: a service that holds about 1 GiB
+//! in 65,536 distinct allocation stacks sampled one in 16 KiB on average,
+//! so that jemalloc keeps about 41,000 sampled stacks, in two shapes
+//! (`shapes.rs`: `large`, chains of ten levels; `deep`, deeper and more
+//! varied), and a `mid` size of 8,192. For each: jemalloc's dump and
+//! memscope's parse (the floor), the first and the warm `/heapdump`,
+//! `/pprof/heap`, the heap flamegraph, the heap history (bytes and CPU a
+//! snapshot), `/memory/diff?since=`, memscope's own heap, the process's
+//! RSS and its peak; and, on the same heap in the same run,
+//! `jemalloc_pprof` with `symbolize` (the crate a user would pick
+//! instead).
 //!
-//! `cargo bench --bench scale` (both sizes; `-- mid` or `-- large` for one).
-//! Each size runs in a process of its own: about 2 minutes for mid, 3 for
-//! large (its heap history fills 60 snapshots at one a second), and 2.5
-//! GiB of memory for large.
+//! `cargo bench --bench scale` (every heap; `-- mid`, `-- large` or
+//! `-- deep` for one). Each runs in a process of its own: about 2 minutes
+//! for mid, 3 for each large one (its heap history fills 60 snapshots at
+//! one a second), and 2.5 GiB of memory for the large ones.
 
 #[global_allocator]
 static ALLOC: memscope::Jemalloc = memscope::Jemalloc;
 memscope::heap_profiling!(lg_sample = 14);
 
+mod shapes;
 #[path = "../../tests/common/stack_chain.rs"]
 mod stack_chain;
 #[path = "../support/mod.rs"]
@@ -30,107 +32,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use stack_chain::{Leaf, LeafFn, level7, level10, with_leaf};
+use shapes::Shape;
 use support::{HttpClient, fetch, history_thread_cpu, median, mib, status_bytes};
 
-/// Each buffer: the sample interval, so that about 63 % of them are
-/// sampled.
-const BUFFER: usize = 16 * 1024;
 /// The heap history's pace for the bench.
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
 const HISTORY_SNAPSHOTS: u64 = 60;
-
-/// Leaf functions whose code differs (each fills its buffer with its own
-/// byte), so that the compiler cannot merge them, and the list of them.
-macro_rules! leaves {
-    ($($name:ident = $byte:literal),* $(,)?) => {
-        $(
-            #[inline(never)]
-            fn $name(kept: &mut Vec<Vec<u8>>, size: usize) {
-                kept.push(black_box(vec![$byte; size]));
-            }
-        )*
-        const LEAVES: &[LeafFn] = &[$($name),*];
-    };
-}
-
-leaves!(
-    retain_00 = 1,
-    retain_01 = 2,
-    retain_02 = 3,
-    retain_03 = 4,
-    retain_04 = 5,
-    retain_05 = 6,
-    retain_06 = 7,
-    retain_07 = 8,
-    retain_08 = 9,
-    retain_09 = 10,
-    retain_10 = 11,
-    retain_11 = 12,
-    retain_12 = 13,
-    retain_13 = 14,
-    retain_14 = 15,
-    retain_15 = 16,
-    retain_16 = 17,
-    retain_17 = 18,
-    retain_18 = 19,
-    retain_19 = 20,
-    retain_20 = 21,
-    retain_21 = 22,
-    retain_22 = 23,
-    retain_23 = 24,
-    retain_24 = 25,
-    retain_25 = 26,
-    retain_26 = 27,
-    retain_27 = 28,
-    retain_28 = 29,
-    retain_29 = 30,
-    retain_30 = 31,
-    retain_31 = 32,
-    retain_32 = 33,
-    retain_33 = 34,
-    retain_34 = 35,
-    retain_35 = 36,
-    retain_36 = 37,
-    retain_37 = 38,
-    retain_38 = 39,
-    retain_39 = 40,
-    retain_40 = 41,
-    retain_41 = 42,
-    retain_42 = 43,
-    retain_43 = 44,
-    retain_44 = 45,
-    retain_45 = 46,
-    retain_46 = 47,
-    retain_47 = 48,
-    retain_48 = 49,
-    retain_49 = 50,
-    retain_50 = 51,
-    retain_51 = 52,
-    retain_52 = 53,
-    retain_53 = 54,
-    retain_54 = 55,
-    retain_55 = 56,
-    retain_56 = 57,
-    retain_57 = 58,
-    retain_58 = 59,
-    retain_59 = 60,
-    retain_60 = 61,
-    retain_61 = 62,
-    retain_62 = 63,
-    retain_63 = 64,
-);
-
-/// Retains a buffer through every chain of `levels` under every leaf.
-fn build_heap(levels: u32, kept: &mut Vec<Vec<u8>>) {
-    for &leaf in LEAVES {
-        with_leaf(leaf, || match levels {
-            7 => level7::<Leaf>(kept, BUFFER),
-            10 => level10::<Leaf>(kept, BUFFER),
-            other => panic!("no chain of {other} levels"),
-        });
-    }
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -139,7 +46,7 @@ async fn main() {
         // Each size in a process of its own: the heap history a size's
         // measure starts stays for the process (one per process), and
         // would run under the next size's pages.
-        for size in ["mid", "large"] {
+        for size in ["mid", "large", "deep"] {
             let status = std::process::Command::new(std::env::current_exe().unwrap())
                 .arg(size)
                 .status()
@@ -148,11 +55,7 @@ async fn main() {
         }
         return;
     };
-    let levels = match which.as_str() {
-        "mid" => 7,
-        "large" => 10,
-        other => panic!("`{other}`: the sizes are mid and large"),
-    };
+    let shape = Shape::named(&which);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     // The pages first, with no heap history running under them.
@@ -166,19 +69,15 @@ async fn main() {
     });
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let mut kept = Vec::new();
-    build_heap(levels, &mut kept);
-    measure(&client, addr, &which, kept.len()).await;
+    shape.build(&mut kept);
+    measure(&client, addr, &shape.describe(kept.len())).await;
     black_box(kept);
 }
 
-async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usize) {
+async fn measure(client: &HttpClient, addr: SocketAddr, heap: &str) {
     let url = |path: &str| format!("http://{addr}/_debug{path}");
     let app_rss = status_bytes("VmRSS:");
-    println!(
-        "\n== {name}: {buffers} buffers of {} KiB through distinct stacks; RSS {:.0} MiB",
-        BUFFER / 1024,
-        mib(app_rss)
-    );
+    println!("\n== {heap}; RSS {:.0} MiB", mib(app_rss));
     // The peak RSS each page group reaches, over the app's and over the
     // RSS just before the page (what memscope holds between pages, such as
     // the symbolizer's caches, is then not counted again).
@@ -193,8 +92,13 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
     };
     let mut note = |page, (over_app, over_before)| peaks.push((page, over_app, over_before));
     let before = reset_peak();
+    let kinds_before = (status_bytes("RssAnon:"), status_bytes("RssFile:"));
     let (first, page) = fetch(client, &url("/heapdump?format=json&limit=20")).await;
     note("first /heapdump", peak(before));
+    let kept_after_first = (
+        status_bytes("RssAnon:").saturating_sub(kinds_before.0),
+        status_bytes("RssFile:").saturating_sub(kinds_before.1),
+    );
     let (dump_ms, resolve_ms) = accounts(&page);
     println!(
         "sampled stacks:               {}",
@@ -229,13 +133,30 @@ async fn measure(client: &HttpClient, addr: SocketAddr, name: &str, buffers: usi
     let flamegraph = timed(client, &url("/heapdump/flamegraph.svg")).await;
     note("flamegraph", peak(before));
     println!("/pprof/heap (3):              median {:.0} ms", ms(pprof));
+    let svg_bytes = client
+        .get(url("/heapdump/flamegraph.svg").parse().unwrap())
+        .await
+        .map(|response| response.into_body())
+        .map_err(|error| error.to_string());
+    let svg_bytes = match svg_bytes {
+        Ok(body) => http_body_util::BodyExt::collect(body)
+            .await
+            .map_or(0, |body| body.to_bytes().len()),
+        Err(_) => 0,
+    };
     println!(
-        "heap flamegraph (3):          median {:.0} ms",
-        ms(flamegraph)
+        "heap flamegraph (3):          median {:.0} ms, {:.1} MiB of SVG",
+        ms(flamegraph),
+        mib(svg_bytes as u64)
     );
     println!(
         "memscope's own heap:          {:.1} MiB after the first /heapdump",
         mib(own_first)
+    );
+    println!(
+        "kept after the first page:    anonymous +{:.1} MiB, file-backed +{:.1} MiB (the symbolizer's index and mapped debug info, until its idle release)",
+        mib(kept_after_first.0),
+        mib(kept_after_first.1)
     );
 
     println!(

@@ -18,7 +18,7 @@ use std::io;
 
 use tikv_jemalloc_ctl::raw;
 
-use super::raw_profile::{Counts, RawProfile, RawStack, take_tag};
+use super::raw_profile::{AddressNumbers, Counts, RawProfile, RawStack, take_tag};
 use crate::model::process::parse_mapping;
 
 /// Has jemalloc write a heap profile and parses it as it is read. The
@@ -113,45 +113,45 @@ pub(crate) fn parse_from(reader: impl io::BufRead) -> Result<RawProfile, String>
         .ok_or_else(|| format!("not a heap_v2 profile: {header:?}"))?;
     let mut profile = RawProfile {
         sample_interval,
-        stacks: Vec::new(),
-        mappings: Vec::new(),
+        ..RawProfile::default()
     };
-    let mut pending: Option<Vec<u64>> = None;
+    let mut numbers = AddressNumbers::default();
+    // The stack just read, until its counts come; one buffer for all.
+    let mut addresses: Vec<u64> = Vec::new();
+    let mut pending = false;
     for line in lines.by_ref() {
         let line = line.map_err(unreadable)?;
         let line = line.as_str();
         if line.starts_with("MAPPED_LIBRARIES") {
             break;
         }
-        if let Some(addresses) = line.strip_prefix("@ ") {
-            pending = Some(
-                addresses
-                    .split_whitespace()
-                    .filter_map(|address| {
-                        u64::from_str_radix(address.trim_start_matches("0x"), 16).ok()
-                    })
-                    .collect(),
-            );
+        if let Some(stack) = line.strip_prefix("@ ") {
+            addresses.clear();
+            addresses.extend(stack.split_whitespace().filter_map(|address| {
+                u64::from_str_radix(address.trim_start_matches("0x"), 16).ok()
+            }));
+            pending = true;
         } else if let Some(counts) = line.trim_start().strip_prefix("t*:") {
             // The first `t*` line is the whole profile's; later ones belong
             // to the stack just read.
-            let Some(addresses) = pending.take() else {
+            if !std::mem::take(&mut pending) {
                 continue;
-            };
+            }
             let ((objects, bytes), (allocated_objects, allocated_bytes)) = parse_counts(counts)
                 .ok_or_else(|| format!("bad counts line in heap profile: {line:?}"))?;
             if objects == 0 && allocated_objects == 0 {
                 continue;
             }
-            let (addresses, tag) = take_tag(addresses);
+            let tag = take_tag(&mut addresses);
             profile.stacks.push(RawStack {
-                addresses,
+                frames: numbers.frames(&addresses),
                 tag,
                 live: Counts::of(objects, bytes, sample_interval),
                 allocated: Counts::of(allocated_objects, allocated_bytes, sample_interval),
             });
         }
     }
+    profile.addresses = numbers.into_addresses();
     for line in lines {
         if let Some(mapping) = parse_mapping(&line.map_err(unreadable)?) {
             profile.mappings.push(mapping);
@@ -198,7 +198,11 @@ mod tests {
         let profile = parse(DUMP).unwrap();
         assert_eq!(profile.sample_interval, 524_288);
         assert_eq!(profile.stacks.len(), 3, "empty stacks are dropped");
-        assert_eq!(profile.stacks[0].addresses, vec![0x10, 0x20, 0x30]);
+        let first: Vec<u64> = profile.addresses_of(&profile.stacks[0]).collect();
+        assert_eq!(first, vec![0x10, 0x20, 0x30]);
+        // 0x10 is one address, numbered once for both stacks.
+        assert_eq!(profile.stacks[0].frames[0], profile.stacks[1].frames[0]);
+        assert_eq!(profile.addresses.len(), 5);
         assert_eq!(profile.stacks[0].live.sampled_objects, 1);
         assert_eq!(profile.stacks[0].live.sampled_bytes, 10_240);
         assert_eq!(profile.stacks[1].live.sampled_objects, 2);

@@ -3,8 +3,15 @@
 //! scaled up, and the mapped files to resolve them against. jemalloc's
 //! dump reader and memscope's sampling allocator both produce it; the heap
 //! snapshot, the history and the pprof encoder read it.
+//!
+//! Each distinct return address is numbered once as the profile is read,
+//! and a stack is kept as those numbers: tens of thousands of stacks share
+//! a few tens of thousands of addresses, which are then resolved once each
+//! rather than once a frame, and a frame takes 4 bytes rather than 8.
 
-use crate::model::process::{MappedFile, split_tag};
+use rustc_hash::FxHashMap;
+
+use crate::model::process::{MappedFile, frame_tag};
 
 /// Sampled counts and what they stand for, scaled up.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -34,8 +41,9 @@ impl Counts {
 /// One stack of the dump with what it holds, sampled and estimated.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RawStack {
-    /// Return addresses, leaf first, as the dump gives them.
-    pub(crate) addresses: Vec<u64>,
+    /// Return addresses, leaf first, as the dump gives them: their
+    /// numbers in the profile's `addresses`.
+    pub(crate) frames: Box<[u32]>,
     /// The route tag the sample was taken under (`crate::record`'s); 0 for
     /// none.
     pub(crate) tag: u32,
@@ -51,22 +59,64 @@ pub(crate) struct RawStack {
 pub(crate) struct RawProfile {
     /// Mean bytes between two samples (2^lg_prof_sample).
     pub(crate) sample_interval: u64,
+    /// Every distinct return address of the stacks, by its number.
+    pub(crate) addresses: Vec<u64>,
     pub(crate) stacks: Vec<RawStack>,
     /// The executable mappings of files, in address order.
     pub(crate) mappings: Vec<MappedFile>,
 }
 
-/// `addresses` without the route tag memscope's walker put after the
-/// outermost frame, and the tag (0 where there is none).
-pub(crate) fn take_tag(mut addresses: Vec<u64>) -> (Vec<u64>, u32) {
-    let (_, tag) = split_tag(&addresses);
-    if tag != 0 {
-        addresses.pop();
+impl RawProfile {
+    /// The return addresses of `stack`, leaf first.
+    pub(crate) fn addresses_of<'a>(
+        &'a self,
+        stack: &'a RawStack,
+    ) -> impl Iterator<Item = u64> + 'a {
+        stack
+            .frames
+            .iter()
+            .map(|&number| self.addresses[number as usize])
     }
-    // Collected without knowing the count, the vector has room for up to
-    // twice the frames; tens of thousands of stacks are kept at once.
-    addresses.shrink_to_fit();
-    (addresses, tag)
+}
+
+/// Numbers distinct return addresses as a profile is read.
+#[derive(Debug, Default)]
+pub(crate) struct AddressNumbers {
+    numbers: FxHashMap<u64, u32>,
+    addresses: Vec<u64>,
+}
+
+impl AddressNumbers {
+    /// `addresses` as numbers, each address numbered the first time it is
+    /// met.
+    pub(crate) fn frames(&mut self, addresses: &[u64]) -> Box<[u32]> {
+        addresses
+            .iter()
+            .map(|&address| {
+                *self.numbers.entry(address).or_insert_with(|| {
+                    self.addresses.push(address);
+                    (self.addresses.len() - 1) as u32
+                })
+            })
+            .collect()
+    }
+
+    /// Every address numbered, by its number.
+    pub(crate) fn into_addresses(self) -> Vec<u64> {
+        self.addresses
+    }
+}
+
+/// The route tag memscope's walker put after the outermost frame, taken
+/// off `addresses` (0 where there is none).
+pub(crate) fn take_tag(addresses: &mut Vec<u64>) -> u32 {
+    match addresses.last().copied().and_then(frame_tag) {
+        Some(tag) => {
+            addresses.pop();
+            tag
+        }
+        None => 0,
+    }
 }
 
 /// Scales sampled counts up to estimates of what is live. jemalloc samples

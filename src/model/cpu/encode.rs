@@ -19,7 +19,7 @@ pub(super) fn encode(
     seconds: u64,
 ) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
     let stacks = &captured.stacks;
-    let resolved = SYMBOLIZER.resolve_all(stacks.iter().map(|stack| &stack.addresses[..]));
+    let resolved = SYMBOLIZER.resolve_stacks(stacks.iter().map(|stack| &stack.addresses[..]));
     let samples: u64 = stacks.iter().map(|stack| stack.count).sum();
 
     // The frames of each stack from the interrupted code on: pprof's

@@ -14,7 +14,7 @@ mod stack;
 pub(crate) mod table;
 
 pub(crate) use site::{Grouping, SiteId, key_of, named_frame, route_of_tag};
-pub(crate) use stack::Stack;
+pub(crate) use stack::{AddressTable, Stack};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -195,16 +195,18 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, ModelError> {
 /// `raw`, its addresses resolved.
 pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
     let started = Instant::now();
-    let resolved =
-        SYMBOLIZER.resolve_all(raw.profile.stacks.iter().map(|stack| &stack.addresses[..]));
+    let frames = SYMBOLIZER.resolve_addresses(&raw.profile.addresses);
+    let table = Arc::new(AddressTable {
+        addresses: raw.profile.addresses,
+        frames,
+    });
     let stacks = raw
         .profile
         .stacks
         .into_iter()
-        .zip(resolved)
-        .map(|(raw, address_frames)| Stack {
-            addresses: raw.addresses,
-            address_frames,
+        .map(|raw| Stack {
+            numbers: raw.frames,
+            table: table.clone(),
             objects: raw.live.objects,
             bytes: raw.live.bytes,
             samples: raw.live.sampled_objects,

@@ -279,17 +279,16 @@ pub(crate) mod tests {
     /// `objects` objects of `bytes` bytes in all.
     pub(crate) fn stack(frames: &[Frame], objects: f64, bytes: f64) -> Stack {
         Stack {
-            addresses: (1..=frames.len() as u64).collect(),
-            address_frames: frames
-                .iter()
-                .map(|frame| Arc::from(vec![frame.clone()]))
-                .collect(),
             objects,
             bytes,
             samples: objects as u64,
-            bytes_variance: 0.0,
-            allocated: Default::default(),
-            tag: 0,
+            ..Stack::of(
+                (1..=frames.len() as u64).collect(),
+                frames
+                    .iter()
+                    .map(|frame| Arc::from(vec![frame.clone()]))
+                    .collect(),
+            )
         }
     }
 

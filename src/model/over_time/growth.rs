@@ -94,8 +94,8 @@ pub(crate) struct GrowthReport {
 /// (every stored one without it), named by the symbolizer. Blocking: the
 /// first names take a while.
 pub(crate) fn over_history(window: Option<Duration>, spec: &GrowthSpec) -> GrowthReport {
-    growth(&history::window().within(window), spec, |stacks| {
-        SYMBOLIZER.resolve_all(stacks.iter().copied())
+    growth(&history::window().within(window), spec, |addresses| {
+        SYMBOLIZER.resolve_addresses(addresses)
     })
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn over_history(window: Option<Duration>, spec: &GrowthSpec) -> Growt
 pub(crate) fn growth(
     window: &HistoryWindow,
     spec: &GrowthSpec,
-    resolve: impl Fn(&[&[u64]]) -> Vec<Vec<AddressFrames>>,
+    resolve: impl FnOnce(&[u64]) -> Vec<AddressFrames>,
 ) -> GrowthReport {
     let points = window.points();
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
@@ -169,7 +169,7 @@ struct SiteSeries {
 fn site_series(
     window: &HistoryWindow,
     spec: &GrowthSpec,
-    resolve: impl Fn(&[&[u64]]) -> Vec<Vec<AddressFrames>>,
+    resolve: impl FnOnce(&[u64]) -> Vec<AddressFrames>,
 ) -> HashMap<SiteId, SiteSeries> {
     // The stacks live in any point of the window, each named once.
     let mut live_anywhere = vec![false; window.stacks.len()];
@@ -181,17 +181,12 @@ fn site_series(
     let numbers: Vec<usize> = (0..live_anywhere.len())
         .filter(|&stack| live_anywhere[stack])
         .collect();
-    let addresses: Vec<Vec<u64>> = numbers
-        .iter()
-        .map(|&stack| window.addresses(stack))
-        .collect();
-    let slices: Vec<&[u64]> = addresses.iter().map(Vec::as_slice).collect();
-    let frames = resolve(&slices);
+    let table = window.address_table(resolve);
     let mut named: Vec<Option<(SiteId, String, String)>> = vec![None; window.stacks.len()];
-    for ((&number, addresses), address_frames) in numbers.iter().zip(&addresses).zip(frames) {
+    for &number in &numbers {
         let stack = Stack {
-            addresses: addresses.to_vec(),
-            address_frames,
+            numbers: window.numbers(number),
+            table: table.clone(),
             tag: window.tag(number),
             ..Stack::default()
         };
@@ -457,26 +452,21 @@ mod tests {
     }
 
     /// Address 1 is `shop::cache::store`, 2 `shop::pool::refill`.
-    fn resolve(stacks: &[&[u64]]) -> Vec<Vec<AddressFrames>> {
-        stacks
+    fn resolve(addresses: &[u64]) -> Vec<AddressFrames> {
+        addresses
             .iter()
-            .map(|addresses| {
-                addresses
-                    .iter()
-                    .map(|address| {
-                        let function = match address {
-                            1 => "shop::cache::store",
-                            2 => "shop::pool::refill",
-                            _ => "shop::other",
-                        };
-                        Arc::from(vec![Frame {
-                            function: function.into(),
-                            file: Some("src/shop.rs".into()),
-                            line: Some(*address as u32),
-                            kind: FrameKind::App,
-                        }])
-                    })
-                    .collect()
+            .map(|address| {
+                let function = match address {
+                    1 => "shop::cache::store",
+                    2 => "shop::pool::refill",
+                    _ => "shop::other",
+                };
+                Arc::from(vec![Frame {
+                    function: function.into(),
+                    file: Some("src/shop.rs".into()),
+                    line: Some(*address as u32),
+                    kind: FrameKind::App,
+                }])
             })
             .collect()
     }

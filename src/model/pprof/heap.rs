@@ -49,25 +49,28 @@ pub(crate) fn heap_profile_delta(
     now: &HeapSnapshot,
     kind: HeapProfileKind,
 ) -> Profile {
-    let mut before: HashMap<&[u64], [f64; 4]> = then
+    // Two snapshots number their addresses apart: stacks are matched by
+    // their addresses.
+    let addresses_of = |stack: &Stack| -> Vec<u64> { stack.addresses().collect() };
+    let mut before: HashMap<Vec<u64>, [f64; 4]> = then
         .stacks
         .iter()
         .filter(|stack| !is_memscopes(stack))
-        .map(|stack| (&stack.addresses[..], values_of(stack)))
+        .map(|stack| (addresses_of(stack), values_of(stack)))
         .collect();
     let mut stacks: Vec<(&Stack, [f64; 4])> = now
         .stacks
         .iter()
         .filter(|stack| !is_memscopes(stack))
         .map(|stack| {
-            let was = before.remove(&stack.addresses[..]).unwrap_or_default();
+            let was = before.remove(&addresses_of(stack)).unwrap_or_default();
             let is = values_of(stack);
             (stack, std::array::from_fn(|index| is[index] - was[index]))
         })
         .collect();
     // Stacks that were there and are gone shrank to nothing.
     stacks.extend(then.stacks.iter().filter_map(|stack| {
-        let was = before.get(&stack.addresses[..])?;
+        let was = before.get(&addresses_of(stack))?;
         Some((stack, was.map(|value| -value)))
     }));
     let mut profile = build(now, kind, &stacks);
@@ -88,17 +91,15 @@ pub(crate) fn heap_profile_delta(
 fn allocating_frames(stack: &Stack) -> impl Iterator<Item = (u64, &[Frame])> {
     let plumbing = |frame: &Frame| frame.kind == FrameKind::Allocator;
     let first = stack
-        .address_frames
-        .iter()
+        .address_frames()
         .position(|frames| !frames.iter().all(plumbing))
         .unwrap_or(0);
     stack
-        .addresses
-        .iter()
-        .zip(&stack.address_frames)
+        .addresses()
+        .zip(stack.address_frames())
         .skip(first)
         .enumerate()
-        .map(move |(index, (&address, frames))| {
+        .map(move |(index, (address, frames))| {
             let frames: &[Frame] = frames;
             let frames = if index == 0 {
                 let own = frames
@@ -200,23 +201,30 @@ mod tests {
     }
 
     fn stack(addresses: &[u64], bytes: f64, allocated_bytes: f64) -> Stack {
+        let frames = addresses
+            .iter()
+            .map(|address| {
+                // The leaf address has an inlined frame in it.
+                let frames = if *address == addresses[0] {
+                    vec![
+                        frame("app::inlined", 7),
+                        frame(&format!("app::f{address:x}"), 3),
+                    ]
+                } else {
+                    vec![frame(&format!("app::f{address:x}"), 3)]
+                };
+                Arc::from(frames)
+            })
+            .collect();
+        with_values(
+            Stack::of(addresses.to_vec(), frames),
+            bytes,
+            allocated_bytes,
+        )
+    }
+
+    fn with_values(stack: Stack, bytes: f64, allocated_bytes: f64) -> Stack {
         Stack {
-            addresses: addresses.to_vec(),
-            address_frames: addresses
-                .iter()
-                .map(|address| {
-                    // The leaf address has an inlined frame in it.
-                    let frames = if *address == addresses[0] {
-                        vec![
-                            frame("app::inlined", 7),
-                            frame(&format!("app::f{address:x}"), 3),
-                        ]
-                    } else {
-                        vec![frame(&format!("app::f{address:x}"), 3)]
-                    };
-                    Arc::from(frames)
-                })
-                .collect(),
             objects: bytes / 100.0,
             bytes,
             samples: 1,
@@ -228,7 +236,7 @@ mod tests {
                 bytes: allocated_bytes,
                 bytes_variance: 0.0,
             },
-            tag: 0,
+            ..stack
         }
     }
 
@@ -316,11 +324,20 @@ mod tests {
             line: Some(1),
             kind: FrameKind::Allocator,
         };
-        let mut allocating = stack(&[0x1100, 0x1200, 0x1300], 100.0, 0.0);
         // The leaf address is jemalloc's; the next has `Vec` inlined into
         // the caller.
-        allocating.address_frames[0] = Arc::from(vec![alloc.clone()]);
-        allocating.address_frames[1] = Arc::from(vec![alloc, frame("app::cache::store", 12)]);
+        let allocating = with_values(
+            Stack::of(
+                vec![0x1100, 0x1200, 0x1300],
+                vec![
+                    Arc::from(vec![alloc.clone()]),
+                    Arc::from(vec![alloc, frame("app::cache::store", 12)]),
+                    Arc::from(vec![frame("app::f1300", 3)]),
+                ],
+            ),
+            100.0,
+            0.0,
+        );
         let profile = heap_profile(&snapshot(vec![allocating], false), HeapProfileKind::InUse);
         let leaf = &profile.location[profile.sample[0].location_id[0] as usize - 1];
         assert_eq!(leaf.address, 0x1200);

@@ -14,7 +14,7 @@ pub(crate) mod unwind;
 
 pub(crate) use objects::{MappedFile, mapped_files, parse_mapping};
 pub(crate) use resident::{ResidentByKind, resident_set_size};
-pub(crate) use tag_frame::{is_skipped_frame, skipped_frame, split_tag, tag_frame};
+pub(crate) use tag_frame::{frame_tag, is_skipped_frame, skipped_frame, split_tag, tag_frame};
 
 /// Heap samples since the process started whose threads had too little
 /// stack left for the walk (memscope's walker's; none elsewhere).

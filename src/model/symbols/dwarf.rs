@@ -89,6 +89,12 @@ impl DebugInfo {
         })
     }
 
+    /// Drops the pages of the file read so far from the resident set (see
+    /// `ObjectFile::release_pages`).
+    pub(crate) fn release_pages(&self) {
+        self.file.release_pages();
+    }
+
     /// The (mangled) name of the function symbol holding `probe`.
     pub(crate) fn symbol(&self, probe: u64) -> Option<&str> {
         self.symbols.get(probe).map(|symbol| symbol.name())
@@ -114,6 +120,11 @@ impl DebugInfo {
                     found.insert(probe, frames);
                 }
             }
+            // A unit's line program and functions are read once: their
+            // pages leave the resident set before the next unit's come in,
+            // so that a first page holds one unit's at a time, not the
+            // debug info's.
+            self.release_pages();
         }
         found
     }

@@ -116,59 +116,74 @@ impl Symbolizer {
         crate::sync::lock(&self.cache)
     }
 
-    /// Resolves every address of `stacks`, each once. Blocking: call it off
-    /// the async executor.
-    pub(crate) fn resolve_all<'a>(
-        &'static self,
-        stacks: impl Iterator<Item = &'a [u64]> + Clone,
-    ) -> Vec<Vec<AddressFrames>> {
+    /// The frames of each of `addresses` (distinct), in their order.
+    /// Blocking: call it off the async executor.
+    pub(crate) fn resolve_addresses(&'static self, addresses: &[u64]) -> Vec<AddressFrames> {
         let mut cache = self.lock();
         if cache.frames.len() > MAX_CACHED_ADDRESSES {
             cache.frames = FxHashMap::default();
             cache.strings = Default::default();
         }
-        // Warm, every address is cached: one pass looks each up once. An
-        // address missing stops it; those are resolved, and the pass runs
-        // again.
-        let cached = |address: &u64| cache.frames.get(address).cloned();
-        let resolved = match frames_of(stacks.clone(), cached) {
-            Some(resolved) => resolved,
-            None => {
-                let mut missing: Vec<u64> = stacks
-                    .clone()
-                    .flatten()
-                    .copied()
-                    .filter(|address| !cache.frames.contains_key(address))
-                    .collect();
-                missing.sort_unstable();
-                missing.dedup();
-                let cache = &mut *cache;
-                let found = resolve(
-                    &mut cache.open,
-                    &mut cache.strings,
-                    &LoadedObjects::read().objects,
-                    &missing,
-                );
-                cache.frames.extend(found);
-                // Every address is cached now; one that were not would be
-                // named as unknown rather than fail the page.
-                let cached_or_unknown = |address: &u64| {
-                    Some(
-                        cache
-                            .frames
-                            .get(address)
-                            .cloned()
-                            .unwrap_or_else(|| unknown(*address)),
-                    )
-                };
-                frames_of(stacks, cached_or_unknown).unwrap_or_default()
+        let mut missing: Vec<u64> = addresses
+            .iter()
+            .copied()
+            .filter(|address| !cache.frames.contains_key(address))
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            let cache = &mut *cache;
+            let found = resolve(
+                &mut cache.open,
+                &mut cache.strings,
+                &LoadedObjects::read().objects,
+                &missing,
+            );
+            cache.frames.extend(found);
+            // What was read of the debug info is given back at once: its
+            // pages were the kernel's to drop, but they counted in the
+            // RSS while mapped.
+            for opened in cache.open.values().flatten() {
+                opened.info.release_pages();
             }
-        };
+        }
+        // Every address is cached now; one that were not would be named
+        // as unknown rather than fail the page.
+        let resolved = addresses
+            .iter()
+            .map(|address| {
+                cache
+                    .frames
+                    .get(address)
+                    .cloned()
+                    .unwrap_or_else(|| unknown(*address))
+            })
+            .collect();
         cache.last_used = Some(Instant::now());
         if !cache.releaser_running {
             cache.releaser_running = self.start_releaser();
         }
         resolved
+    }
+
+    /// The frames of every address of `stacks`, each resolved once: for
+    /// stacks that were not numbered as they were read (a CPU capture's).
+    /// Blocking.
+    pub(crate) fn resolve_stacks<'a>(
+        &'static self,
+        stacks: impl Iterator<Item = &'a [u64]> + Clone,
+    ) -> Vec<Vec<AddressFrames>> {
+        let mut distinct: Vec<u64> = stacks.clone().flatten().copied().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let frames = self.resolve_addresses(&distinct);
+        let frames_of = |address: &u64| {
+            let at = distinct.binary_search(address).unwrap_or(0);
+            frames[at].clone()
+        };
+        stacks
+            .map(|addresses| addresses.iter().map(frames_of).collect())
+            .collect()
     }
 
     /// Addresses cached now.
@@ -218,24 +233,6 @@ impl Symbolizer {
             })
             .is_ok()
     }
-}
-
-/// Every stack's frames, each address's from `frames_of_address`; `None`
-/// as soon as it has none.
-fn frames_of<'a>(
-    stacks: impl Iterator<Item = &'a [u64]>,
-    frames_of_address: impl Fn(&u64) -> Option<AddressFrames>,
-) -> Option<Vec<Vec<AddressFrames>>> {
-    let mut resolved = Vec::with_capacity(stacks.size_hint().0);
-    for addresses in stacks {
-        // Sized once: the frames of a stack are kept as long as its page.
-        let mut frames = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            frames.push(frames_of_address(address)?);
-        }
-        resolved.push(frames);
-    }
-    Some(resolved)
 }
 
 /// Resolves return addresses (sorted, each once) against the objects

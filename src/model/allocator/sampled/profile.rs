@@ -2,7 +2,9 @@
 //! jemalloc's dump, made from the table instead.
 
 use super::{TABLE, lg_sample};
-use crate::model::allocator::raw_profile::{Counts, RawProfile, RawStack, take_tag};
+use crate::model::allocator::raw_profile::{
+    AddressNumbers, Counts, RawProfile, RawStack, take_tag,
+};
 use crate::model::process::mapped_files;
 use crate::record::as_sampler;
 
@@ -29,13 +31,14 @@ pub(crate) fn raw_profile() -> RawProfile {
     })
     // Only the sampler itself could ask from inside the sampler.
     .unwrap_or_default();
+    let mut numbers = AddressNumbers::default();
     let stacks = copied
         .into_iter()
         .map(
-            |(addresses, (live_objects, live_bytes), (objects, bytes))| {
-                let (addresses, tag) = take_tag(addresses);
+            |(mut addresses, (live_objects, live_bytes), (objects, bytes))| {
+                let tag = take_tag(&mut addresses);
                 RawStack {
-                    addresses,
+                    frames: numbers.frames(&addresses),
                     tag,
                     live: Counts::of(live_objects, live_bytes, sample_interval),
                     allocated: Counts::of(objects, bytes, sample_interval),
@@ -45,6 +48,7 @@ pub(crate) fn raw_profile() -> RawProfile {
         .collect();
     RawProfile {
         sample_interval,
+        addresses: numbers.into_addresses(),
         stacks,
         mappings: mapped_files(),
     }

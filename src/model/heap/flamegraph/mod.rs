@@ -5,7 +5,6 @@
 
 mod tree;
 
-use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -23,28 +22,9 @@ pub(crate) fn heap_flamegraph(
     snapshot: Arc<HeapSnapshot>,
     filter: Option<&str>,
 ) -> Result<Vec<u8>, ModelError> {
-    let mut tree = FrameTree::new();
-    let allocator_only: Arc<str> = "[allocator frames only]".into();
-    for stack in shown_stacks(&snapshot, filter) {
-        let mut names: Vec<&Arc<str>> = stack
-            .frames()
-            .filter(|frame| frame.kind != FrameKind::Allocator)
-            .map(|frame| &frame.function)
-            .collect();
-        if names.is_empty() {
-            names.push(&allocator_only);
-        }
-        tree.add(names.into_iter().rev(), stack.bytes);
-    }
+    let tree = tree_of(&snapshot, filter);
     drop(snapshot);
-    // inferno leaves out frames under 0.1 pixel of its 1,200: half that
-    // is folded, so that every frame it draws is there.
-    let min_bytes = tree.total() * 0.05 / 1200.0;
-    let folded = tree.folded(min_bytes);
-    let lines: Vec<String> = folded
-        .iter()
-        .map(|(stack, bytes)| format!("{stack} {}", bytes.round() as u64))
-        .collect();
+    let lines = tree.folded_lines(drawable(tree.total()));
     let title = match filter {
         Some(filter) => format!("Live heap, stacks through `{filter}`"),
         None => "Live heap".to_owned(),
@@ -52,24 +32,25 @@ pub(crate) fn heap_flamegraph(
     draw(&title, "bytes", lines.iter().map(String::as_str))
 }
 
-/// What changed from `then` to `now`, as a differential flamegraph.
+/// What changed from `then` to `now`, as a differential flamegraph: both
+/// folded alike, down to the frames the wider of the two can draw.
 pub(crate) fn diff_flamegraph(
     then: &HeapSnapshot,
     now: &HeapSnapshot,
     filter: Option<&str>,
 ) -> Result<Vec<u8>, ModelError> {
-    let folded_text = |snapshot| {
-        folded_stacks(snapshot, filter)
-            .iter()
-            .map(|(stack, bytes)| format!("{stack} {}\n", bytes.round() as u64))
-            .collect::<String>()
+    let (before, after) = (tree_of(then, filter), tree_of(now, filter));
+    let min_bytes = drawable(before.total().max(after.total()));
+    let text = |tree: &FrameTree| {
+        let mut text = tree.folded_lines(min_bytes).join("\n");
+        text.push('\n');
+        text
     };
-    let (before, after) = (folded_text(then), folded_text(now));
     let mut merged = Vec::new();
     inferno::differential::from_readers(
         inferno::differential::Options::default(),
-        Cursor::new(before),
-        Cursor::new(after),
+        Cursor::new(text(&before)),
+        Cursor::new(text(&after)),
         &mut merged,
     )
     .map_err(|error| ModelError::failed(format!("could not merge the two heaps: {error}")))?;
@@ -81,17 +62,31 @@ pub(crate) fn diff_flamegraph(
     )
 }
 
-/// Each stack as inferno's folded text, outermost frame first, with its
-/// estimated bytes; stacks that fold alike are added up. The allocator's
-/// and std's frames are left out, as on the pages.
-fn folded_stacks(snapshot: &HeapSnapshot, filter: Option<&str>) -> Vec<(String, f64)> {
-    let mut folded: HashMap<String, f64> = HashMap::new();
+/// The narrowest frame worth a line: inferno leaves out frames under 0.1
+/// pixel of its 1,200 (of the same total), so those are folded into their
+/// parents, and every frame it draws is there.
+fn drawable(total: f64) -> f64 {
+    total * 0.1 / 1200.0
+}
+
+/// The stacks a flamegraph shows (see [`shown_stacks`]) as a tree of their
+/// frames, outermost first, the allocator's and std's left out as on the
+/// pages.
+fn tree_of(snapshot: &HeapSnapshot, filter: Option<&str>) -> FrameTree {
+    let mut tree = FrameTree::new();
+    let allocator_only: Arc<str> = "[allocator frames only]".into();
     for stack in shown_stacks(snapshot, filter) {
-        *folded.entry(fold(stack)).or_default() += stack.bytes;
+        let mut names: Vec<&Arc<str>> = stack
+            .frames()
+            .filter(|frame| frame.kind != FrameKind::Allocator)
+            .map(|frame| &frame.function)
+            .collect();
+        if names.is_empty() {
+            names.push(&allocator_only);
+        }
+        tree.add(names.into_iter().rev(), stack.bytes);
     }
-    let mut folded: Vec<(String, f64)> = folded.into_iter().collect();
-    folded.sort_by(|a, b| a.0.cmp(&b.0));
-    folded
+    tree
 }
 
 /// The stacks a flamegraph shows: those holding bytes, with a frame that
@@ -106,19 +101,6 @@ fn shown_stacks<'a>(
             && key_of(stack, Grouping::Site).is_some()
             && filter.is_none_or(|needle| stack.frames().any(|frame| frame.matches(needle)))
     })
-}
-
-fn fold(stack: &Stack) -> String {
-    let names: Vec<String> = stack
-        .frames()
-        .filter(|frame| frame.kind != FrameKind::Allocator)
-        // `;` separates frames, and a Rust name can hold one (`[u8; 4]`).
-        .map(|frame| frame.function.replace(';', ":"))
-        .collect();
-    if names.is_empty() {
-        return "[allocator frames only]".to_owned();
-    }
-    names.into_iter().rev().collect::<Vec<_>>().join(";")
 }
 
 fn draw<'a>(
@@ -190,15 +172,18 @@ mod tests {
             ),
             stack(&[alloc(), app("shop::orders::new; [u8; 4]", 1)], 1.0, 50.0),
         ]);
-        let folded = folded_stacks(&snapshot, None);
+        let folded = tree_of(&snapshot, None).folded_lines(0.0);
         assert_eq!(
             folded,
             [
-                ("shop::cache::store;bytes::B::new".to_owned(), 500.0),
-                ("shop::orders::new: [u8: 4]".to_owned(), 50.0),
+                "shop::cache::store;bytes::B::new 500".to_owned(),
+                "shop::orders::new: [u8: 4] 50".to_owned(),
             ]
         );
-        assert_eq!(folded_stacks(&snapshot, Some("orders")).len(), 1);
+        assert_eq!(
+            tree_of(&snapshot, Some("orders")).folded_lines(0.0).len(),
+            1
+        );
         let snapshot = Arc::new(snapshot);
         let svg = String::from_utf8(heap_flamegraph(snapshot.clone(), None).unwrap()).unwrap();
         assert!(

@@ -99,10 +99,10 @@ fn take() -> Option<Taken> {
         .into_iter()
         .map(|(route, totals)| (Arc::from(route), totals))
         .collect();
-    let stacks = raw
-        .profile
+    let profile = &raw.profile;
+    let stacks = profile
         .stacks
-        .into_iter()
+        .iter()
         .map(|stack| {
             let sample = Sample {
                 objects: u32::try_from(stack.live.sampled_objects).unwrap_or(u32::MAX),
@@ -110,7 +110,7 @@ fn take() -> Option<Taken> {
             };
             // The tag rides as a last frame, so that a route's stack is
             // kept apart from the same code's under another route.
-            let mut addresses = stack.addresses;
+            let mut addresses: Vec<u64> = profile.addresses_of(stack).collect();
             if stack.tag != 0 {
                 addresses.push(tag_frame(stack.tag));
             }

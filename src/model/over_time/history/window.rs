@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use super::store::{HistoryPoint, Sample, StackTable};
 use crate::model::allocator::Counts;
-use crate::model::heap::{HeapSnapshot, Stack};
+use crate::model::heap::{AddressTable, HeapSnapshot, Stack};
 use crate::model::process::split_tag;
-use crate::model::symbols::SYMBOLIZER;
+use crate::model::symbols::{AddressFrames, SYMBOLIZER};
 
 /// The stored snapshots, and the stacks they refer to.
 #[derive(Debug, Default)]
@@ -68,36 +68,48 @@ impl HistoryWindow {
         self
     }
 
-    /// The return addresses of stack `number`, its route tag frame
-    /// included.
-    fn frames_of(&self, number: usize) -> Vec<u64> {
-        self.stacks
+    /// Stack `number`'s frames as numbers into the window's return
+    /// addresses (`frames`), without its route tag frame.
+    pub(crate) fn numbers(&self, number: usize) -> Box<[u32]> {
+        let frames = self
+            .stacks
             .get(number)
             .and_then(|frames| frames.as_deref())
-            .unwrap_or(&[])
-            .iter()
-            .map(|&frame| self.frames.get(frame as usize).copied().unwrap_or(0))
-            .collect()
+            .unwrap_or(&[]);
+        let untagged = match frames.split_last() {
+            Some((&last, rest)) if self.tag_at(last) != 0 => rest,
+            _ => frames,
+        };
+        untagged.into()
     }
 
-    /// The return addresses of stack `number`.
-    pub(crate) fn addresses(&self, number: usize) -> Vec<u64> {
-        let mut addresses = self.frames_of(number);
-        let (kept, _) = split_tag(&addresses);
-        addresses.truncate(kept.len());
-        addresses
+    /// The tag frame number `frame` carries, 0 where it is an address.
+    fn tag_at(&self, frame: u32) -> u32 {
+        self.frames
+            .get(frame as usize)
+            .map_or(0, |&address| split_tag(&[address]).1)
+    }
+
+    /// The window's return addresses and their frames, from `resolve`
+    /// (the symbolizer's, or a test's), for the stacks made from it.
+    pub(crate) fn address_table(
+        &self,
+        resolve: impl FnOnce(&[u64]) -> Vec<AddressFrames>,
+    ) -> Arc<AddressTable> {
+        Arc::new(AddressTable {
+            frames: resolve(&self.frames),
+            addresses: self.frames.clone(),
+        })
     }
 
     /// The route tag stack `number`'s samples were taken under (0 for
     /// none).
     pub(crate) fn tag(&self, number: usize) -> u32 {
-        let last = self
-            .stacks
+        self.stacks
             .get(number)
             .and_then(|frames| frames.as_deref())
             .and_then(|frames| frames.last())
-            .and_then(|&frame| self.frames.get(frame as usize).copied());
-        last.map_or(0, |address| split_tag(&[address]).1)
+            .map_or(0, |&frame| self.tag_at(frame))
     }
 
     /// Visits each point of the window, whole, oldest first, with its index
@@ -144,26 +156,19 @@ impl HistoryWindow {
             if at != index {
                 return;
             }
-            let live: Vec<(usize, Counts)> = view.live().collect();
-            let addresses: Vec<Vec<u64>> = live
-                .iter()
-                .map(|(stack, _)| self.addresses(*stack))
-                .collect();
-            let frames = SYMBOLIZER.resolve_all(addresses.iter().map(Vec::as_slice));
+            let table = self.address_table(|addresses| SYMBOLIZER.resolve_addresses(addresses));
             let mut whole = HeapSnapshot::empty(view.point.moment.clone());
-            whole.stacks = live
-                .iter()
-                .zip(addresses)
-                .zip(frames)
-                .map(|(((stack, counts), addresses), address_frames)| Stack {
-                    addresses,
-                    address_frames,
+            whole.stacks = view
+                .live()
+                .map(|(stack, counts)| Stack {
+                    numbers: self.numbers(stack),
+                    table: table.clone(),
                     objects: counts.objects,
                     bytes: counts.bytes,
                     samples: counts.sampled_objects,
                     bytes_variance: counts.bytes_variance,
                     allocated: Counts::default(),
-                    tag: self.tag(*stack),
+                    tag: self.tag(stack),
                 })
                 .collect();
             snapshot = Some(whole);

@@ -30,6 +30,19 @@ impl ObjectFile {
         &self.map
     }
 
+    /// Drops the pages of the file this process has read from its
+    /// resident set: they stay in the page cache, and are read from there
+    /// again (a minor fault each) where they are needed again.
+    pub(crate) fn release_pages(&self) {
+        // SAFETY: the mapping is a read-only map of a file: its pages,
+        // dropped, read back as the file's bytes, which `bytes` then
+        // returns unchanged.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+
     /// The file's GNU build id.
     pub(crate) fn build_id_bytes(&self) -> Option<Vec<u8>> {
         use object::Object;

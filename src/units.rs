@@ -91,6 +91,16 @@ pub(crate) fn grouped_signed(number: i64) -> String {
     format!("{sign}{}", grouped(number.unsigned_abs()))
 }
 
+/// `1 arena`, `8 arenas`, `2,000 tasks`: a count with its noun, plural
+/// where it is not one.
+pub(crate) fn count_of(count: u64, noun: &str) -> String {
+    format!(
+        "{} {noun}{}",
+        grouped(count),
+        if count == 1 { "" } else { "s" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

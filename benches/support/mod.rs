@@ -50,6 +50,23 @@ pub fn status_bytes(field: &str) -> u64 {
         * 1024
 }
 
+/// The CPU time the thread whose name starts with `name` has used, to the
+/// nanosecond (the scheduler's own count, `/proc/self/task/*/schedstat`).
+pub fn thread_cpu(name: &str) -> Duration {
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else {
+            continue;
+        };
+        if !comm.starts_with(name) {
+            continue;
+        }
+        let schedstat = std::fs::read_to_string(task.path().join("schedstat")).unwrap();
+        let nanos: u64 = schedstat.split(' ').next().unwrap().parse().unwrap();
+        return Duration::from_nanos(nanos);
+    }
+    Duration::ZERO
+}
+
 /// The CPU time the heap history's thread has used.
 pub fn history_thread_cpu() -> Duration {
     let ticks_per_second = 100.0;

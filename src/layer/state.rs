@@ -57,6 +57,10 @@ pub(crate) fn mount(config: &Config) -> Mount {
         // unwinder stays; the overview names the unwinder in use either way.
         let _ = use_memscope_unwinder();
     }
+    // The live tasks the timeline counts are those of the runtime the
+    // layer is built on, where it is built on one; else of the one that
+    // serves its first page.
+    crate::model::over_time::reading::watch_current_runtime();
     let key = StateKey {
         prefix: config.prefix.clone(),
         request_history: config.request_history,

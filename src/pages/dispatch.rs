@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::Method;
 use http::request::Parts;
 
-use super::{heapdump, memory, metrics, overview, pprof, profiles, profiling, timeline};
+use super::{heapdump, memory, metrics, overview, pprof, profiles, profiling, tasks, timeline};
 use crate::pages::kit::{
     Answer, Format, Layout, Mount, PageError, PageFuture, PageRequest, Pending, check_same_origin,
     respond_error,
@@ -124,6 +124,10 @@ const PAGES: &[PageEntry] = &[
         handler: Handler::Now(profiles::request::page),
     },
     PageEntry {
+        path: PagePath::Page("/tasks"),
+        handler: later!(tasks::page),
+    },
+    PageEntry {
         path: PagePath::Page("/timeline"),
         handler: Handler::Now(timeline::page),
     },
@@ -160,6 +164,7 @@ const PAGES: &[PageEntry] = &[
 /// Answers a request under the prefix. Never fails: an error is a page.
 pub(crate) fn answer(mount: Arc<Mount>, parts: Parts) -> PageFuture {
     Box::pin(async move {
+        crate::model::over_time::reading::watch_current_runtime();
         let layout = Layout::new(&mount.prefix);
         // Access first: a peer that may not see the pages learns nothing of
         // them, not even which query values they take.
@@ -289,6 +294,7 @@ mod tests {
                 "Diff",
                 "Growth",
                 "Requests",
+                "Tasks",
                 "Timeline"
             ]
         );

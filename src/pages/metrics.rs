@@ -18,9 +18,11 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::model::allocator::{AllocatorStats, HeapSource, ProfilingState};
 use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
+use crate::model::over_time::history;
+use crate::model::over_time::reading::MemoryReading;
 use crate::model::process::cgroup::{self, CgroupMemory};
 use crate::model::process::resident_set_size;
-use crate::model::verdict;
+use crate::model::verdict::{self, rss};
 use crate::pages::kit::{Answer, PageError, PageRequest, Query};
 use crate::record::RouteTotals;
 
@@ -76,12 +78,14 @@ fn asks_for_openmetrics(request: &PageRequest<'_>) -> bool {
 fn registry(routes: Vec<(String, RouteTotals)>, memory_limit: Option<u64>) -> Registry {
     let mut registry = Registry::with_prefix("memscope");
     register_allocator(&mut registry);
+    register_rss_parts(&mut registry);
     let cgroup = cgroup::read();
     register_cgroup(&mut registry, cgroup.as_ref());
     register_forecast(&mut registry, memory_limit, cgroup.as_ref());
     register_own(&mut registry);
     register_profiling(&mut registry);
     register_routes(&mut registry, routes);
+    register_route_heaps(&mut registry);
     registry
 }
 
@@ -128,10 +132,14 @@ fn register_bytes(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register_with_unit(name, help, Unit::Bytes, gauge);
 }
 
-fn register_flag(registry: &mut Registry, name: &str, help: &str, on: bool) {
+fn register_count(registry: &mut Registry, name: &str, help: &str, value: u64) {
     let gauge = Gauge::<i64>::default();
-    gauge.set(i64::from(on));
+    gauge.set(value as i64);
     registry.register(name, help, gauge);
+}
+
+fn register_flag(registry: &mut Registry, name: &str, help: &str, on: bool) {
+    register_count(registry, name, help, u64::from(on));
 }
 
 /// jemalloc's figures and the process's resident set.
@@ -158,6 +166,50 @@ fn register_allocator(registry: &mut Registry) {
             "process_resident_memory",
             "The process's resident set size.",
             rss,
+        );
+    }
+}
+
+/// The RSS in the overview's parts, the threads, the C library's malloc
+/// arenas and the async runtime's live tasks.
+fn register_rss_parts(registry: &mut Registry) {
+    let reading = MemoryReading::now();
+    if let Some((_, parts)) = rss::breakdown(&reading) {
+        let family = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        for part in parts {
+            family
+                .get_or_create(&vec![("part", part.part.name())])
+                .set(part.bytes as i64);
+        }
+        registry.register_with_unit(
+            "rss_part",
+            "The process's resident memory in parts that add up to it: live_heap, memscope_heap, allocator_overhead, kept_for_reuse, allocator_metadata (or beyond_live_heap over another allocator), thread_stacks, libc_malloc, named_maps, other_anonymous, binary, memscope_debug_info, other_files, shared_memory.",
+            Unit::Bytes,
+            family,
+        );
+    }
+    if reading.threads > 0 {
+        register_count(
+            registry,
+            "threads",
+            "The process's threads.",
+            u64::from(reading.threads),
+        );
+    }
+    if let Some(libc) = reading.libc {
+        register_count(
+            registry,
+            "libc_malloc_arenas",
+            "Arenas of the C library's malloc (glibc): the main one and one for each thread contention made.",
+            u64::from(libc.arenas),
+        );
+    }
+    if let Some(tasks) = reading.tasks {
+        register_count(
+            registry,
+            "tasks_alive",
+            "Live tasks of the tokio runtime the layer runs on: spawned and not yet ended.",
+            tasks,
         );
     }
 }
@@ -284,6 +336,41 @@ fn register_profiling(registry: &mut Registry) {
         "Time spent taking heap snapshots.",
         Unit::Seconds,
         dump_time,
+    );
+}
+
+/// The live heap by route (and scope) from the heap history's newest
+/// snapshot's route tags, the routes bounded as the request counters'
+/// are; absent before the first snapshot.
+fn register_route_heaps(registry: &mut Registry) {
+    let Some(by_route) = history::newest_by_route() else {
+        return;
+    };
+    let mut by_route: Vec<(String, f64)> = by_route
+        .into_iter()
+        .map(|(route, bytes)| (route.to_string(), bytes))
+        .collect();
+    by_route.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let rest: f64 = by_route
+        .iter()
+        .skip(MAX_ROUTE_LABELS - 1)
+        .map(|(_, bytes)| bytes)
+        .sum();
+    if by_route.len() > MAX_ROUTE_LABELS {
+        by_route.truncate(MAX_ROUTE_LABELS - 1);
+        by_route.push((OTHER_ROUTES.to_owned(), rest));
+    }
+    let family = Family::<RouteLabels, Gauge>::default();
+    for (route, bytes) in by_route {
+        family
+            .get_or_create(&vec![("route", route)])
+            .set(bytes.round() as i64);
+    }
+    registry.register_with_unit(
+        "route_live_heap",
+        "Live heap by the route (or memscope::scope) whose requests allocated it, from the route tags of the heap history's newest snapshot (an estimate from sampled allocations); \"(no request)\" is what was allocated outside any.",
+        Unit::Bytes,
+        family,
     );
 }
 

@@ -22,6 +22,7 @@ mod overview;
 mod pprof;
 mod profiles;
 mod profiling;
+mod tasks;
 mod timeline;
 
 pub(crate) use dispatch::answer;

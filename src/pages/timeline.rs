@@ -34,6 +34,8 @@ impl Page for TimelinePage {
             ("resident", Align::Right),
             ("rss", Align::Right),
             ("requests", Align::Right),
+            ("threads", Align::Right),
+            ("tasks", Align::Right),
         ]);
         for point in &self.points {
             table.row(vec![
@@ -42,6 +44,8 @@ impl Page for TimelinePage {
                 human_bytes(point.resident),
                 point.rss.map_or("unknown".to_owned(), human_bytes),
                 grouped(point.requests),
+                grouped(point.memory.threads.into()),
+                point.memory.tasks.map_or_else(String::new, grouped),
             ]);
         }
         format!(

@@ -32,7 +32,7 @@ pub(crate) use meter::RequestMeter;
 pub(crate) use route::{collapse_identifiers, route_name};
 pub(crate) use route_totals::RouteTotals;
 pub(crate) use shard::recorded_in_process;
-pub(crate) use tag::{NO_TAG, current_tag, scope_tag, with_tag};
+pub(crate) use tag::{NO_TAG, current_tag, is_scope_tag, scope_tag, with_tag};
 pub(crate) use thread_counters::thread_allocation_totals;
 pub(crate) use wrapper_counters::{
     Due, as_sampler, count_allocation, count_free, next_sample, wrapper_in_use, wrapper_totals,

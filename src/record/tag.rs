@@ -111,6 +111,11 @@ pub(crate) fn tag_table(tag: u32) -> Option<(TagTable, u32)> {
     }
 }
 
+/// Whether `tag` names a scope (`memscope::scope`), not a request's route.
+pub(crate) fn is_scope_tag(tag: u32) -> bool {
+    matches!(tag_table(tag), Some((TagTable::Scopes, _)))
+}
+
 /// The name of row `row` of the scopes' table.
 pub(crate) fn scope_name(row: u32) -> Option<Arc<str>> {
     crate::sync::lock(&SCOPE_NAMES)

@@ -68,8 +68,14 @@ pub async fn every_heap_page_reads_the_wrapper_s_samples() {
         parts,
         [
             "live_heap",
+            "memscope_heap",
             "beyond_live_heap",
-            "file_backed",
+            "thread_stacks",
+            "libc_malloc",
+            "named_maps",
+            "binary",
+            "memscope_debug_info",
+            "other_files",
             "shared_memory"
         ]
     );

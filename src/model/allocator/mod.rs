@@ -27,6 +27,8 @@ mod jemalloc_dump;
 mod own_arena;
 mod raw_profile;
 pub(crate) mod sampled;
+
+pub(crate) use sampled::inner_is_system;
 mod setup;
 mod size_classes;
 mod source;

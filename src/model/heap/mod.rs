@@ -1,7 +1,8 @@
 //! The heap at one moment and what is read from it: a snapshot (the heap
 //! source's raw profile, its addresses resolved by `symbols`), its stacks
 //! (`stack`) and the rules that name a stack's site (`site`); the snapshot
-//! grouped into rows (`table`), the change between two snapshots (`diff`),
+//! grouped into rows (`table`), the live tasks by where they were spawned
+//! (`tasks`), the change between two snapshots (`diff`),
 //! the snapshot a diff compares against (`baseline`) and the heap drawn as
 //! flamegraphs (`flamegraph`). Plain functions over snapshots, which the
 //! model's tests build by hand.
@@ -12,8 +13,9 @@ pub(crate) mod flamegraph;
 mod site;
 mod stack;
 pub(crate) mod table;
+pub(crate) mod tasks;
 
-pub(crate) use site::{Grouping, SiteId, key_of, named_frame, route_of_tag};
+pub(crate) use site::{Grouping, NO_REQUEST, SiteId, key_of, named_frame, route_of_tag};
 pub(crate) use stack::{AddressTable, Stack};
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -84,7 +84,13 @@ impl Amount {
 pub(crate) struct HeapRow {
     pub(crate) label: RowLabel,
     pub(crate) amount: Amount,
+    /// For a route's row: the sites that hold most of its bytes, most
+    /// first, with their bytes. Empty under other groupings.
+    pub(crate) holds: Vec<(String, f64)>,
 }
+
+/// Sites named on a route's row.
+const SITES_PER_ROUTE: usize = 3;
 
 /// What names a row of a table or a diff, and where it is.
 #[derive(Clone, Debug, Default)]
@@ -146,6 +152,8 @@ impl GroupedHeap {
         // The bytes of each group's largest stack so far, which names its
         // frames and location.
         let mut largest: HashMap<SiteId, f64> = HashMap::new();
+        // Under routes, each row's bytes by site, for what it holds.
+        let mut sites: HashMap<SiteId, HashMap<String, f64>> = HashMap::new();
         for stack in &snapshot.stacks {
             // Freed: in the profile only for what it allocated.
             if stack.objects == 0.0 {
@@ -175,8 +183,14 @@ impl GroupedHeap {
                     size: None,
                 },
                 amount: Amount::default(),
+                holds: Vec::new(),
             });
             row.amount.add_stack(stack);
+            if grouping == Grouping::Route
+                && let Some(site) = key_of(stack, Grouping::Site)
+            {
+                *sites.entry(id).or_default().entry(site).or_default() += stack.bytes;
+            }
             let largest = largest.entry(id).or_insert(-1.0);
             if stack.bytes > *largest {
                 *largest = stack.bytes;
@@ -190,6 +204,14 @@ impl GroupedHeap {
                         .cloned()
                         .collect(),
                 );
+            }
+        }
+        for (id, by_site) in sites {
+            if let Some(row) = grouped.groups.get_mut(&id) {
+                let mut holds: Vec<(String, f64)> = by_site.into_iter().collect();
+                holds.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                holds.truncate(SITES_PER_ROUTE);
+                row.holds = holds;
             }
         }
         grouped
@@ -211,6 +233,7 @@ impl HeapTable {
             .map(|class| HeapRow {
                 label: RowLabel::size_class(class),
                 amount: Amount::exact(class.objects as f64, class.bytes() as f64),
+                holds: Vec::new(),
             })
             .collect();
         Self::of_rows(rows, limit, None)

@@ -23,9 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::history::{self, HistoryPoint, HistoryWindow};
+use super::series::{SiteSeries, minutes_of, series_by};
+use super::tasks::{TaskGrowth, task_growth};
 use super::trend::fit_line;
 use crate::model::heap::table::{Z_INTERVAL, keep_first};
-use crate::model::heap::{Grouping, SiteId, Stack, key_of, named_frame, route_of_tag};
+use crate::model::heap::{Grouping, SiteId, key_of, named_frame, route_of_tag};
 use crate::model::symbols::{AddressFrames, SYMBOLIZER};
 
 /// What a growth report is asked for.
@@ -88,6 +90,8 @@ pub(crate) struct GrowthReport {
     /// Significant first, each group by rate.
     pub(crate) suspects: Vec<Suspect>,
     pub(crate) omitted: usize,
+    /// The spawn sites whose live tasks grew, piling up first.
+    pub(crate) tasks: Vec<TaskGrowth>,
 }
 
 /// The growth over the heap history's snapshots of the last `window`
@@ -116,18 +120,11 @@ pub(crate) fn growth(
             ..GrowthReport::default()
         };
     }
-    let minutes: Vec<f64> = points
-        .iter()
-        .map(|point| {
-            point
-                .moment
-                .instant
-                .duration_since(first.moment.instant)
-                .as_secs_f64()
-                / 60.0
-        })
-        .collect();
-    let sites = site_series(window, spec, resolve);
+    let minutes = minutes_of(points);
+    let table = window.address_table(resolve);
+    let resolved = |_: &[u64]| table.frames.clone();
+    let sites = site_series(window, spec, resolved);
+    let tasks = task_growth(window, &minutes, resolved);
     let routes = route_series(points);
     let mut suspects: Vec<Suspect> = sites
         .into_values()
@@ -150,20 +147,8 @@ pub(crate) fn growth(
             / 60.0,
         suspects,
         omitted,
+        tasks,
     }
-}
-
-/// One site's bytes and their variance in each snapshot.
-struct SiteSeries {
-    id: SiteId,
-    name: String,
-    location: String,
-    largest: f64,
-    bytes: Vec<f64>,
-    variance: Vec<f64>,
-    /// Its bytes by route tag, in the window's first and last snapshots.
-    first_by_tag: HashMap<u32, f64>,
-    last_by_tag: HashMap<u32, f64>,
 }
 
 fn site_series(
@@ -171,71 +156,16 @@ fn site_series(
     spec: &GrowthSpec,
     resolve: impl FnOnce(&[u64]) -> Vec<AddressFrames>,
 ) -> HashMap<SiteId, SiteSeries> {
-    // The stacks live in any point of the window, each named once.
-    let mut live_anywhere = vec![false; window.stacks.len()];
-    window.replay(|_, view| {
-        for (stack, _) in view.live() {
-            live_anywhere[stack] = true;
-        }
-    });
-    let numbers: Vec<usize> = (0..live_anywhere.len())
-        .filter(|&stack| live_anywhere[stack])
-        .collect();
-    let table = window.address_table(resolve);
-    let mut named: Vec<Option<(SiteId, String, String)>> = vec![None; window.stacks.len()];
-    for &number in &numbers {
-        let stack = Stack {
-            numbers: window.numbers(number),
-            table: table.clone(),
-            tag: window.tag(number),
-            ..Stack::default()
-        };
+    series_by(window, resolve, |stack| {
         let kept = spec
             .filter
             .as_deref()
             .is_none_or(|needle| stack.frames().any(|frame| frame.matches(needle)));
-        named[number] = kept
-            .then(|| key_of(&stack, Grouping::Site))
-            .flatten()
-            .map(|name| {
-                let location = named_frame(&stack, Grouping::Site)
-                    .map_or_else(String::new, |frame| frame.location());
-                (SiteId::of(Grouping::Site, &name), name, location)
-            });
-    }
-    let points = window.points().len();
-    let mut sites: HashMap<SiteId, SiteSeries> = HashMap::new();
-    window.replay(|index, view| {
-        for (number, counts) in view.live() {
-            let Some((id, name, location)) = &named[number] else {
-                continue;
-            };
-            let series = sites.entry(*id).or_insert_with(|| SiteSeries {
-                id: *id,
-                name: name.clone(),
-                location: location.clone(),
-                largest: 0.0,
-                bytes: vec![0.0; points],
-                variance: vec![0.0; points],
-                first_by_tag: HashMap::new(),
-                last_by_tag: HashMap::new(),
-            });
-            let tag = window.tag(number);
-            if index == 0 {
-                *series.first_by_tag.entry(tag).or_default() += counts.bytes;
-            }
-            if index + 1 == points {
-                *series.last_by_tag.entry(tag).or_default() += counts.bytes;
-            }
-            series.bytes[index] += counts.bytes;
-            series.variance[index] += counts.bytes_variance;
-            if counts.bytes > series.largest {
-                series.largest = counts.bytes;
-                series.location = location.clone();
-            }
-        }
-    });
-    sites
+        let name = kept.then(|| key_of(stack, Grouping::Site)).flatten()?;
+        let location =
+            named_frame(stack, Grouping::Site).map_or_else(String::new, |frame| frame.location());
+        Some((SiteId::of(Grouping::Site, &name), name, location))
+    })
 }
 
 /// Each route's requests and net bytes at each snapshot.

@@ -8,8 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::growth::{GrowthReport, GrowthSpec, over_history};
 use super::history;
 use super::route_heap::{RouteHeap, route_heaps};
+use super::series::minutes_of;
+use super::tasks::{TaskGrowth, task_growth};
 use crate::model::allocator::off_executor;
 use crate::model::heap::HeapSnapshot;
+use crate::model::symbols::SYMBOLIZER;
 use crate::model::{ModelError, ModelErrorKind};
 use crate::record::routes_in_process;
 
@@ -43,6 +46,24 @@ pub(crate) async fn whole_history_growth(limit: usize) -> Option<GrowthReport> {
     off_executor("growth", move || over_history(None, &spec))
         .await
         .ok()
+}
+
+/// The spawn sites whose live tasks grew over the whole history, and the
+/// history's minutes: `None` without a history of two snapshots.
+pub(crate) async fn tasks_over_history() -> Option<(Vec<TaskGrowth>, f64)> {
+    history::settings()?;
+    off_executor("tasks", || {
+        let window = history::window();
+        let minutes = minutes_of(window.points());
+        let span = *minutes.last()?;
+        (minutes.len() >= 2).then(|| {
+            let resolve = |addresses: &[u64]| SYMBOLIZER.resolve_addresses(addresses);
+            (task_growth(&window, &minutes, resolve), span)
+        })
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Every route's live heap and growth over the whole history, and the

@@ -1,6 +1,7 @@
-//! Memory over time: one background thread for the process records
-//! jemalloc's allocated and resident figures, the RSS and the requests
-//! recorded so far, at a fixed interval, into a bounded ring.
+//! Memory over time: one background thread for the process records what
+//! memory looks like (`reading`: the allocator's figures, the RSS and what
+//! the parts of it are reckoned from), the requests recorded so far and
+//! the live tasks, at a fixed interval, into a bounded ring.
 //!
 //! The figures are the process's, so there is one timeline however many
 //! layers are built: each layer's state holds a [`Subscription`] saying the
@@ -14,10 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::reading::MemoryReading;
 use super::recorder::{self, Recorded, Recorder, Wish};
-use crate::model::allocator::{AllocatorStats, HeapSource};
-use crate::model::process::ResidentByKind;
-use crate::model::symbols::SYMBOLIZER;
 
 /// One sample of the timeline.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -28,16 +27,11 @@ pub(crate) struct TimelinePoint {
     pub(crate) rss: Option<u64>,
     /// Requests recorded in the process by then.
     pub(crate) requests: u64,
-    /// Every figure of jemalloc's, for the parts of the RSS.
-    #[serde(skip)]
-    pub(crate) stats: AllocatorStats,
-    /// The RSS by kind; `None` without procfs.
-    #[serde(skip)]
-    pub(crate) kinds: Option<ResidentByKind>,
-    /// The debug info memscope's symbolizer had mapped: file-backed pages
-    /// that are memscope's, not the app's.
-    #[serde(skip)]
-    pub(crate) memscope_mapped: u64,
+    /// What the parts of the RSS are reckoned from: the threads, their
+    /// stacks, named maps, the binary's pages, memscope's own, the live
+    /// tasks.
+    #[serde(flatten)]
+    pub(crate) memory: MemoryReading,
 }
 
 /// Fewer points than this draw no line.
@@ -74,9 +68,12 @@ fn run_recorder() {
         let (woken, timed_out) = TIMELINE.wait(state, interval);
         state = woken;
         if timed_out && !state.wishes.is_empty() {
-            // Sampled under the lock: a few reads of jemalloc's counters
-            // and of /proc, and no page waits long for the ring.
-            record(&mut state, sample());
+            // Read outside the lock (the mappings, a few reads of /proc):
+            // no page waits for it.
+            drop(state);
+            let point = sample();
+            state = TIMELINE.lock();
+            record(&mut state, point);
         }
     }
 }
@@ -91,19 +88,16 @@ fn record(state: &mut Recorded<VecDeque<TimelinePoint>>, point: TimelinePoint) {
 }
 
 fn sample() -> TimelinePoint {
-    let stats = HeapSource::get().figures();
-    let kinds = ResidentByKind::read();
+    let memory = MemoryReading::now();
     TimelinePoint {
         unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64),
-        allocated: stats.allocated,
-        resident: stats.resident,
-        rss: kinds.map(|kinds| kinds.total()),
+        allocated: memory.stats.allocated,
+        resident: memory.stats.resident,
+        rss: memory.kinds.map(|kinds| kinds.total()),
         requests: crate::record::recorded_in_process(),
-        stats,
-        kinds,
-        memscope_mapped: SYMBOLIZER.mapped_bytes(),
+        memory,
     }
 }
 

@@ -10,15 +10,19 @@
 //! process, since a profiler that scrapes the profile may have no access
 //! to the binary: an address's inlined frames are lines of one location,
 //! innermost first. memscope's own allocations are left out, as on the
-//! pages.
+//! pages. Each sample is labelled with what its route tag names:
+//! `http.route` the request's route (`(no request)` where none), or
+//! `memscope.scope` the name of a `memscope::scope`, so that Parca, Grafana
+//! Pyroscope and `go tool pprof -tags` split the heap by route.
 
 use std::collections::HashMap;
 
-use pprof::protos::{Profile, Sample};
+use pprof::protos::{Label, Profile, Sample};
 
 use super::encode::ProfileBuilder;
-use crate::model::heap::{Grouping, HeapSnapshot, Stack, key_of};
+use crate::model::heap::{Grouping, HeapSnapshot, Stack, key_of, route_of_tag};
 use crate::model::symbols::{Frame, FrameKind};
+use crate::record::is_scope_tag;
 
 /// Which of Go's two heap endpoints a profile is for: the same profile,
 /// with another sample type shown first.
@@ -174,14 +178,35 @@ fn build(snapshot: &HeapSnapshot, kind: HeapProfileKind, stacks: &[(&Stack, [f64
         let location_id = allocating_frames(stack)
             .map(|(address, frames)| builder.location(address, frames))
             .collect();
+        let label = vec![route_label(&mut builder, stack.tag)];
         builder.profile.sample.push(Sample {
             location_id,
             value,
-            label: Vec::new(),
+            label,
         });
     }
     builder.finish()
 }
+
+/// The label of a sample taken under `tag`: its route, or its scope.
+fn route_label(builder: &mut ProfileBuilder<'_>, tag: u32) -> Label {
+    let key = if is_scope_tag(tag) {
+        SCOPE_LABEL
+    } else {
+        ROUTE_LABEL
+    };
+    Label {
+        key: builder.string(key),
+        str: builder.string(&route_of_tag(tag)),
+        num: 0,
+        num_unit: 0,
+    }
+}
+
+/// The label keys: OpenTelemetry's name for a route, and memscope's for a
+/// scope.
+const ROUTE_LABEL: &str = "http.route";
+const SCOPE_LABEL: &str = "memscope.scope";
 
 #[cfg(test)]
 mod tests {
@@ -313,6 +338,37 @@ mod tests {
         assert_eq!(
             profile.string_table[profile.mapping[0].filename as usize],
             "/nonexistent/app"
+        );
+    }
+
+    #[test]
+    fn samples_carry_their_route_or_scope() {
+        let scope = crate::record::scope_tag("job:reindex");
+        let tagged = Stack {
+            tag: scope,
+            ..stack(&[0x1300, 0x1200], 500.0, 500.0)
+        };
+        let profile = heap_profile(
+            &snapshot(vec![stack(&[0x1100, 0x1200], 1000.0, 0.0), tagged], false),
+            HeapProfileKind::InUse,
+        );
+        let labels: Vec<(&str, &str)> = profile
+            .sample
+            .iter()
+            .flat_map(|sample| &sample.label)
+            .map(|label| {
+                (
+                    profile.string_table[label.key as usize].as_str(),
+                    profile.string_table[label.str as usize].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("http.route", "(no request)"),
+                ("memscope.scope", "job:reindex")
+            ]
         );
     }
 

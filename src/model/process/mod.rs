@@ -1,17 +1,23 @@
 //! The process below any allocator: what it has loaded and mapped
 //! (`objects`), how its stacks are walked (`unwind`, memscope's walker on
 //! x86-64 Linux), the route tag the walker appends to a stack
-//! (`tag_frame`), its resident memory by kind (`resident`) and its
+//! (`tag_frame`), its resident memory by kind (`resident`), its mappings
+//! sorted by what they hold (`mappings`: thread stacks, named maps, the
+//! binary), what the C library's malloc holds (`libc_malloc`) and its
 //! container's memory (`cgroup`). The lowest layer of the model: it
 //! imports no other.
 
 pub(crate) mod cgroup;
+mod libc_malloc;
+mod mappings;
 pub(crate) mod objects;
 mod resident;
 mod tag_frame;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) mod unwind;
 
+pub(crate) use libc_malloc::LibcMalloc;
+pub(crate) use mappings::read as read_mappings;
 pub(crate) use objects::{MappedFile, mapped_files, parse_mapping};
 pub(crate) use resident::{ResidentByKind, resident_set_size};
 pub(crate) use tag_frame::{frame_tag, is_skipped_frame, skipped_frame, split_tag, tag_frame};

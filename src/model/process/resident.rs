@@ -9,14 +9,17 @@ pub(crate) fn resident_set_size() -> Option<u64> {
 
 /// A `name:  1234 kB` field of `/proc/self/status`, in bytes.
 fn status_bytes(status: &str, name: &str) -> Option<u64> {
+    Some(status_field(status, name)? * 1024)
+}
+
+fn status_field(status: &str, name: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with(name))?;
-    let kib: u64 = line[name.len()..]
+    line[name.len()..]
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kib * 1024)
+        .ok()
 }
 
 /// The process's resident memory by kind, from `/proc/self/status`: it
@@ -33,10 +36,13 @@ pub(crate) struct ResidentByKind {
 }
 
 impl ResidentByKind {
-    /// Read now; `None` where there is no procfs.
-    pub(crate) fn read() -> Option<Self> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        Self::parse(&status)
+    /// Read now (`None` where there is no procfs), with the process's
+    /// threads, from one read of the status.
+    pub(crate) fn read_with_threads() -> (Option<Self>, Option<u64>) {
+        match std::fs::read_to_string("/proc/self/status") {
+            Ok(status) => (Self::parse(&status), status_field(&status, "Threads:")),
+            Err(_) => (None, None),
+        }
     }
 
     fn parse(status: &str) -> Option<Self> {
@@ -63,7 +69,9 @@ mod tests {
         assert_eq!(kinds.anonymous, 8 << 20);
         assert_eq!(kinds.file, 2 << 20);
         assert_eq!(kinds.total(), 10 << 20);
-        let now = ResidentByKind::read().unwrap();
+        let (now, threads) = ResidentByKind::read_with_threads();
+        let now = now.unwrap();
+        assert!(threads.unwrap() >= 1);
         let rss = resident_set_size().unwrap();
         // Read a moment apart: within a MiB of each other.
         assert!(now.total().abs_diff(rss) < 1 << 20, "{now:?} vs {rss}");

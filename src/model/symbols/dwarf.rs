@@ -42,10 +42,11 @@ pub(crate) struct DebugInfo {
 }
 
 impl DebugInfo {
-    /// The bytes of the file mapped: at most what its pages add to the
-    /// process's file-backed RSS.
-    pub(crate) fn mapped_bytes(&self) -> u64 {
-        self.file.bytes().len() as u64
+    /// Where the file is mapped: its resident pages count in the
+    /// process's file-backed RSS as memscope's.
+    pub(crate) fn mapped_range(&self) -> std::ops::Range<u64> {
+        let bytes = self.file.bytes();
+        bytes.as_ptr() as u64..bytes.as_ptr() as u64 + bytes.len() as u64
     }
 
     /// Opens `file`'s symbols and debug info; `None` where it cannot be

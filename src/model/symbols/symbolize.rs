@@ -19,8 +19,8 @@
 //! function around them.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -101,14 +101,14 @@ struct Cache {
 /// The process's one symbolizer.
 pub(crate) struct Symbolizer {
     cache: Mutex<Cache>,
-    /// The bytes of the object files open, read without waiting for a
-    /// resolve that runs.
-    mapped: AtomicU64,
+    /// Where the object files open are mapped, read without waiting for
+    /// a resolve that runs.
+    mapped: Mutex<Vec<Range<u64>>>,
 }
 
 pub(crate) static SYMBOLIZER: LazyLock<Symbolizer> = LazyLock::new(|| Symbolizer {
     cache: Mutex::new(Cache::default()),
-    mapped: AtomicU64::new(0),
+    mapped: Mutex::new(Vec::new()),
 });
 
 impl Symbolizer {
@@ -191,10 +191,10 @@ impl Symbolizer {
         self.lock().frames.len()
     }
 
-    /// The bytes of the object files mapped for resolving now: pages of
-    /// them that were read count in the process's file-backed RSS.
-    pub(crate) fn mapped_bytes(&self) -> u64 {
-        self.mapped.load(Ordering::Relaxed)
+    /// Where the object files open for resolving are mapped, for the parts
+    /// of the RSS to count what is resident of them as memscope's.
+    pub(crate) fn mapped_ranges(&self) -> Vec<Range<u64>> {
+        crate::sync::lock(&self.mapped).clone()
     }
 
     /// Gives the caches back now, as they are after a minute idle: the
@@ -207,7 +207,7 @@ impl Symbolizer {
         cache.frames = FxHashMap::default();
         cache.strings = Default::default();
         cache.open = HashMap::new();
-        SYMBOLIZER.mapped.store(0, Ordering::Relaxed);
+        crate::sync::lock(&SYMBOLIZER.mapped).clear();
         drop(cache);
         crate::model::allocator::HeapSource::get().release_free_pages();
     }
@@ -319,9 +319,7 @@ impl OpenObject {
         let info = DebugInfo::of(object.open_file()?)?;
         // Counted as soon as it is mapped: the timeline reads it while the
         // file's pages are being read, before the resolve ends.
-        SYMBOLIZER
-            .mapped
-            .fetch_add(info.mapped_bytes(), Ordering::Relaxed);
+        crate::sync::lock(&SYMBOLIZER.mapped).push(info.mapped_range());
         Some(Self { info, names: None })
     }
 

@@ -4,15 +4,19 @@
 //! (`evidence`, with the parts from `rss`), and the verdict is the part
 //! that grew:
 //!
+//! - tasks: the async runtime's live tasks pile up (spawned and never
+//!   ended), named by where they were spawned where heap profiles show
+//!   it; judged before a leak, whose growing sites would be the tasks';
 //! - a leak: sites grow steadily beyond sampling noise (the growth
 //!   suspects), or, where there are no heap profiles, the live bytes grow
-//!   all along the window;
+//!   all along the window, the app's part that grew most;
 //! - retention: what grew is the freed pages jemalloc keeps for reuse (and
 //!   its metadata), while the live heap did not: a purge gives it back;
 //! - fragmentation: what grew is the room in jemalloc's pages that live
 //!   allocations do not use;
-//! - outside the heap: what grew is memory jemalloc does not hold (thread
-//!   stacks, another allocator, anonymous maps, mapped files);
+//! - outside the heap: what grew most is memory jemalloc does not hold
+//!   (thread stacks, the C library's malloc, named or other anonymous
+//!   maps, mapped files), the part named;
 //! - steady: nothing grew beyond noise, or the live heap rose once and
 //!   stayed (a cache that filled, not a leak);
 //! - too early: the history holds too few snapshots, and no site grows
@@ -55,6 +59,8 @@ pub(crate) const MIN_TIMELINE_POINTS: usize = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum VerdictKind {
+    /// The runtime's live tasks pile up.
+    Tasks,
     Leak,
     Retention,
     Fragmentation,
@@ -85,6 +91,10 @@ pub(crate) enum Reason {
         history: Option<(usize, Duration)>,
         points: usize,
     },
+    /// The runtime's live tasks pile up: `alive`, their count over the
+    /// window, where a layer runs on tokio; the spawn site whose tasks
+    /// grow is `Evidence::task_site`, where heap profiles show it.
+    TasksPileUp { alive: Option<Trend> },
     /// Sites grow steadily beyond noise (`Evidence::suspects`), over the
     /// history's `minutes`.
     SitesGrow { minutes: f64 },
@@ -175,6 +185,22 @@ pub(crate) fn judge(watch: &Watch<'_>) -> Verdict {
     };
     if let Some(history) = &watch.history {
         evidence.heap_snapshots = history.snapshots;
+    }
+    // Tasks that pile up before a leak: their cells and what they hold are
+    // the sites that grow.
+    let alive = evidence
+        .tasks
+        .filter(|alive| window.len() >= MIN_TIMELINE_POINTS && tasks_pile_up(alive));
+    let site = watch
+        .history
+        .as_ref()
+        .and_then(|history| history.growth.tasks.first())
+        .filter(|site| site.piles_up);
+    if alive.is_some() || site.is_some() {
+        evidence.task_site = site.cloned();
+        return verdict(VerdictKind::Tasks, Reason::TasksPileUp { alive }, evidence);
+    }
+    if let Some(history) = &watch.history {
         // Sites that grow beyond noise are a leak however short the
         // history: the growth page names them, and the verdict says the
         // same.
@@ -202,37 +228,53 @@ pub(crate) fn judge(watch: &Watch<'_>) -> Verdict {
         return verdict(VerdictKind::TooEarly, reason, evidence);
     }
     let noise = evidence.noise_bytes;
-    let live = evidence.part(Part::LiveHeap);
-    if let Some(live) = live.filter(|live| live.grows_steadily(noise)) {
-        let reason = Reason::LiveHeapGrows {
-            live,
-            history: watch.history.is_some(),
-        };
-        return verdict(VerdictKind::Leak, reason, evidence);
-    }
-    let rss_grew = evidence.app_rss.is_some_and(|rss| rss.grew_beyond(noise));
+    let live = evidence.part(Part::LiveHeap).map(|live| live.fit);
+    // The app's part that grew most: a small rise of the live heap beside
+    // a larger growth elsewhere is that growth, not a leak.
     let grown = evidence
         .parts
         .iter()
-        .filter(|part| part.part != Part::LiveHeap && part.trend.grew_beyond(noise))
-        .max_by_key(|part| part.trend.growth)
+        .filter(|part| !part.part.is_memscopes() && part.fit.grew_beyond(noise))
+        .max_by_key(|part| part.fit.growth)
         .copied();
-    if let (true, Some(grown)) = (rss_grew, grown) {
-        evidence.grown_part = Some(grown.part);
-        let kind = match grown.part {
-            Part::KeptForReuse | Part::AllocatorMetadata => VerdictKind::Retention,
-            Part::BeyondLiveHeap => VerdictKind::BeyondLiveHeap,
-            Part::AllocatorOverhead => VerdictKind::Fragmentation,
-            _ => VerdictKind::OutsideHeap,
-        };
-        return verdict(kind, Reason::PartGrew { grown, live }, evidence);
+    let rss_grew = evidence.app_rss.is_some_and(|rss| rss.grew_beyond(noise));
+    match grown {
+        Some(grown) if grown.part == Part::LiveHeap && grown.fit.grows_steadily(noise) => {
+            let reason = Reason::LiveHeapGrows {
+                live: grown.fit,
+                history: watch.history.is_some(),
+            };
+            verdict(VerdictKind::Leak, reason, evidence)
+        }
+        Some(grown) if grown.part != Part::LiveHeap && rss_grew => {
+            evidence.grown_part = Some(grown.part);
+            let kind = match grown.part {
+                Part::KeptForReuse | Part::AllocatorMetadata => VerdictKind::Retention,
+                Part::BeyondLiveHeap => VerdictKind::BeyondLiveHeap,
+                Part::AllocatorOverhead => VerdictKind::Fragmentation,
+                _ => VerdictKind::OutsideHeap,
+            };
+            verdict(kind, Reason::PartGrew { grown, live }, evidence)
+        }
+        _ => {
+            let reason = match live.filter(|live| live.grew_beyond(noise)) {
+                Some(live) => Reason::LiveHeapRoseOnce { live },
+                None => Reason::NothingGrew,
+            };
+            verdict(VerdictKind::Steady, reason, evidence)
+        }
     }
-    let reason = match live.filter(|live| live.grew_beyond(noise)) {
-        Some(live) => Reason::LiveHeapRoseOnce { live },
-        None => Reason::NothingGrew,
-    };
-    verdict(VerdictKind::Steady, reason, evidence)
 }
+
+/// Live tasks that grew by more than [`MIN_TASKS_GROWTH`], all along the
+/// window, at a rate beyond its error.
+fn tasks_pile_up(alive: &Trend) -> bool {
+    alive.grows_steadily(MIN_TASKS_GROWTH)
+}
+
+/// The least growth in live tasks that counts: a service's tasks come and
+/// go by the dozen with its connections.
+const MIN_TASKS_GROWTH: u64 = 100;
 
 /// How long until the verdict can be given, where it cannot yet.
 fn too_early(watch: &Watch<'_>, points: usize) -> Option<Duration> {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::allocator::{AllocatorStats, HeapSource, Unwinder};
 use crate::model::heap::table::{HeapRow, HeapTable, TableSpec};
-use crate::model::heap::{self, Grouping, HeapSnapshot};
+use crate::model::heap::{self, Grouping, HeapSnapshot, NO_REQUEST};
 use crate::model::process::resident_set_size;
 use crate::pages::kit::heap_view::{
     AmountView, EstimateView, RowLabelView, estimate_notes, group_name, group_title,
@@ -56,10 +56,26 @@ struct HeapRowView {
     share: f64,
     #[serde(flatten)]
     estimate: EstimateView,
+    /// For a route's row (`group=route`): the sites that hold most of its
+    /// bytes, most first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    holds: Vec<HeldBy>,
+    /// For the `(no request)` row: what is allocated outside any request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    about: Option<&'static str>,
     /// The interval's half-width, for the text and HTML.
     #[serde(skip)]
     bytes_error: f64,
 }
+
+#[derive(Serialize)]
+struct HeldBy {
+    site: String,
+    bytes: u64,
+}
+
+/// What the `(no request)` row holds, in words.
+const NO_REQUEST_ABOUT: &str = "allocated outside any request's polls: at start-up, by background work, by tasks a handler spawned without memscope::tagged, and by hyper reading a request's body into its connection's buffer before the handler polls it; the growth page fits what grows here to the routes' requests";
 
 #[derive(Serialize)]
 struct Total {
@@ -139,8 +155,32 @@ impl HeapRowView {
             bytes: row.amount.bytes.round() as u64,
             share,
             estimate: EstimateView::of(&row.amount, grouping),
+            holds: row
+                .holds
+                .iter()
+                .map(|(site, bytes)| HeldBy {
+                    site: site.clone(),
+                    bytes: bytes.round() as u64,
+                })
+                .collect(),
+            about: (grouping == Some(Grouping::Route) && row.label.name == NO_REQUEST)
+                .then_some(NO_REQUEST_ABOUT),
             bytes_error: row.amount.bytes_error(),
         }
+    }
+
+    /// `holds app::cache::store 1.2 MiB, hyper::proto::h1::io 64 KiB`, or
+    /// nothing.
+    fn holds_text(&self) -> String {
+        if self.holds.is_empty() {
+            return String::new();
+        }
+        let sites: Vec<String> = self
+            .holds
+            .iter()
+            .map(|held| format!("{} {}", held.site, human_bytes(held.bytes)))
+            .collect();
+        format!("holds {}", sites.join(", "))
     }
 }
 
@@ -154,7 +194,14 @@ impl Page for HeapTablePage {
         ];
         if self.estimate {
             columns.push(("samples", Align::Right));
-            columns.push(("file:line", Align::Left));
+            columns.push((
+                if self.group == "route" {
+                    "what it holds"
+                } else {
+                    "file:line"
+                },
+                Align::Left,
+            ));
         }
         let mut table = TextTable::new(&columns);
         for row in &self.rows {
@@ -166,7 +213,11 @@ impl Page for HeapTablePage {
             ];
             if self.estimate {
                 cells.push(grouped(row.estimate.samples.unwrap_or(0)));
-                cells.push(row.label.location.clone().unwrap_or_default());
+                cells.push(if self.group == "route" {
+                    row.holds_text()
+                } else {
+                    row.label.location.clone().unwrap_or_default()
+                });
             }
             table.row(cells);
         }
@@ -204,6 +255,9 @@ impl Page for HeapTablePage {
                 human_bytes(self.total.allocated),
             )
         });
+        if let Some(about) = self.rows.iter().find_map(|row| row.about) {
+            out.push_str(&format!("{NO_REQUEST}: {about}.\n"));
+        }
         for note in &self.notes {
             out.push_str(note);
             out.push('\n');

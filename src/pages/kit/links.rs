@@ -63,6 +63,14 @@ const LINKS: &[PageLink] = &[
         )),
     },
     PageLink {
+        href: "/tasks",
+        nav: Some("Tasks"),
+        listed: Some((
+            "Tasks",
+            "the async runtime's live tasks by where they were spawned, with the route and how the count grows: tasks that never end",
+        )),
+    },
+    PageLink {
         href: "/timeline",
         nav: Some("Timeline"),
         listed: Some(("Timeline", "allocated, resident and RSS over the last hour")),

@@ -91,6 +91,20 @@ async fn go_tool_pprof_reads_the_heap_and_cpu_profiles() {
         "the top inuse_space entry is not the demo's caching function:\n{top}"
     );
 
+    // The samples' labels: the demo's cache was filled by its route.
+    let url = format!("http://{addr}/_debug/pprof/heap");
+    let go = "/usr/bin/go";
+    let tags = tokio::task::spawn_blocking(move || {
+        go_tool_pprof(go, &["-tags", "-sample_index=inuse_space", &url])
+    })
+    .await
+    .unwrap();
+    let route_tag = tags
+        .split("http.route:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no http.route tag:\n{tags}"));
+    assert!(route_tag.contains("/json"), "{tags}");
+
     let url = format!("http://{addr}/_debug/pprof/profile?seconds=2");
     let busy = tokio::spawn(async move {
         let end = Instant::now() + Duration::from_millis(1_800);
@@ -117,7 +131,16 @@ async fn promtool_passes_the_metrics() {
     let Some(promtool) = tool("/usr/bin/promtool") else {
         return;
     };
-    let addr = demo_after(20).await;
+    // A snapshot every 200 ms, so that one is taken after the requests
+    // and the live heap by route has the demo's route in it.
+    let layer = crate::leaky_cache::demo_layer().heap_history(Duration::from_millis(200), 60);
+    let addr = crate::leaky_cache::start_with(Mode::Leaky, "127.0.0.1:0".parse().unwrap(), layer)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        assert_eq!(get(addr, "/json").await.status, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
     for accept in ["*/*", "application/openmetrics-text;version=1.0.0"] {
         let metrics = crate::common::get_with(addr, "/_debug/metrics", &[("accept", accept)]).await;
         assert_eq!(metrics.status, StatusCode::OK);
@@ -164,6 +187,11 @@ async fn promtool_passes_the_metrics() {
             "memscope_request_allocated_bytes_total{route=\"/json\"}",
             "memscope_request_freed_bytes_total{route=\"/json\"}",
             "memscope_heap_dumps_total",
+            "memscope_rss_part_bytes{part=\"live_heap\"}",
+            "memscope_rss_part_bytes{part=\"thread_stacks\"}",
+            "memscope_threads",
+            "memscope_tasks_alive",
+            "memscope_route_live_heap_bytes{route=\"/json\"}",
         ] {
             assert!(
                 metrics.body.contains(series),

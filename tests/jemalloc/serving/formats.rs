@@ -78,7 +78,8 @@ async fn overview_json_has_the_documented_fields() {
     assert_eq!(profiling["enabled"], true);
     assert_eq!(profiling["active"], true);
     assert_eq!(profiling["lg_sample"], 19);
-    // Where the RSS is: the parts, in order, adding up to about the RSS.
+    // Where the RSS is: the parts, in order, adding up to the RSS in
+    // bytes and in growth.
     let breakdown = &overview["rss_breakdown"];
     let parts = breakdown["parts"].as_array().unwrap();
     let names: Vec<&str> = parts.iter().map(|p| p["part"].as_str().unwrap()).collect();
@@ -86,20 +87,40 @@ async fn overview_json_has_the_documented_fields() {
         names,
         [
             "live_heap",
+            "memscope_heap",
             "allocator_overhead",
             "kept_for_reuse",
             "allocator_metadata",
-            "outside_jemalloc",
-            "file_backed",
+            "thread_stacks",
+            "libc_malloc",
+            "named_maps",
+            "other_anonymous",
+            "binary",
+            "memscope_debug_info",
+            "other_files",
             "shared_memory"
         ]
     );
     let sum: u64 = parts.iter().map(|p| p["bytes"].as_u64().unwrap()).sum();
     let rss = breakdown["rss"].as_u64().unwrap();
+    assert_eq!(sum, rss, "{breakdown:#}");
+    if let Some(growth) = breakdown["growth"].as_i64() {
+        let parts_growth: i64 = parts.iter().map(|p| p["growth"].as_i64().unwrap()).sum();
+        assert_eq!(parts_growth, growth, "{breakdown:#}");
+    }
+    assert_eq!(breakdown["growth_by"], "difference");
+    assert!(breakdown["threads"].as_u64().unwrap() >= 2, "{breakdown:#}");
     assert!(
-        sum >= rss && sum - rss < rss / 5,
-        "{sum} vs {rss}: {breakdown}"
+        breakdown["libc_malloc"]["arenas"].as_u64().unwrap() >= 1,
+        "{breakdown:#}"
     );
+    let groups: Vec<&str> = breakdown["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["outside_jemalloc", "file_backed"]);
     assert!(parts[0]["bytes"].as_u64().unwrap() > 0 && parts[0]["share"].as_f64().unwrap() > 0.0);
     assert!(parts[0].get("growth").is_some(), "{breakdown}");
     // The verdict: a layer just built has too short a history, and says

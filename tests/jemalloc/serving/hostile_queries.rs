@@ -42,6 +42,7 @@ const PAGES: &[(Method, &str, &[&str])] = &[
     (Method::GET, "/profiles/1", &["format"]),
     (Method::GET, "/profiles/cpu/1", &["format"]),
     (Method::GET, "/timeline", &["format", "limit"]),
+    (Method::GET, "/tasks", &["format", "limit"]),
     (Method::GET, "/pprof/heap", &[]),
     (Method::GET, "/pprof/allocs", &[]),
     (Method::GET, "/metrics", &[]),

@@ -42,6 +42,9 @@ static TABLE: TableLock<Table> = TableLock::new(Table::new());
 static ACTIVE: AtomicBool = AtomicBool::new(true);
 /// The wrapper's `lg_sample`, for the profile's estimates.
 static LG_SAMPLE: AtomicU32 = AtomicU32::new(DEFAULT_LG_SAMPLE);
+/// The allocator wrapped is the system's (the C library's malloc), as its
+/// first sample found.
+static INNER_IS_SYSTEM: AtomicBool = AtomicBool::new(false);
 
 /// A global allocator that samples the heap for memscope's pages, over any
 /// other: `#[global_allocator] static ALLOC: memscope::Sampled<std::alloc::System>
@@ -96,6 +99,10 @@ impl<A> Sampled<A> {
     #[cold]
     #[inline(never)]
     fn sample_due(&self, address: *mut u8, bytes: usize) {
+        INNER_IS_SYSTEM.store(
+            std::any::type_name::<A>() == std::any::type_name::<std::alloc::System>(),
+            Relaxed,
+        );
         if next_sample(1 << self.lg_sample) == Due::Sample && ACTIVE.load(Relaxed) {
             as_sampler(|| take_sample(address as usize, bytes as u64, self.lg_sample));
         }
@@ -184,6 +191,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Sampled<A> {
 /// Whether any allocation went through the wrapper.
 pub(crate) fn in_use() -> bool {
     crate::record::wrapper_in_use()
+}
+
+/// Whether the allocator the wrapper wraps is the system's, whose memory
+/// the C library's malloc figures count too (known from the first
+/// sample).
+pub(crate) fn inner_is_system() -> bool {
+    INNER_IS_SYSTEM.load(Relaxed)
 }
 
 /// Whether the wrapper samples now.

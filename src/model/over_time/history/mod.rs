@@ -19,11 +19,12 @@ mod window;
 pub(crate) use store::HistoryPoint;
 pub(crate) use window::HistoryWindow;
 
+use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::recorder::{self, Recorded, Recorder, Wish};
-use crate::model::heap;
+use crate::model::heap::{self, route_of_tag};
 use crate::model::process::tag_frame;
 use crate::record::routes_in_process;
 use store::Store;
@@ -148,6 +149,21 @@ pub(crate) fn window() -> HistoryWindow {
         stacks,
         frames,
     }
+}
+
+/// The newest snapshot's live bytes by route (or scope) name: `None`
+/// before the first.
+pub(crate) fn newest_by_route() -> Option<Vec<(Arc<str>, f64)>> {
+    let by_tag = {
+        let state = lock();
+        state.kept.points().back()?;
+        state.kept.newest_by_tag()
+    };
+    let mut by_route: HashMap<Arc<str>, f64> = HashMap::new();
+    for (tag, bytes) in by_tag {
+        *by_route.entry(route_of_tag(tag)).or_default() += bytes;
+    }
+    Some(by_route.into_iter().collect())
 }
 
 /// The interval and the snapshots kept, while the history runs.

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxBuildHasher;
 
+use crate::model::allocator::Counts;
 use crate::model::heap::DumpMoment;
+use crate::model::process::split_tag;
 use crate::record::RouteTotals;
 
 /// A stack's sampled counts in one snapshot: what jemalloc's dump says,
@@ -55,6 +57,25 @@ pub(crate) struct Taken {
 /// Frame numbers by stack number (`None` for a free number).
 pub(crate) type StackTable = Vec<Option<Arc<[u32]>>>;
 
+/// The route tag stack `number` of `stacks` was sampled under (0 for
+/// none): its last frame, where that is a tag rather than an address of
+/// `frames`.
+pub(crate) fn tag_of(stacks: &StackTable, frames: &[u64], number: usize) -> u32 {
+    stacks
+        .get(number)
+        .and_then(|numbers| numbers.as_deref())
+        .and_then(|numbers| numbers.last())
+        .map_or(0, |&frame| tag_at(frames, frame))
+}
+
+/// The tag frame number `frame` of `frames` carries, 0 where it is an
+/// address.
+pub(crate) fn tag_at(frames: &[u64], frame: u32) -> u32 {
+    frames
+        .get(frame as usize)
+        .map_or(0, |&address| split_tag(&[address]).1)
+}
+
 /// The stack table and the stored points.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -88,6 +109,26 @@ impl Store {
 
     pub(crate) fn points(&self) -> &VecDeque<Arc<HistoryPoint>> {
         &self.points
+    }
+
+    /// The newest point's live bytes by route tag, scaled up as the pages
+    /// scale them: what `/metrics` reports by route between snapshots.
+    pub(crate) fn newest_by_tag(&self) -> HashMap<u32, f64> {
+        let mut by_tag = HashMap::new();
+        let Some(newest) = self.points.back() else {
+            return by_tag;
+        };
+        let interval = newest.moment.sample_interval;
+        for (stack, sample) in self.newest.iter().enumerate() {
+            if sample.objects == 0 {
+                continue;
+            }
+            let counts = Counts::of(u64::from(sample.objects), sample.bytes, interval);
+            *by_tag
+                .entry(tag_of(&self.stacks, &self.frames, stack))
+                .or_default() += counts.bytes;
+        }
+        by_tag
     }
 
     /// The stack and frame tables as they are now, for a reader that

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::store::{HistoryPoint, Sample, StackTable};
+use super::store::{HistoryPoint, Sample, StackTable, tag_at, tag_of};
 use crate::model::allocator::Counts;
 use crate::model::heap::{AddressTable, HeapSnapshot, Stack};
-use crate::model::process::split_tag;
 use crate::model::symbols::{AddressFrames, SYMBOLIZER};
 
 /// The stored snapshots, and the stacks they refer to.
@@ -85,9 +84,7 @@ impl HistoryWindow {
 
     /// The tag frame number `frame` carries, 0 where it is an address.
     fn tag_at(&self, frame: u32) -> u32 {
-        self.frames
-            .get(frame as usize)
-            .map_or(0, |&address| split_tag(&[address]).1)
+        tag_at(&self.frames, frame)
     }
 
     /// The window's return addresses and their frames, from `resolve`
@@ -105,11 +102,7 @@ impl HistoryWindow {
     /// The route tag stack `number`'s samples were taken under (0 for
     /// none).
     pub(crate) fn tag(&self, number: usize) -> u32 {
-        self.stacks
-            .get(number)
-            .and_then(|frames| frames.as_deref())
-            .and_then(|frames| frames.last())
-            .map_or(0, |&frame| self.tag_at(frame))
+        tag_of(&self.stacks, &self.frames, number)
     }
 
     /// Visits each point of the window, whole, oldest first, with its index

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     /// The RSS past which the process is killed, where the user knows one
     /// the cgroup does not say.
     pub(crate) memory_limit: Option<u64>,
+    /// Crates the flamegraphs fold besides the default ones.
+    pub(crate) framework_crates: Vec<String>,
     /// Whether the layer answers the pages itself; `false` once split, the
     /// pages then served by `DebugPages` on a listener of their own.
     pub(crate) answers_pages: bool,
@@ -58,6 +60,7 @@ impl Default for Config {
             heap_history: Some(DEFAULT_HEAP_HISTORY),
             keep_jemalloc_unwinder: false,
             memory_limit: None,
+            framework_crates: Vec::new(),
             answers_pages: true,
         }
     }

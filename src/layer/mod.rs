@@ -82,6 +82,14 @@ impl DebugLayer {
     /// The fewest heap profiles the heap history keeps: 2, the fewest that
     /// show growth.
     pub const MIN_HEAP_HISTORY_SNAPSHOTS: usize = history::MIN_SNAPSHOTS;
+    /// The crates the flamegraphs fold by default: the async runtime, the
+    /// HTTP server and client, routing and middleware, futures'
+    /// combinators and tracing's instrumentation (tokio, hyper, axum,
+    /// tower, tower-http, futures, tracing, tonic, actix, warp and their
+    /// parts). memscope's own frames and C symbols without a module path
+    /// are folded with them.
+    pub const DEFAULT_FRAMEWORK_CRATES: &'static [&'static str] =
+        crate::model::symbols::DEFAULT_FRAMEWORK_CRATES;
 
     /// The layer with its defaults: prefix [`DEFAULT_PREFIX`](Self::DEFAULT_PREFIX),
     /// loopback peers only.
@@ -195,6 +203,25 @@ impl DebugLayer {
     #[must_use]
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.config.memory_limit = Some(bytes);
+        self.reconfigured()
+    }
+
+    /// Adds crates whose frames the flamegraphs fold, as they fold the
+    /// async runtime's, the HTTP server's, the router's and the
+    /// middleware's ([`DEFAULT_FRAMEWORK_CRATES`](Self::DEFAULT_FRAMEWORK_CRATES)):
+    /// each run of such frames on the way to the app's code is drawn as
+    /// one frame that names what it folds ("tokio, hyper, axum, tower: 41
+    /// frames"). Give the crate names as they start a function's path
+    /// (`my_framework`, not `my-framework`). `frames=all` on a flamegraph
+    /// draws every frame; the pprof profiles always keep them all.
+    #[must_use]
+    pub fn framework_crates<S: Into<String>>(
+        mut self,
+        crates: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.config
+            .framework_crates
+            .extend(crates.into_iter().map(Into::into));
         self.reconfigured()
     }
 

@@ -16,6 +16,7 @@ use crate::model::allocator::{ProfilingState, use_memscope_unwinder};
 use crate::model::heap::baseline::BaselineSlot;
 use crate::model::over_time::history;
 use crate::model::over_time::timeline;
+use crate::model::symbols::Frameworks;
 use crate::pages::Mount;
 use crate::record::RequestLog;
 
@@ -91,5 +92,6 @@ pub(crate) fn mount(config: &Config) -> Mount {
         requests: state.requests.clone(),
         baseline: state.baseline.clone(),
         memory_limit: config.memory_limit,
+        frameworks: Frameworks::with(&config.framework_crates),
     }
 }

@@ -109,7 +109,7 @@ const PAGES: &[PageEntry] = &[
     },
     PageEntry {
         path: PagePath::Page("/profiles"),
-        handler: Handler::Now(profiles::page),
+        handler: later!(profiles::page),
     },
     PageEntry {
         path: PagePath::Action("/profiles/cpu"),

@@ -68,7 +68,7 @@ pub(super) async fn profile(request: &PageRequest<'_>) -> Answer {
     let seconds = query
         .number("seconds", 1..=MAX_CPU_SECONDS)?
         .unwrap_or(DEFAULT_CPU_SECONDS);
-    let capture = cpu::capture(seconds)
+    let capture = cpu::capture(seconds, &request.mount.frameworks)
         .await
         .map_err(|error| match error.kind() {
             ModelErrorKind::Busy(remaining) => {

@@ -18,9 +18,11 @@
 //!
 //! `unsafe` is allowed module by module where memscope talks to the
 //! system below Rust: here (`jemalloc`, `jemalloc_dump`, `own_arena`,
-//! `setup`, `sampled`), in `process` (`objects::{loaded, elf}`, `unwind`),
-//! `symbols::dwarf` (files mapped), `cpu::sampler` (signals) and a cache
-//! prefetch in `record/ring.rs`; every block says why it is sound.
+//! `setup`, `sampled`, `size_classes`), in `process` (`objects::{loaded,
+//! elf}`, `unwind`, `mappings` (mincore), `libc_malloc` (mallinfo2),
+//! `age` (sysconf)), `symbols::dwarf` (files mapped), `cpu::sampler`
+//! (signals) and a cache prefetch in `record/ring.rs`; every block says
+//! why it is sound.
 
 mod jemalloc;
 mod jemalloc_dump;

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use super::backend::{SamplerKeeps, sample};
 use super::encode::encode;
 use crate::model::allocator::{HeapSource, SamplingRefused, off_executor};
+use crate::model::symbols::Frameworks;
 use crate::model::{ModelError, ModelErrorKind};
 use crate::sync::lock;
 
@@ -40,7 +41,10 @@ pub(crate) struct CpuCapture {
     pub(crate) skipped_for_stack: u64,
     /// Whether heap sampling was paused for it.
     pub(crate) paused_heap_sampling: bool,
+    /// The flamegraph with the frameworks' runs of frames folded.
     pub(crate) flamegraph_svg: Bytes,
+    /// The flamegraph with every frame (`frames=all`).
+    pub(crate) all_frames_svg: Bytes,
     pub(crate) pprof_gzip: Bytes,
 }
 
@@ -93,9 +97,16 @@ pub(crate) fn switch_heap_sampling(active: bool) -> Result<SamplingSwitch, Sampl
 }
 
 /// Samples the process for `seconds` off the executor, and keeps the
-/// capture.
-pub(crate) async fn capture(seconds: u64) -> Result<Arc<CpuCapture>, ModelError> {
-    off_executor("CPU capture", move || CPU_CAPTURES.capture(seconds)).await?
+/// capture, its flamegraph folding the runs of `frameworks`' frames.
+pub(crate) async fn capture(
+    seconds: u64,
+    frameworks: &Frameworks,
+) -> Result<Arc<CpuCapture>, ModelError> {
+    let frameworks = frameworks.clone();
+    off_executor("CPU capture", move || {
+        CPU_CAPTURES.capture(seconds, &frameworks)
+    })
+    .await?
 }
 
 /// Whether a running capture holds heap sampling off, and till when.
@@ -185,7 +196,11 @@ impl CpuCaptures {
     }
 
     /// Samples the process for `seconds`. Blocking: run it off the executor.
-    pub(crate) fn capture(&self, seconds: u64) -> Result<Arc<CpuCapture>, ModelError> {
+    pub(crate) fn capture(
+        &self,
+        seconds: u64,
+        frameworks: &Frameworks,
+    ) -> Result<Arc<CpuCapture>, ModelError> {
         let (running, paused_heap_sampling) = self.begin(seconds)?;
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -195,7 +210,7 @@ impl CpuCaptures {
         let kept_by_sampler = kept_by_sampler.sampled();
         drop(running);
         let encoded = match &sampled {
-            Ok(report) => encode(report, seconds),
+            Ok(report) => encode(report, seconds, frameworks),
             Err(error) => Err(error.clone()),
         };
         let (dropped_samples, skipped_for_stack) = sampled.as_ref().map_or((0, 0), |sampled| {
@@ -203,18 +218,19 @@ impl CpuCaptures {
         });
         kept_by_sampler.finish(sampled);
         HeapSource::get().release_free_pages();
-        let (samples, svg, pprof_gzip) = encoded?;
+        let encoded = encoded?;
 
         Ok(self.keep(|id| CpuCapture {
             id,
             started_unix,
             seconds,
-            samples,
+            samples: encoded.samples,
             dropped_samples,
             skipped_for_stack,
             paused_heap_sampling,
-            flamegraph_svg: Bytes::from(svg),
-            pprof_gzip: Bytes::from(pprof_gzip),
+            flamegraph_svg: Bytes::from(encoded.flamegraph),
+            all_frames_svg: Bytes::from(encoded.all_frames),
+            pprof_gzip: Bytes::from(encoded.pprof_gzip),
         }))
     }
 
@@ -245,6 +261,7 @@ mod tests {
             skipped_for_stack: 0,
             paused_heap_sampling: false,
             flamegraph_svg: Bytes::new(),
+            all_frames_svg: Bytes::new(),
             pprof_gzip: Bytes::new(),
         }
     }

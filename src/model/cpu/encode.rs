@@ -10,14 +10,25 @@ use super::samples::{CpuSamples, FREQUENCY_HZ, SampledStack};
 use crate::model::ModelError;
 use crate::model::pprof::{ProfileBuilder, gzipped};
 use crate::model::process::mapped_files;
-use crate::model::symbols::{AddressFrames, SYMBOLIZER};
+use crate::model::symbols::{AddressFrames, Frame, Frameworks, RunLabels, SYMBOLIZER};
 
-/// The samples counted, the flamegraph and the gzipped pprof protobuf,
+/// A capture drawn and encoded.
+pub(super) struct Encoded {
+    pub(super) samples: u64,
+    /// The flamegraph with the frameworks' runs of frames folded.
+    pub(super) flamegraph: Vec<u8>,
+    /// The flamegraph with every frame.
+    pub(super) all_frames: Vec<u8>,
+    pub(super) pprof_gzip: Vec<u8>,
+}
+
+/// The samples counted, the flamegraphs and the gzipped pprof protobuf,
 /// symbolized as the heap pages are (full names in release builds).
 pub(super) fn encode(
     captured: &CpuSamples,
     seconds: u64,
-) -> Result<(u64, Vec<u8>, Vec<u8>), ModelError> {
+    frameworks: &Frameworks,
+) -> Result<Encoded, ModelError> {
     let stacks = &captured.stacks;
     let resolved = SYMBOLIZER.resolve_stacks(stacks.iter().map(|stack| &stack.addresses[..]));
     let samples: u64 = stacks.iter().map(|stack| stack.count).sum();
@@ -39,30 +50,58 @@ pub(super) fn encode(
         })
         .collect();
 
-    let svg = if samples == 0 {
-        no_samples_svg(seconds)
+    let (flamegraph, all_frames) = if samples == 0 {
+        (no_samples_svg(seconds), no_samples_svg(seconds))
     } else {
-        flamegraph(&sampled)?
+        (
+            self::flamegraph(&sampled, Some(frameworks))?,
+            self::flamegraph(&sampled, None)?,
+        )
     };
     let profile = cpu_profile(captured, &sampled);
-    Ok((samples, svg, gzipped(&profile)?))
+    Ok(Encoded {
+        samples,
+        flamegraph,
+        all_frames,
+        pprof_gzip: gzipped(&profile)?,
+    })
 }
 
-/// Folded stacks, the thread at the root, drawn by inferno.
+/// Folded stacks, the thread at the root, drawn by inferno; runs of the
+/// frameworks' frames folded into one where `fold` is given.
 fn flamegraph(
     sampled: &[(&SampledStack, &[AddressFrames], &[u64])],
+    fold: Option<&Frameworks>,
 ) -> Result<Vec<u8>, ModelError> {
-    let lines: Vec<String> = sampled
+    let mut labels = RunLabels::default();
+    let stacks: Vec<(&SampledStack, Vec<std::sync::Arc<str>>)> = sampled
         .iter()
         .map(|(stack, frames, _)| {
-            let mut names: Vec<String> = frames
+            let frames: Vec<&Frame> = frames
                 .iter()
                 .rev()
                 .flat_map(|frames| frames.iter().rev())
-                .map(|frame| frame.function.replace(';', ":"))
                 .collect();
-            names.insert(0, stack.thread.replace(';', ":"));
-            format!("{} {}", names.join(";"), stack.count)
+            let names = match fold {
+                Some(frameworks) => frameworks.fold(&frames, &mut labels),
+                None => frames.iter().map(|frame| frame.function.clone()).collect(),
+            };
+            (*stack, names)
+        })
+        .collect();
+    // Folded runs' counts are known once every stack is in.
+    let lines: Vec<String> = stacks
+        .iter()
+        .map(|(stack, names)| {
+            let mut line = stack.thread.replace(';', ":");
+            for name in names {
+                line.push(';');
+                match labels.shown(name) {
+                    Some(label) => line.push_str(&label),
+                    None => line.push_str(&name.replace(';', ":")),
+                }
+            }
+            format!("{line} {}", stack.count)
         })
         .collect();
     let mut options = inferno::flamegraph::Options::default();

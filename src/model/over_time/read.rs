@@ -2,16 +2,17 @@
 //! where it replays snapshots: the growth report (with each route's live
 //! heap), the routes' kept bytes, and a stored snapshot to diff against.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::growth::{GrowthReport, GrowthSpec, over_history};
 use super::history;
-use super::route_heap::{RouteHeap, route_heaps};
+use super::route_heap::{HeapNow, RouteHeap, route_heaps, route_heaps_until};
 use super::series::minutes_of;
 use super::tasks::{TaskGrowth, task_growth};
 use crate::model::allocator::off_executor;
-use crate::model::heap::HeapSnapshot;
+use crate::model::heap::{self, HeapSnapshot};
+use crate::model::process::process_age;
 use crate::model::symbols::SYMBOLIZER;
 use crate::model::{ModelError, ModelErrorKind};
 use crate::record::routes_in_process;
@@ -66,27 +67,66 @@ pub(crate) async fn tasks_over_history() -> Option<(Vec<TaskGrowth>, f64)> {
     .flatten()
 }
 
-/// Every route's live heap and growth over the whole history, and the
-/// window's length in seconds: empty without two snapshots or where
-/// samples carry no route tags (`tagged`).
-pub(crate) fn tagged_route_heaps(tagged: bool) -> (Vec<RouteHeap>, Option<f64>) {
+/// How old the history's newest snapshot may be for a page that shows
+/// what routes keep: older, the page takes a heap profile of its own.
+pub(crate) const FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// The last heap profile a page took, while it is fresh: pages asked for
+/// at once share one, and one is taken at a time.
+static TAKEN_FOR_PAGES: Mutex<Option<(Instant, Arc<HeapNow>)>> = Mutex::new(None);
+
+/// Every route's live heap and growth from the history's first snapshot
+/// to now, and the window's length in seconds: the newest snapshot where
+/// it is fresh ([`FRESH_FOR`]), else a heap profile taken for the page
+/// (from the process's start where the history has no snapshot yet).
+/// Empty where samples carry no route tags (`tagged`) or the heap cannot
+/// be read.
+pub(crate) async fn route_heaps_now(tagged: bool) -> (Vec<RouteHeap>, Option<f64>) {
     if !tagged {
         return (Vec::new(), None);
     }
-    let window = history::window();
-    let points = window.points();
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
-        return (Vec::new(), None);
-    };
-    if points.len() < 2 {
-        return (Vec::new(), None);
+    off_executor("routes' kept bytes", || {
+        let window = history::window();
+        let points = window.points();
+        let fresh = points
+            .last()
+            .is_some_and(|newest| newest.moment.instant.elapsed() < FRESH_FOR);
+        let started = match points.first() {
+            Some(first) => first.moment.instant,
+            None => Instant::now().checked_sub(process_age()?)?,
+        };
+        if fresh {
+            let seconds = points.last()?.moment.instant.duration_since(started);
+            return (points.len() >= 2)
+                .then(|| (route_heaps(&window), Some(seconds.as_secs_f64())));
+        }
+        let (taken_at, now) = heap_now()?;
+        let seconds = taken_at.duration_since(started).as_secs_f64();
+        Some((route_heaps_until(&window, Some(&now)), Some(seconds)))
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or((Vec::new(), None))
+}
+
+/// A heap profile taken for the pages, or the one taken less than
+/// [`FRESH_FOR`] ago.
+fn heap_now() -> Option<(Instant, Arc<HeapNow>)> {
+    let mut taken = crate::sync::lock(&TAKEN_FOR_PAGES);
+    if let Some((at, now)) = taken.as_ref()
+        && at.elapsed() < FRESH_FOR
+    {
+        return Some((*at, now.clone()));
     }
-    let seconds = last
-        .moment
-        .instant
-        .duration_since(first.moment.instant)
-        .as_secs_f64();
-    (route_heaps(&window), Some(seconds))
+    let raw = heap::raw_snapshot_blocking().ok()?;
+    let routes = routes_in_process()
+        .into_iter()
+        .map(|(route, totals)| (Arc::from(route), totals))
+        .collect();
+    let now = Arc::new(HeapNow::of(&raw.profile, routes));
+    *taken = Some((raw.moment.instant, now.clone()));
+    Some((raw.moment.instant, now))
 }
 
 /// A stored snapshot of the history, resolved, and the requests served

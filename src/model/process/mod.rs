@@ -7,6 +7,7 @@
 //! container's memory (`cgroup`). The lowest layer of the model: it
 //! imports no other.
 
+mod age;
 pub(crate) mod cgroup;
 mod libc_malloc;
 mod mappings;
@@ -16,6 +17,7 @@ mod tag_frame;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) mod unwind;
 
+pub(crate) use age::process_age;
 pub(crate) use libc_malloc::LibcMalloc;
 pub(crate) use mappings::read as read_mappings;
 pub(crate) use objects::{MappedFile, mapped_files, parse_mapping};

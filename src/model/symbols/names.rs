@@ -75,7 +75,11 @@ impl LastSegmentIndex {
                 .entry(hash(last))
                 .or_default()
                 .push(position);
-            if let Some((crate_name, path)) = split_crate(&name) {
+            // `<&mut F as core::future::Future>::poll` is in no crate of
+            // its own: its self type is not a path.
+            if let Some((crate_name, path)) = split_crate(&name).filter(|(crate_name, _)| {
+                crate_name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            }) {
                 if !index.crates.contains(crate_name) {
                     index.crates.insert(crate_name.into());
                 }
@@ -273,13 +277,16 @@ fn target_module(below: &str) -> (String, String) {
 
 /// The full name of a frame written `short` in DWARF, in `file`, inlined
 /// into the frames `outer` (their full names and files, nearest first);
-/// `index` gives the symbol table.
+/// `index` gives the symbol table, `crate_of_file` the crate the debug
+/// info puts a file in (see `crate_roots`), asked only where the file's
+/// folder names no crate.
 pub(crate) fn full_name<'a>(
     short: &str,
     file: Option<&str>,
     line: Option<u32>,
     outer: &[(&str, Option<&str>)],
     index: impl FnOnce() -> &'a LastSegmentIndex,
+    crate_of_file: &mut dyn FnMut(&str) -> Option<String>,
 ) -> String {
     // `__rust_alloc` and the like: the compiler's and runtime's own
     // symbols, which have no path.
@@ -288,7 +295,15 @@ pub(crate) fn full_name<'a>(
     }
     let module = file.and_then(module_of_file);
     if short.starts_with('{') {
-        return closure_name(short, file, line, outer, module.as_ref(), index);
+        return closure_name(
+            short,
+            file,
+            line,
+            outer,
+            module.as_ref(),
+            index,
+            crate_of_file,
+        );
     }
     let (base, generics) = split_generics(short);
     let index = index();
@@ -299,15 +314,21 @@ pub(crate) fn full_name<'a>(
         Some(full) if generics.is_empty() || full.ends_with('>') => full.to_owned(),
         Some(full) => format!("{full}{generics}"),
         None => match &module {
-            Some((crate_name, path)) => join(crate_for(index, crate_name, path, base), path, short),
+            Some((crate_name, path)) => {
+                let file = file.unwrap_or_default();
+                let named = (crate_name.as_str(), is_fetched(file));
+                let found = crate_for(index, named, path, base, &mut || crate_of_file(file));
+                join(&found, path, short)
+            }
             None => short.to_owned(),
         },
     }
 }
 
 /// A closure or an async body (`{closure#0}`): named after the function
-/// it is written in, as its source says where the file is at hand, else
-/// the nearest frame around it from the same file's crate.
+/// it is written in, as its source says where the file is at hand (that
+/// function's full name where it is a frame around it), else the nearest
+/// frame around it from the same file's crate.
 fn closure_name<'a>(
     short: &str,
     file: Option<&str>,
@@ -315,17 +336,25 @@ fn closure_name<'a>(
     outer: &[(&str, Option<&str>)],
     module: Option<&(String, String)>,
     index: impl FnOnce() -> &'a LastSegmentIndex,
+    crate_of_file: &mut dyn FnMut(&str) -> Option<String>,
 ) -> String {
     if let (Some(file), Some(line), Some((crate_name, path))) = (file, line, module)
         && let Some(items) = super::source::enclosing_items(file, line)
     {
-        let inner = format!("{}::{short}", items.join("::"));
+        let written_in = items.join("::");
+        if let Some((around, _)) = outer
+            .iter()
+            .find(|(around, _)| is_named(around, &written_in))
+        {
+            return format!("{around}::{short}");
+        }
+        let inner = format!("{written_in}::{short}");
         let first_item = items.first().map_or(short, String::as_str);
-        return join(
-            crate_for(index(), crate_name, path, first_item),
-            path,
-            &inner,
-        );
+        let named = (crate_name.as_str(), is_fetched(file));
+        let found = crate_for(index(), named, path, first_item, &mut || {
+            crate_of_file(file)
+        });
+        return join(&found, path, &inner);
     }
     let same_crate = outer.iter().find(|(_, outer_file)| {
         let outer_module = outer_file.and_then(module_of_file);
@@ -390,25 +419,55 @@ fn chosen_candidate<'n>(
     }
 }
 
-/// The crate a file's directory names, where the symbol table knows a
-/// crate of that name; else the crate the symbol table puts the module
+/// Whether the full name `name` is the function `written_in` (its items
+/// as the source nests them: `store`, `Cache::store`), generic arguments
+/// aside: `app::cache::Cache<T>::store` is `Cache::store`.
+fn is_named(name: &str, written_in: &str) -> bool {
+    let plain = super::frames::enclosing_function(name);
+    let plain: String = plain
+        .split("::")
+        .map(|segment| split_generics(segment).0)
+        .collect::<Vec<_>>()
+        .join("::");
+    plain
+        .strip_suffix(written_in)
+        .is_some_and(|before| before.ends_with("::"))
+}
+
+/// The crate a file's directory names, where that is a crate's for sure
+/// (the registry's, git's and the toolchain's folders are named after
+/// their crates) or the symbol table knows a crate of that name; else the crate the debug info's units put the file
+/// in (`from_debug_info`); else the crate the symbol table puts the module
 /// path in or, for a crate's root file, the one crate with an item named
 /// `first_item` at its root; else the directory's name after all.
-fn crate_for<'i>(
-    index: &'i LastSegmentIndex,
-    crate_name: &'i str,
+fn crate_for(
+    index: &LastSegmentIndex,
+    (crate_name, folder_is_crate): (&str, bool),
     path: &str,
     first_item: &str,
-) -> &'i str {
-    if index.has_crate(crate_name) {
-        return crate_name;
+    from_debug_info: &mut dyn FnMut() -> Option<String>,
+) -> String {
+    if index.has_crate(crate_name) || folder_is_crate {
+        return crate_name.to_owned();
+    }
+    if let Some(found) = from_debug_info() {
+        return found;
     }
     let found = if path.is_empty() {
         index.crate_with_root_item(first_item)
     } else {
         index.crate_of_module(path)
     };
-    found.unwrap_or(crate_name)
+    found.unwrap_or(crate_name).to_owned()
+}
+
+/// A file cargo fetched or the toolchain's, in a folder named after its
+/// crate.
+fn is_fetched(file: &str) -> bool {
+    file.contains("/registry/src/")
+        || file.contains("/.cargo/git/")
+        || file.starts_with("/rustc/")
+        || file.starts_with("/rust/deps/")
 }
 
 fn join(crate_name: &str, path: &str, short: &str) -> String {
@@ -498,7 +557,7 @@ mod tests {
             "smallvec::SmallVec<A>::push",
         ]);
         let main = [("my_app::main", Some("/w/my_app/src/main.rs"))];
-        let named = |short, file| full_name(short, file, None, &main, || &symbols);
+        let named = |short, file| full_name(short, file, None, &main, || &symbols, &mut |_| None);
         assert_eq!(
             named("store_response", Some("/w/examples/leaky_cache.rs")),
             "leaky_cache::cache::store_response"
@@ -541,7 +600,8 @@ mod tests {
                 Some("/w/my_app/src/cache.rs"),
                 None,
                 &through,
-                || &symbols
+                || &symbols,
+                &mut |_| None
             ),
             "my_app::cache::store::{closure#0}"
         );
@@ -556,7 +616,8 @@ mod tests {
                 Some("/w/my_app/src/jobs.rs"),
                 None,
                 &tokio,
-                || { &symbols }
+                || { &symbols },
+                &mut |_| None
             ),
             "my_app::jobs::{closure#0}"
         );
@@ -575,7 +636,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            full_name("{async_fn#0}", main_rs.to_str(), Some(2), &[], || &symbols),
+            full_name(
+                "{async_fn#0}",
+                main_rs.to_str(),
+                Some(2),
+                &[],
+                || &symbols,
+                &mut |_| None
+            ),
             "leak_scenarios::work::{async_fn#0}"
         );
         assert_eq!(
@@ -590,6 +658,67 @@ mod tests {
         assert_eq!(
             named("helper", Some("/w/checkout/src/handlers/upload.rs")),
             "my_app::handlers::upload::helper"
+        );
+    }
+
+    #[test]
+    fn a_checkout_s_folder_never_names_a_crate() {
+        let symbols = index(&[
+            "memscope::layer::future::other",
+            "tokio::spawn",
+            "<&mut F as core::future::future::Future>::poll",
+        ]);
+        // A trait method on a type that is not a path makes no crate of
+        // `&mut F as core`: a fetched crate's folder names it.
+        assert_eq!(
+            full_name(
+                "try_poll<app::Fut>",
+                Some("/r/registry/src/i/futures-core-0.3.0/src/future.rs"),
+                None,
+                &[],
+                || &symbols,
+                &mut |_| None
+            ),
+            "futures_core::future::try_poll<app::Fut>"
+        );
+        // A checkout in `main/`: the debug info's units say whose it is.
+        assert_eq!(
+            full_name(
+                "inlined_only",
+                Some("/work/main/src/layer/future.rs"),
+                None,
+                &[],
+                || &symbols,
+                &mut |file| file
+                    .starts_with("/work/main/src/")
+                    .then(|| "memscope".to_owned())
+            ),
+            "memscope::layer::future::inlined_only"
+        );
+        // A closure inlined into its own function takes that function's
+        // full name, whatever its file's folder is called.
+        let checkout = tempfile::tempdir().unwrap();
+        let cache_rs = checkout.path().join("examples/leaky_cache/cache.rs");
+        std::fs::create_dir_all(cache_rs.parent().unwrap()).unwrap();
+        std::fs::write(
+            &cache_rs,
+            "pub fn store_response(body: &[u8]) -> Vec<u8> {\n    body.iter().map(|b| b + 1).collect()\n}\n",
+        )
+        .unwrap();
+        let around = [(
+            "jemalloc::leaky_cache::cache::store_response",
+            cache_rs.to_str(),
+        )];
+        assert_eq!(
+            full_name(
+                "{closure#0}",
+                cache_rs.to_str(),
+                Some(2),
+                &around,
+                || &symbols,
+                &mut |_| None
+            ),
+            "jemalloc::leaky_cache::cache::store_response::{closure#0}"
         );
     }
 }

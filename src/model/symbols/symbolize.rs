@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::crate_roots::CrateRoots;
 use super::dwarf::{DebugInfo, WrittenFrame};
 use super::frames::{FrameKind, classify};
 use super::names::{LastSegmentIndex, full_name};
@@ -83,6 +84,8 @@ struct OpenObject {
     /// Symbols by the last segment of their names, built when an inlined
     /// frame first needs it.
     names: Option<LastSegmentIndex>,
+    /// The crates of source files, from the debug info's units.
+    crate_roots: CrateRoots,
 }
 
 #[derive(Default)]
@@ -272,7 +275,7 @@ fn resolve(
         for (&address, probe) in addresses.iter().zip(probes) {
             let frames = opened.name(probe, written.remove(&probe).unwrap_or_default(), strings);
             let frames = if frames.is_empty() {
-                unknown(address)
+                offset_in(object, address)
             } else {
                 frames.into()
             };
@@ -312,6 +315,30 @@ fn unknown(address: u64) -> AddressFrames {
     }])
 }
 
+/// An address in a file that names nothing there (a stripped library's
+/// internal function): the file and the offset, `libc.so.6+0x2a1c0`, as
+/// addr2line takes them, rather than the nearest symbol's name.
+fn offset_in(object: &LoadedObject, address: u64) -> AddressFrames {
+    let file = object.file_path().and_then(|path| {
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+    });
+    let Some(file) = file else {
+        return unknown(address);
+    };
+    Arc::from(vec![Frame {
+        function: format!("{file}+{:#x}", address.wrapping_sub(object.bias)).into(),
+        file: None,
+        line: None,
+        kind: FrameKind::Library,
+    }])
+}
+
+/// The C entry point of a Rust program, named `main` in the symbol table:
+/// what it allocates is the runtime's start (std's, inlined into it)
+/// before the program's own `fn main`.
+const RUNTIME_START: &str = "main (the runtime's start, before fn main)";
+
 impl OpenObject {
     /// The file `object` was loaded from, as it was loaded: see
     /// `LoadedObject::open_file`.
@@ -320,7 +347,11 @@ impl OpenObject {
         // Counted as soon as it is mapped: the timeline reads it while the
         // file's pages are being read, before the resolve ends.
         crate::sync::lock(&SYMBOLIZER.mapped).push(info.mapped_range());
-        Some(Self { info, names: None })
+        Some(Self {
+            info,
+            names: None,
+            crate_roots: CrateRoots::default(),
+        })
     }
 
     /// The frames at `probe`, innermost first, from what the debug info
@@ -365,6 +396,7 @@ impl OpenObject {
             } else {
                 let info = &self.info;
                 let names = &mut self.names;
+                let roots = &mut self.crate_roots;
                 let outer: Vec<(&str, Option<&str>)> = (index + 1..written.len())
                     .map(|outer| (named[outer].as_str(), written[outer].file.as_deref()))
                     .collect();
@@ -374,6 +406,7 @@ impl OpenObject {
                     frame.line,
                     &outer,
                     || names.get_or_insert_with(|| LastSegmentIndex::build(info.text_symbols())),
+                    &mut |file| roots.crate_of_file(info, file),
                 )
             };
         }
@@ -381,6 +414,11 @@ impl OpenObject {
             .into_iter()
             .zip(named)
             .map(|(written, function)| {
+                let function = if function == "main" && written.file.is_none() {
+                    RUNTIME_START.to_owned()
+                } else {
+                    function
+                };
                 let kind = classify(&function, written.file.as_deref());
                 Frame {
                     function: intern(strings, function),

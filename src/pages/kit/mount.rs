@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::access::AccessPolicy;
 use crate::model::heap::baseline::BaselineSlot;
+use crate::model::symbols::Frameworks;
 use crate::record::RequestLog;
 
 /// What the pages of one layer serve from.
@@ -20,6 +21,8 @@ pub(crate) struct Mount {
     pub(crate) baseline: Arc<BaselineSlot>,
     /// The limit the builder set for the time-to-limit forecast.
     pub(crate) memory_limit: Option<u64>,
+    /// The crates the flamegraphs fold into one frame.
+    pub(crate) frameworks: Frameworks,
 }
 
 impl Mount {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::error::PageError;
 use crate::model::heap::Grouping;
 use crate::model::heap::table::TableSpec;
+use crate::model::symbols::Frameworks;
 
 /// The largest `limit=` accepted; more rows than this is no longer a table
 /// anyone reads.
@@ -159,6 +160,19 @@ impl Query {
         Ok(self
             .text("filter", MAX_FILTER_LEN)?
             .map(|filter| filter.to_lowercase()))
+    }
+
+    /// `frames=`: `app` (the default) folds the frameworks' runs of frames
+    /// in a flamegraph into one frame each, `all` draws every frame. The
+    /// frameworks to fold, or `None` for all frames.
+    pub(crate) fn folding<'a>(
+        &self,
+        frameworks: &'a Frameworks,
+    ) -> Result<Option<&'a Frameworks>, PageError> {
+        Ok(match self.choice("frames", &["app", "all"])? {
+            Some("all") => None,
+            _ => Some(frameworks),
+        })
     }
 }
 

@@ -35,6 +35,9 @@ pub(crate) struct EvidenceView {
     pub(crate) suspects: Vec<SuspectView>,
     /// The routes that go with them, once each.
     pub(crate) routes: Vec<String>,
+    /// How old the heap history's newest snapshot is: the suspects are
+    /// as of then.
+    pub(crate) newest_snapshot_age_seconds: Option<f64>,
 }
 
 impl VerdictView {
@@ -56,6 +59,8 @@ impl VerdictView {
                 figures: verdict.evidence,
                 suspects,
                 routes,
+                newest_snapshot_age_seconds: crate::model::over_time::history::newest_age()
+                    .map(|age| age.as_secs_f64()),
             },
         }
     }
@@ -83,8 +88,17 @@ impl VerdictView {
     /// 4.00 MiB is noise`.
     pub(crate) fn window_text(&self) -> String {
         let figures = &self.evidence.figures;
+        let newest = self
+            .evidence
+            .newest_snapshot_age_seconds
+            .map_or_else(String::new, |age| {
+                format!(
+                    " (the newest {} old)",
+                    crate::units::duration_text(age.round() as u64)
+                )
+            });
         format!(
-            "over {}, {} timeline points, {} heap snapshots; growth below {} is noise",
+            "over {}, {} timeline points, {} heap snapshots{newest}; growth below {} is noise",
             crate::units::duration_text(figures.window_seconds.round() as u64),
             figures.timeline_points,
             figures.heap_snapshots,

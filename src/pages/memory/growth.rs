@@ -95,6 +95,9 @@ struct HistoryView {
     bytes: u64,
     /// What taking the newest snapshot took, in milliseconds.
     last_took_ms: Option<f64>,
+    /// How long ago the newest snapshot was taken: the figures are as of
+    /// then.
+    newest_age_seconds: Option<f64>,
 }
 
 impl GrowthPage {
@@ -126,6 +129,7 @@ impl GrowthPage {
                 stored: points.len(),
                 bytes: history::footprint(),
                 last_took_ms: points.last().map(|point| point.took.as_secs_f64() * 1000.0),
+                newest_age_seconds: history::newest_age().map(|age| age.as_secs_f64()),
             }),
             window_seconds: window.map(|window| window.as_secs()),
             filter,
@@ -147,8 +151,15 @@ impl GrowthPage {
             return waiting.clone();
         }
         let significant = self.suspects.iter().filter(|s| s.significant).count();
+        let newest = self
+            .history
+            .as_ref()
+            .and_then(|history| history.newest_age_seconds)
+            .map_or_else(String::new, |age| {
+                format!(" (the newest {} old)", duration_text(age.round() as u64))
+            });
         format!(
-            "{} snapshots over {}: {} site{} grew by more than sampling explains.",
+            "{} snapshots over {}{newest}: {} site{} grew by more than sampling explains.",
             self.snapshots,
             duration_text((self.minutes * 60.0).round() as u64),
             significant,

@@ -1,6 +1,7 @@
 //! `POST /_debug/profiles/cpu?seconds=N` captures a CPU profile;
 //! `GET /_debug/profiles/cpu/{id}` shows it, with its flamegraph at
-//! `…/flamegraph.svg` and the pprof protobuf at `…/profile.pb.gz`.
+//! `…/flamegraph.svg` (`frames=all` for the frameworks' frames the default
+//! folds) and the pprof protobuf at `…/profile.pb.gz`.
 
 use serde::Serialize;
 
@@ -51,7 +52,7 @@ pub(crate) async fn capture(request: &PageRequest<'_>) -> Answer {
     let seconds = query
         .number("seconds", 1..=MAX_CPU_SECONDS)?
         .unwrap_or(DEFAULT_CPU_SECONDS);
-    let capture = cpu::capture(seconds).await?;
+    let capture = cpu::capture(seconds, &request.mount.frameworks).await?;
     let prefix = request.prefix();
     if request.format == Format::Html {
         return Ok(see_other(&format!("{prefix}/profiles/cpu/{}", capture.id)));
@@ -65,7 +66,7 @@ pub(crate) async fn capture(request: &PageRequest<'_>) -> Answer {
 
 /// `GET /profiles/cpu/{id}`, `…/flamegraph.svg`, `…/profile.pb.gz`.
 pub(crate) fn page(request: &PageRequest<'_>) -> Answer {
-    Query::parse(request.raw_query(), &[])?;
+    let query = Query::parse(request.raw_query(), &["frames"])?;
     let rest = request.rest;
     let (raw_id, file) = rest.split_once('/').unwrap_or((rest, ""));
     let id = parse_id(raw_id, "capture")?;
@@ -84,7 +85,10 @@ pub(crate) fn page(request: &PageRequest<'_>) -> Answer {
         "flamegraph.svg" => Ok(download(
             "image/svg+xml",
             None,
-            capture.flamegraph_svg.clone(),
+            match query.folding(&request.mount.frameworks)? {
+                Some(_) => capture.flamegraph_svg.clone(),
+                None => capture.all_frames_svg.clone(),
+            },
         )),
         "profile.pb.gz" => Ok(download(
             "application/octet-stream",

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::cpu::CPU_CAPTURES;
 use crate::model::heap::table::Z_INTERVAL;
-use crate::model::over_time::read::tagged_route_heaps;
+use crate::model::over_time::read::route_heaps_now;
 use crate::model::over_time::route_heap::RouteHeap;
 use crate::pages::kit::capture_summary::CaptureSummary;
 use crate::pages::kit::text::{Align, TextTable};
@@ -248,7 +248,7 @@ impl ProfilesPage {
 
 html_form!(ProfilesPage => "profiles.html");
 
-pub(super) fn page(request: &PageRequest<'_>) -> Answer {
+pub(super) async fn page(request: &PageRequest<'_>) -> Answer {
     let query = Query::parse(request.raw_query(), &["sort", "filter", "limit"])?;
     let sort = query.choice("sort", SORTS)?.unwrap_or("time");
     let filter = query
@@ -286,7 +286,8 @@ pub(super) fn page(request: &PageRequest<'_>) -> Answer {
             record,
         })
         .collect();
-    let (heaps, kept_window_seconds) = tagged_route_heaps(request.layout.profiling.tags_routes());
+    let (heaps, kept_window_seconds) =
+        route_heaps_now(request.layout.profiling.tags_routes()).await;
     let mut routes: Vec<RouteRow> = log
         .routes()
         .into_iter()

@@ -67,6 +67,16 @@ async fn capture_is_served_and_one_runs_at_a_time() {
         svg.body.contains("<svg") && svg.body.contains("spin"),
         "the busy function is missing"
     );
+    // The thread's start is folded into one frame; `frames=all` draws it.
+    assert!(svg.body.contains("C runtime"), "no folded frame");
+    let flamegraph = capture["flamegraph"].as_str().unwrap();
+    let all = http_get(addr, &format!("{flamegraph}?frames=all")).await;
+    assert!(
+        all.body.contains("spin") && !all.body.contains("C runtime"),
+        "frames=all folds"
+    );
+    let bad = http_get(addr, &format!("{flamegraph}?frames=none")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
     let pprof = crate::common::get_bytes(addr, capture["pprof"].as_str().unwrap()).await;
     let mut decoded = Vec::new();
     flate2::read::GzDecoder::new(&pprof[..])

@@ -2,6 +2,8 @@
 //! check that fails on it, and the verdict on both.
 
 #[cfg(feature = "axum")]
+mod flamegraph;
+#[cfg(feature = "axum")]
 mod leak;
 #[cfg(feature = "axum")]
 mod leak_check;

@@ -56,3 +56,35 @@ async fn fixed_demo_keeps_its_cache_bounded() {
     assert_eq!(info["mode"], "fixed");
     assert_eq!(info["cache_items"], 1, "{info}");
 }
+
+/// Right after traffic, before the heap history's first snapshot (the
+/// demo takes one every 10 s), `/profiles` measures what each route kept
+/// from a heap profile of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_show_what_routes_kept_right_after_traffic() {
+    if in_own_process(&profiling(14)) {
+        return;
+    }
+    let addr = start(Mode::Leaky).await;
+    for _ in 0..1_000 {
+        assert_eq!(get(addr, "/json").await.status, StatusCode::OK);
+    }
+    let profiles = get(addr, "/_debug/profiles?format=json").await.json();
+    let seconds = profiles["kept_window_seconds"].as_f64();
+    assert!(
+        seconds.is_some_and(|seconds| seconds < 10.0),
+        "{profiles:#}"
+    );
+    let json = profiles["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["route"] == "/json")
+        .unwrap_or_else(|| panic!("no /json: {profiles:#}"));
+    let kept = json["kept_per_request"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no kept figure right after traffic: {json:#}"));
+    // Each response kept in the cache: about 450 B of body and its entry.
+    assert!(kept > 200.0 && kept < 4_000.0, "{json:#}");
+    assert_eq!(json["window_requests"], 1_000, "{json:#}");
+}

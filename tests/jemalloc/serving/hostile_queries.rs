@@ -22,13 +22,21 @@ const PAGES: &[(Method, &str, &[&str])] = &[
         &["format", "group", "filter", "limit"],
     ),
     (Method::GET, "/heapdump/0123456789abcdef", &["format"]),
-    (Method::GET, "/heapdump/flamegraph.svg", &["filter"]),
+    (
+        Method::GET,
+        "/heapdump/flamegraph.svg",
+        &["filter", "frames"],
+    ),
     (
         Method::GET,
         "/memory/diff",
         &["format", "group", "filter", "limit", "since"],
     ),
-    (Method::GET, "/memory/diff/flamegraph.svg", &["filter"]),
+    (
+        Method::GET,
+        "/memory/diff/flamegraph.svg",
+        &["filter", "frames"],
+    ),
     (
         Method::GET,
         "/memory/growth",

@@ -12,18 +12,22 @@ use tree::FrameTree;
 
 use crate::model::ModelError;
 use crate::model::heap::{Grouping, HeapSnapshot, Stack, key_of};
-use crate::model::symbols::FrameKind;
+use crate::model::symbols::{FrameKind, Frameworks, RunLabels};
 
 /// The live heap of `snapshot` as an SVG flamegraph; `filter` (lower case)
-/// keeps the stacks with a frame whose function or file contains it. The
-/// snapshot is let go once its stacks are in the tree, before the drawing
-/// allocates.
+/// keeps the stacks with a frame whose function or file contains it;
+/// `fold`, where given, folds runs of its frameworks' frames into one.
+/// The snapshot is let go once its stacks are in the tree, before the
+/// drawing allocates.
 pub(crate) fn heap_flamegraph(
     snapshot: Arc<HeapSnapshot>,
     filter: Option<&str>,
+    fold: Option<&Frameworks>,
 ) -> Result<Vec<u8>, ModelError> {
-    let tree = tree_of(&snapshot, filter);
+    let mut labels = RunLabels::default();
+    let mut tree = tree_of(&snapshot, filter, fold, &mut labels);
     drop(snapshot);
+    tree.relabel(|name| labels.shown(name));
     let lines = tree.folded_lines(drawable(tree.total()));
     let title = match filter {
         Some(filter) => format!("Live heap, stacks through `{filter}`"),
@@ -38,8 +42,15 @@ pub(crate) fn diff_flamegraph(
     then: &HeapSnapshot,
     now: &HeapSnapshot,
     filter: Option<&str>,
+    fold: Option<&Frameworks>,
 ) -> Result<Vec<u8>, ModelError> {
-    let (before, after) = (tree_of(then, filter), tree_of(now, filter));
+    // One set of labels for both, so that a run is one frame in both.
+    let mut labels = RunLabels::default();
+    let mut before = tree_of(then, filter, fold, &mut labels);
+    let mut after = tree_of(now, filter, fold, &mut labels);
+    for tree in [&mut before, &mut after] {
+        tree.relabel(|name| labels.shown(name));
+    }
     let min_bytes = drawable(before.total().max(after.total()));
     let text = |tree: &FrameTree| {
         let mut text = tree.folded_lines(min_bytes).join("\n");
@@ -71,20 +82,27 @@ fn drawable(total: f64) -> f64 {
 
 /// The stacks a flamegraph shows (see [`shown_stacks`]) as a tree of their
 /// frames, outermost first, the allocator's and std's left out as on the
-/// pages.
-fn tree_of(snapshot: &HeapSnapshot, filter: Option<&str>) -> FrameTree {
+/// pages, and runs of the frameworks' frames folded where `fold` says.
+fn tree_of(
+    snapshot: &HeapSnapshot,
+    filter: Option<&str>,
+    fold: Option<&Frameworks>,
+    labels: &mut RunLabels,
+) -> FrameTree {
     let mut tree = FrameTree::new();
     let allocator_only: Arc<str> = "[allocator frames only]".into();
     for stack in shown_stacks(snapshot, filter) {
-        let mut names: Vec<&Arc<str>> = stack
+        let mut frames: Vec<_> = stack
             .frames()
             .filter(|frame| frame.kind != FrameKind::Allocator)
-            .map(|frame| &frame.function)
             .collect();
-        if names.is_empty() {
-            names.push(&allocator_only);
-        }
-        tree.add(names.into_iter().rev(), stack.bytes);
+        frames.reverse();
+        let names: Vec<Arc<str>> = match fold {
+            _ if frames.is_empty() => vec![allocator_only.clone()],
+            Some(frameworks) => frameworks.fold(&frames, labels),
+            None => frames.iter().map(|frame| frame.function.clone()).collect(),
+        };
+        tree.add(names.iter(), stack.bytes);
     }
     tree
 }
@@ -172,7 +190,7 @@ mod tests {
             ),
             stack(&[alloc(), app("shop::orders::new; [u8; 4]", 1)], 1.0, 50.0),
         ]);
-        let folded = tree_of(&snapshot, None).folded_lines(0.0);
+        let folded = tree_of(&snapshot, None, None, &mut RunLabels::default()).folded_lines(0.0);
         assert_eq!(
             folded,
             [
@@ -181,17 +199,49 @@ mod tests {
             ]
         );
         assert_eq!(
-            tree_of(&snapshot, Some("orders")).folded_lines(0.0).len(),
+            tree_of(&snapshot, Some("orders"), None, &mut RunLabels::default())
+                .folded_lines(0.0)
+                .len(),
             1
         );
         let snapshot = Arc::new(snapshot);
-        let svg = String::from_utf8(heap_flamegraph(snapshot.clone(), None).unwrap()).unwrap();
+        let svg =
+            String::from_utf8(heap_flamegraph(snapshot.clone(), None, None).unwrap()).unwrap();
         assert!(
             svg.contains("<svg") && svg.contains("shop::cache::store"),
             "{svg}"
         );
-        let none = String::from_utf8(heap_flamegraph(snapshot, Some("nothing")).unwrap()).unwrap();
+        let none =
+            String::from_utf8(heap_flamegraph(snapshot, Some("nothing"), None).unwrap()).unwrap();
         assert!(none.contains("no sampled stacks"));
+    }
+
+    #[test]
+    fn runs_of_the_framework_s_frames_are_folded_unless_all_are_asked_for() {
+        let polls = [
+            alloc(),
+            app("shop::cache::store", 4),
+            library("<axum::routing::Route as tower_service::Service<_>>::call"),
+            library("hyper::proto::h1::dispatch::Dispatcher::poll_catch"),
+            library("tokio::runtime::task::harness::Harness::poll"),
+            library("tokio::runtime::scheduler::multi_thread::worker::run"),
+            library("start_thread"),
+        ];
+        let snapshot = HeapSnapshot::of_stacks(vec![stack(&polls, 1.0, 300.0)]);
+        let frameworks = Frameworks::default();
+        let mut labels = RunLabels::default();
+        let mut tree = tree_of(&snapshot, None, Some(&frameworks), &mut labels);
+        tree.relabel(|name| labels.shown(name));
+        assert_eq!(
+            tree.folded_lines(0.0),
+            ["C runtime, tokio, hyper, axum: 5 frames;shop::cache::store 300"]
+        );
+        assert_eq!(
+            tree_of(&snapshot, None, None, &mut RunLabels::default()).folded_lines(0.0)[0]
+                .split(';')
+                .count(),
+            6
+        );
     }
 
     #[test]
@@ -202,9 +252,10 @@ mod tests {
             300.0,
         )]);
         let now = HeapSnapshot::of_stacks(Vec::new());
-        let svg = String::from_utf8(diff_flamegraph(&then, &now, None).unwrap()).unwrap();
+        let svg = String::from_utf8(diff_flamegraph(&then, &now, None, None).unwrap()).unwrap();
         assert!(svg.contains("no sampled stacks"), "{svg}");
-        let svg = String::from_utf8(diff_flamegraph(&now, &now, Some("nothing")).unwrap()).unwrap();
+        let svg =
+            String::from_utf8(diff_flamegraph(&now, &now, Some("nothing"), None).unwrap()).unwrap();
         assert!(svg.contains("no sampled stacks"), "{svg}");
     }
 
@@ -216,7 +267,7 @@ mod tests {
             HeapSnapshot::of_stacks(vec![stack(&grows, 1.0, 100.0), stack(&shrinks, 1.0, 900.0)]);
         let now =
             HeapSnapshot::of_stacks(vec![stack(&grows, 1.0, 800.0), stack(&shrinks, 1.0, 100.0)]);
-        let svg = String::from_utf8(diff_flamegraph(&then, &now, None).unwrap()).unwrap();
+        let svg = String::from_utf8(diff_flamegraph(&then, &now, None, None).unwrap()).unwrap();
         assert!(svg.contains("shop::cache::store") && svg.contains("shop::session::open"));
         // Each frame's title gives its change in share of the whole, and
         // its colour says which way: red grew, blue shrank.

@@ -65,6 +65,16 @@ impl FrameTree {
         self.total += bytes;
     }
 
+    /// Draws the names `relabel` gives a new label under it (a folded
+    /// run's count of frames, known once every stack is in).
+    pub(super) fn relabel(&mut self, relabel: impl Fn(&str) -> Option<String>) {
+        for name in &mut self.names {
+            if let Some(label) = relabel(name) {
+                *name = label.into();
+            }
+        }
+    }
+
     /// All the bytes added.
     pub(super) fn total(&self) -> f64 {
         self.total

@@ -186,6 +186,13 @@ pub(crate) fn span() -> (usize, Option<SystemTime>, Option<SystemTime>) {
     )
 }
 
+/// How long ago the newest snapshot was taken: what the pages that read
+/// the history say of their figures' age.
+pub(crate) fn newest_age() -> Option<Duration> {
+    let taken_at = lock().kept.points().back()?.moment.taken_at;
+    Some(taken_at.elapsed().unwrap_or_default())
+}
+
 /// A window of hand-built snapshots, for the model's tests: each stored
 /// as the recorder stores them.
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `GET /_debug/memory/diff/flamegraph.svg`: what grew since the baseline
 //! (or over `seconds=N`) as a differential flamegraph, shown on the diff
-//! page; `filter=` as the tables take it.
+//! page; `filter=` as the tables take it; `frames=all` draws the
+//! frameworks' frames the default folds.
 
 use std::time::Duration;
 
@@ -12,8 +13,9 @@ use crate::model::heap::flamegraph::diff_flamegraph;
 use crate::pages::kit::{Answer, PageError, PageRequest, Query, svg};
 
 pub(crate) async fn page(request: &PageRequest<'_>) -> Answer {
-    let query = Query::parse(request.raw_query(), &["filter", "seconds"])?;
+    let query = Query::parse(request.raw_query(), &["filter", "seconds", "frames"])?;
     let filter = query.filter()?;
+    let fold = query.folding(&request.mount.frameworks)?;
     let (then, now) = match query.number("seconds", 1..=MAX_SECONDS)? {
         Some(seconds) => {
             let then = heap::snapshot().await?;
@@ -34,5 +36,5 @@ pub(crate) async fn page(request: &PageRequest<'_>) -> Answer {
             (baseline.snapshot, heap::snapshot().await?)
         }
     };
-    Ok(svg(diff_flamegraph(&then, &now, filter.as_deref())?))
+    Ok(svg(diff_flamegraph(&then, &now, filter.as_deref(), fold)?))
 }

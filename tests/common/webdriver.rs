@@ -217,6 +217,16 @@ impl Browser {
         .unwrap()
     }
 
+    /// Makes the window `width` × `height` pixels.
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.session_call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .unwrap_or_else(|error| panic!("resizing the window: {error}"));
+    }
+
     /// The page as a PNG, base64 as WebDriver sends it.
     pub fn screenshot_base64(&self) -> String {
         self.session_call("GET", "/screenshot", None)

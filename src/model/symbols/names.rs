@@ -83,19 +83,27 @@ impl LastSegmentIndex {
                 if !index.crates.contains(crate_name) {
                     index.crates.insert(crate_name.into());
                 }
-                index
-                    .root_items
-                    .entry(root_item(path).into())
-                    .and_modify(|known| {
-                        let same = known.is_some_and(|known| {
-                            split_crate(&index.names[known as usize])
-                                .is_some_and(|(other, _)| other == crate_name)
-                        });
-                        if !same {
-                            *known = None;
-                        }
-                    })
-                    .or_insert(Some(position));
+                // A function at the crate's root (`work`, `work<T>`,
+                // `work::{{closure}}`), not a module's item (`json::Json`).
+                let item = root_item(path);
+                let rest = &path[item.len()..];
+                let is_function =
+                    rest.is_empty() || rest.starts_with('<') || rest.starts_with("::{");
+                if is_function {
+                    index
+                        .root_items
+                        .entry(item.into())
+                        .and_modify(|known| {
+                            let same = known.is_some_and(|known| {
+                                split_crate(&index.names[known as usize])
+                                    .is_some_and(|(other, _)| other == crate_name)
+                            });
+                            if !same {
+                                *known = None;
+                            }
+                        })
+                        .or_insert(Some(position));
+                }
                 index.by_path.push(position);
             }
             index.names.push(name.into_boxed_str());
@@ -171,6 +179,8 @@ pub(crate) fn last_segment(name: &str) -> &str {
     while index < bytes.len() {
         match bytes[index] {
             b'<' => depth += 1,
+            // The `>` of a function type's `->` closes nothing.
+            b'>' if index > 0 && bytes[index - 1] == b'-' => {}
             b'>' => depth -= 1,
             b':' if depth == 0 && bytes.get(index + 1) == Some(&b':') => {
                 start = index + 2;
@@ -348,12 +358,26 @@ fn closure_name<'a>(
         {
             return format!("{around}::{short}");
         }
+        // Else the one function of that name the symbol table has under
+        // a path that names the file's folder (a module the file was
+        // included as with `#[path]`: `app::leaky_cache::cache::store`
+        // for `examples/leaky_cache/service.rs`), where it has one out of
+        // line.
+        let index = index();
+        let last = items.last().map_or(short, String::as_str);
+        let mut written = index.candidates(last).filter(|candidate| {
+            is_named(candidate, &written_in)
+                && candidate
+                    .split("::")
+                    .any(|segment| segment == crate_name.as_str())
+        });
+        if let (Some(function), None) = (written.next(), written.next()) {
+            return format!("{function}::{short}");
+        }
         let inner = format!("{written_in}::{short}");
         let first_item = items.first().map_or(short, String::as_str);
         let named = (crate_name.as_str(), is_fetched(file));
-        let found = crate_for(index(), named, path, first_item, &mut || {
-            crate_of_file(file)
-        });
+        let found = crate_for(index, named, path, first_item, &mut || crate_of_file(file));
         return join(&found, path, &inner);
     }
     let same_crate = outer.iter().find(|(_, outer_file)| {
@@ -488,6 +512,7 @@ mod tests {
 
     #[test]
     fn last_segments_leave_generics_and_trait_paths_out() {
+        assert_eq!(last_segment("tower::poll<fn(A) -> B, C>"), "poll");
         assert_eq!(
             last_segment("leaky_cache::cache::store_response"),
             "store_response"
@@ -667,6 +692,7 @@ mod tests {
             "memscope::layer::future::other",
             "tokio::spawn",
             "<&mut F as core::future::future::Future>::poll",
+            "jemalloc::leaky_cache::cache::store_response",
         ]);
         // A trait method on a type that is not a path makes no crate of
         // `&mut F as core`: a fetched crate's folder names it.
@@ -695,6 +721,30 @@ mod tests {
             ),
             "memscope::layer::future::inlined_only"
         );
+        // An async fn of a binary crate in a folder of another name, its
+        // body in no symbol: the units say whose the folder is.
+        let scenarios = tempfile::tempdir().unwrap();
+        let main_rs = scenarios.path().join("scenarios/src/main.rs");
+        std::fs::create_dir_all(main_rs.parent().unwrap()).unwrap();
+        std::fs::write(
+            &main_rs,
+            "async fn work() {\n    let kept = vec![1u8; 64];\n}\n",
+        )
+        .unwrap();
+        let folder = main_rs.parent().unwrap().to_str().unwrap().to_owned();
+        assert_eq!(
+            full_name(
+                "{async_fn#0}",
+                main_rs.to_str(),
+                Some(2),
+                &[],
+                || &symbols,
+                &mut |file| file
+                    .starts_with(&folder)
+                    .then(|| "leak_scenarios".to_owned())
+            ),
+            "leak_scenarios::work::{async_fn#0}"
+        );
         // A closure inlined into its own function takes that function's
         // full name, whatever its file's folder is called.
         let checkout = tempfile::tempdir().unwrap();
@@ -715,6 +765,19 @@ mod tests {
                 cache_rs.to_str(),
                 Some(2),
                 &around,
+                || &symbols,
+                &mut |_| None
+            ),
+            "jemalloc::leaky_cache::cache::store_response::{closure#0}"
+        );
+        // ... and where it is not a frame around it, the one of its name
+        // the symbol table has.
+        assert_eq!(
+            full_name(
+                "{closure#0}",
+                cache_rs.to_str(),
+                Some(2),
+                &[],
                 || &symbols,
                 &mut |_| None
             ),

@@ -165,6 +165,8 @@ pub(super) fn without_generic_arguments(name: &str) -> String {
                 }
                 depth += 1;
             }
+            // The `>` of a function type's `->` closes nothing.
+            '>' if previous == '-' => {}
             '>' if depth > 0 => depth -= 1,
             _ if depth > 0 => {}
             c => out.push(c),
@@ -237,6 +239,12 @@ mod tests {
             "<app::B0<…> as app::Chain>::retain"
         );
         assert_eq!(without_generic_arguments("app::f"), "app::f");
+        assert_eq!(
+            without_generic_arguments(
+                "tower::poll<fn(app::A) -> app::B, core::convert::Infallible>"
+            ),
+            "tower::poll<…>"
+        );
         let mut tree = FrameTree::new();
         tree.add(names(&["main", "level3<B0<Leaf>>"]).iter(), 1.0);
         tree.add(names(&["main", "level3<B1<Leaf>>"]).iter(), 2.0);

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::dwarf::DebugInfo;
+use super::dwarf::{DebugInfo, Reader};
 
 /// Units read for a folder at most: a crate's code is split over many
 /// units, and some hold only other crates' generics.
@@ -74,6 +74,95 @@ impl CrateRoots {
             .map(|(crate_name, _)| crate_name);
         self.crates.insert(folder, crate_name.clone());
         crate_name
+    }
+}
+
+/// What the debug info's units say of their crates.
+impl DebugInfo {
+    /// Each compilation unit's crate root folder (`/w/app/src` for a
+    /// unit of `src/lib.rs`, from its name and compilation directory).
+    fn unit_roots(&self) -> Vec<(String, gimli::DebugInfoOffset)> {
+        let mut roots = Vec::new();
+        let mut headers = self.dwarf.debug_info.units();
+        while let Ok(Some(header)) = headers.next() {
+            let Some(offset) = header.offset().as_debug_info_offset() else {
+                continue;
+            };
+            let Ok(unit) = self.dwarf.unit(header) else {
+                continue;
+            };
+            let text =
+                |value: Option<Reader>| value.map(|text| text.to_string_lossy().into_owned());
+            // rustc names a unit `<crate root file>/@/<codegen unit>`.
+            let Some(name) = text(unit.name) else {
+                continue;
+            };
+            let root_file = name.split("/@/").next().unwrap_or(&name);
+            let path = match text(unit.comp_dir) {
+                Some(directory) if !root_file.starts_with('/') => {
+                    format!("{directory}/{root_file}")
+                }
+                _ => root_file.to_owned(),
+            };
+            if let Some((folder, _)) = path.rsplit_once('/') {
+                roots.push((folder.to_owned(), offset));
+            }
+        }
+        roots
+    }
+
+    /// Counts, into `votes`, the crates of the function symbols with a
+    /// plain path (`app::cache::store`, not a trait's `<…>`) whose first
+    /// row in unit `offset`'s line table is under `folder` (the unit's
+    /// crate root folder): the crate's own functions.
+    fn crates_in_unit(
+        &self,
+        offset: gimli::DebugInfoOffset,
+        folder: &str,
+        votes: &mut HashMap<String, usize>,
+    ) {
+        /// Functions enough to tell the crate by.
+        const FUNCTIONS_READ: usize = 64;
+        let Ok(unit) = self.unit(offset) else { return };
+        let Some(program) = unit.line_program.clone() else {
+            return;
+        };
+        let inside = format!("{folder}/");
+        let mut files_inside: HashMap<u64, bool> = HashMap::new();
+        let mut functions = std::collections::HashSet::new();
+        let mut rows = program.rows();
+        while let Ok(Some((header, row))) = rows.next_row() {
+            if row.end_sequence() {
+                continue;
+            }
+            let file = row.file_index();
+            let is_inside = *files_inside.entry(file).or_insert_with(|| {
+                self.file_name(&unit, header, file)
+                    .is_some_and(|name| name.starts_with(&inside))
+            });
+            // A function's first row is its own code's: a generic function
+            // of another crate that inlines the crate's closures starts in
+            // its own crate's file.
+            let Some(mangled) = is_inside
+                .then(|| self.symbols.starting_at(row.address()))
+                .flatten()
+            else {
+                continue;
+            };
+            if !functions.insert(mangled) {
+                continue;
+            }
+            let name = format!("{:#}", rustc_demangle::demangle(mangled));
+            if let Some((crate_name, _)) = name.split_once("::")
+                && crate_name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            {
+                *votes.entry(crate_name.to_owned()).or_default() += 1;
+            }
+            if functions.len() >= FUNCTIONS_READ {
+                break;
+            }
+        }
+        self.release_pages();
     }
 }
 

@@ -20,8 +20,8 @@ use object::{Object, ObjectSection};
 use super::symbol_extents::SymbolExtents;
 use crate::model::process::objects::ObjectFile;
 
-type Reader = EndianSlice<'static, RunTimeEndian>;
-type Unit = gimli::Unit<Reader>;
+pub(super) type Reader = EndianSlice<'static, RunTimeEndian>;
+pub(super) type Unit = gimli::Unit<Reader>;
 
 /// One frame as the debug info writes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,9 +36,9 @@ pub(crate) struct WrittenFrame {
 /// An opened object file.
 pub(crate) struct DebugInfo {
     // Borrows from `map`: declared first, so dropped first.
-    dwarf: gimli::Dwarf<Reader>,
+    pub(super) dwarf: gimli::Dwarf<Reader>,
     /// Function symbols with their extents, by address.
-    symbols: SymbolExtents,
+    pub(super) symbols: SymbolExtents,
     text_symbols: Vec<&'static str>,
     file: ObjectFile,
 }
@@ -135,92 +135,6 @@ impl DebugInfo {
         found
     }
 
-    /// Each compilation unit's crate root folder (`/w/app/src` for a
-    /// unit of `src/lib.rs`, from its name and compilation directory).
-    pub(crate) fn unit_roots(&self) -> Vec<(String, gimli::DebugInfoOffset)> {
-        let mut roots = Vec::new();
-        let mut headers = self.dwarf.debug_info.units();
-        while let Ok(Some(header)) = headers.next() {
-            let Some(offset) = header.offset().as_debug_info_offset() else {
-                continue;
-            };
-            let Ok(unit) = self.dwarf.unit(header) else {
-                continue;
-            };
-            let text =
-                |value: Option<Reader>| value.map(|text| text.to_string_lossy().into_owned());
-            // rustc names a unit `<crate root file>/@/<codegen unit>`.
-            let Some(name) = text(unit.name) else {
-                continue;
-            };
-            let root_file = name.split("/@/").next().unwrap_or(&name);
-            let path = match text(unit.comp_dir) {
-                Some(directory) if !root_file.starts_with('/') => {
-                    format!("{directory}/{root_file}")
-                }
-                _ => root_file.to_owned(),
-            };
-            if let Some((folder, _)) = path.rsplit_once('/') {
-                roots.push((folder.to_owned(), offset));
-            }
-        }
-        roots
-    }
-
-    /// Counts, into `votes`, the crates of the function symbols with a
-    /// plain path (`app::cache::store`, not a trait's `<…>`) whose first
-    /// row in unit `offset`'s line table is under `folder` (the unit's
-    /// crate root folder): the crate's own functions.
-    pub(crate) fn crates_in_unit(
-        &self,
-        offset: gimli::DebugInfoOffset,
-        folder: &str,
-        votes: &mut HashMap<String, usize>,
-    ) {
-        /// Functions enough to tell the crate by.
-        const FUNCTIONS_READ: usize = 64;
-        let Ok(unit) = self.unit(offset) else { return };
-        let Some(program) = unit.line_program.clone() else {
-            return;
-        };
-        let inside = format!("{folder}/");
-        let mut files_inside: HashMap<u64, bool> = HashMap::new();
-        let mut functions = std::collections::HashSet::new();
-        let mut rows = program.rows();
-        while let Ok(Some((header, row))) = rows.next_row() {
-            if row.end_sequence() {
-                continue;
-            }
-            let file = row.file_index();
-            let is_inside = *files_inside.entry(file).or_insert_with(|| {
-                self.file_name(&unit, header, file)
-                    .is_some_and(|name| name.starts_with(&inside))
-            });
-            // A function's first row is its own code's: a generic function
-            // of another crate that inlines the crate's closures starts in
-            // its own crate's file.
-            let Some(mangled) = is_inside
-                .then(|| self.symbols.starting_at(row.address()))
-                .flatten()
-            else {
-                continue;
-            };
-            if !functions.insert(mangled) {
-                continue;
-            }
-            let name = format!("{:#}", rustc_demangle::demangle(mangled));
-            if let Some((crate_name, _)) = name.split_once("::")
-                && crate_name.chars().all(|c| c.is_alphanumeric() || c == '_')
-            {
-                *votes.entry(crate_name.to_owned()).or_default() += 1;
-            }
-            if functions.len() >= FUNCTIONS_READ {
-                break;
-            }
-        }
-        self.release_pages();
-    }
-
     /// The units that hold `probes`, from `.debug_aranges`, each with its
     /// probes (sorted).
     fn units_holding(&self, probes: &[u64]) -> HashMap<gimli::DebugInfoOffset, Vec<u64>> {
@@ -243,7 +157,7 @@ impl DebugInfo {
         units
     }
 
-    fn unit(&self, offset: gimli::DebugInfoOffset) -> gimli::Result<Unit> {
+    pub(super) fn unit(&self, offset: gimli::DebugInfoOffset) -> gimli::Result<Unit> {
         let header = self.dwarf.debug_info.header_from_offset(offset)?;
         self.dwarf.unit(header)
     }
@@ -390,7 +304,7 @@ impl DebugInfo {
 
     /// The path of file `index` of a line program, with its directory and
     /// the unit's compilation directory where it is relative.
-    fn file_name(
+    pub(super) fn file_name(
         &self,
         unit: &Unit,
         header: &gimli::LineProgramHeader<Reader>,

@@ -8,6 +8,7 @@
 
 mod crate_roots;
 mod dwarf;
+mod file_modules;
 mod frames;
 mod framework;
 mod names;

@@ -4,8 +4,10 @@
 //!
 //! Every figure is read when the scrape comes, as the pages read them; the
 //! per-route counters are the request log's totals since start, with at
-//! most [`MAX_ROUTE_LABELS`] routes as labels (the busiest), the rest added
+//! most [`routes::MAX_ROUTE_LABELS`] routes as labels (the busiest), the rest added
 //! up under `(other routes)`.
+
+mod routes;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
@@ -18,24 +20,16 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::model::allocator::{AllocatorStats, HeapSource, ProfilingState};
 use crate::model::cpu::cpu_profiler_bytes;
 use crate::model::heap::{last_own_bytes, snapshots_taken};
-use crate::model::over_time::history;
 use crate::model::over_time::reading::MemoryReading;
 use crate::model::process::cgroup::{self, CgroupMemory};
 use crate::model::process::resident_set_size;
 use crate::model::verdict::{self, rss};
 use crate::pages::kit::{Answer, PageError, PageRequest, Query};
 use crate::record::RouteTotals;
-
-/// Routes given a label of their own at most: a label value is a time
-/// series in Prometheus, and an app whose paths never repeat would
-/// otherwise make thousands.
-pub(crate) const MAX_ROUTE_LABELS: usize = 100;
-const OTHER_ROUTES: &str = "(other routes)";
+use routes::{register_route_heaps, register_routes};
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-type RouteLabels = Vec<(&'static str, String)>;
 
 pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
@@ -339,92 +333,6 @@ fn register_profiling(registry: &mut Registry) {
     );
 }
 
-/// The live heap by route (and scope) from the heap history's newest
-/// snapshot's route tags, the routes bounded as the request counters'
-/// are; absent before the first snapshot.
-fn register_route_heaps(registry: &mut Registry) {
-    let Some(by_route) = history::newest_by_route() else {
-        return;
-    };
-    let mut by_route: Vec<(String, f64)> = by_route
-        .into_iter()
-        .map(|(route, bytes)| (route.to_string(), bytes))
-        .collect();
-    by_route.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let rest: f64 = by_route
-        .iter()
-        .skip(MAX_ROUTE_LABELS - 1)
-        .map(|(_, bytes)| bytes)
-        .sum();
-    if by_route.len() > MAX_ROUTE_LABELS {
-        by_route.truncate(MAX_ROUTE_LABELS - 1);
-        by_route.push((OTHER_ROUTES.to_owned(), rest));
-    }
-    let family = Family::<RouteLabels, Gauge>::default();
-    for (route, bytes) in by_route {
-        family
-            .get_or_create(&vec![("route", route)])
-            .set(bytes.round() as i64);
-    }
-    registry.register_with_unit(
-        "route_live_heap",
-        "Live heap by the route (or memscope::scope) whose requests allocated it, from the route tags of the heap history's newest snapshot (an estimate from sampled allocations); \"(no request)\" is what was allocated outside any.",
-        Unit::Bytes,
-        family,
-    );
-}
-
-/// Requests and their bytes by route, the routes bounded.
-fn register_routes(registry: &mut Registry, routes: Vec<(String, RouteTotals)>) {
-    let requests = Family::<RouteLabels, Counter>::default();
-    let allocated = Family::<RouteLabels, Counter>::default();
-    let freed = Family::<RouteLabels, Counter>::default();
-    for (route, totals) in bounded_routes(routes) {
-        let labels = vec![("route", route)];
-        requests.get_or_create(&labels).inc_by(totals.requests);
-        allocated.get_or_create(&labels).inc_by(totals.allocated);
-        let freed_bytes = (totals.allocated as i64 - totals.net).max(0) as u64;
-        freed.get_or_create(&labels).inc_by(freed_bytes);
-    }
-    registry.register(
-        "requests",
-        "Requests the layer passed to the app and saw end, by route, since start.",
-        requests,
-    );
-    registry.register_with_unit(
-        "request_allocated",
-        "Bytes allocated while serving requests, by route, since start.",
-        Unit::Bytes,
-        allocated,
-    );
-    registry.register_with_unit(
-        "request_freed",
-        "Bytes freed while serving requests, by route, since start.",
-        Unit::Bytes,
-        freed,
-    );
-}
-
-/// The busiest [`MAX_ROUTE_LABELS`] routes, and the rest added up under
-/// [`OTHER_ROUTES`].
-fn bounded_routes(mut routes: Vec<(String, RouteTotals)>) -> Vec<(String, RouteTotals)> {
-    routes.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(&b.0)));
-    if routes.len() <= MAX_ROUTE_LABELS {
-        return routes;
-    }
-    let rest = routes.split_off(MAX_ROUTE_LABELS - 1);
-    let mut other = RouteTotals::default();
-    for (_, totals) in rest {
-        other.add(&totals);
-    }
-    // The log's own overflow row is one of the rest, or one of the busiest.
-    match routes.iter_mut().find(|(route, _)| route == OTHER_ROUTES) {
-        Some((_, totals)) => totals.add(&other),
-        None => routes.push((OTHER_ROUTES.to_owned(), other)),
-    }
-    routes
-}
-
 /// `prometheus-client` writes OpenMetrics; the Prometheus text format it
 /// descends from differs in three ways this undoes: no `# EOF` and no
 /// `# UNIT` lines, and a counter's family is named with its samples'
@@ -470,6 +378,7 @@ fn prometheus_text(openmetrics: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::routes::{MAX_ROUTE_LABELS, OTHER_ROUTES, bounded_routes};
     use super::*;
 
     fn totals(requests: u64) -> RouteTotals {

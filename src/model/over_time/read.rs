@@ -77,8 +77,9 @@ static TAKEN_FOR_PAGES: Mutex<Option<(Instant, Arc<HeapNow>)>> = Mutex::new(None
 
 /// Every route's live heap and growth from the history's first snapshot
 /// to now, and the window's length in seconds: the newest snapshot where
-/// it is fresh ([`FRESH_FOR`]), else a heap profile taken for the page
-/// (from the process's start where the history has no snapshot yet).
+/// it is fresh ([`FRESH_FOR`]) and not the first, else a heap profile
+/// taken for the page (from the process's start where the history has no
+/// snapshot yet).
 /// Empty where samples carry no route tags (`tagged`) or the heap cannot
 /// be read.
 pub(crate) async fn route_heaps_now(tagged: bool) -> (Vec<RouteHeap>, Option<f64>) {
@@ -95,10 +96,9 @@ pub(crate) async fn route_heaps_now(tagged: bool) -> (Vec<RouteHeap>, Option<f64
             Some(first) => first.moment.instant,
             None => Instant::now().checked_sub(process_age()?)?,
         };
-        if fresh {
+        if fresh && points.len() >= 2 {
             let seconds = points.last()?.moment.instant.duration_since(started);
-            return (points.len() >= 2)
-                .then(|| (route_heaps(&window), Some(seconds.as_secs_f64())));
+            return Some((route_heaps(&window), Some(seconds.as_secs_f64())));
         }
         let (taken_at, now) = heap_now()?;
         let seconds = taken_at.duration_since(started).as_secs_f64();

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::history::{self, HistoryPoint, HistoryWindow};
-use super::series::{SiteSeries, minutes_of, series_by};
+use super::series::{SiteSeries, minutes_of, series_by, steadiness};
 use super::tasks::{TaskGrowth, task_growth};
 use super::trend::fit_line;
 use crate::model::heap::table::{Z_INTERVAL, keep_first};
@@ -200,12 +200,7 @@ fn suspect(
     if slope <= 0.0 && growth <= 0.0 {
         return None;
     }
-    let grew = series
-        .bytes
-        .windows(2)
-        .filter(|pair| pair[1] > pair[0])
-        .count();
-    let steadiness = grew as f64 / (n - 1) as f64;
+    let steadiness = steadiness(&series.bytes);
     let growth_error = Z_INTERVAL * (series.variance[0] + series.variance[n - 1]).sqrt();
     let significant = growth > growth_error && slope > 0.0 && steadiness >= 0.5;
     let increments: Vec<f64> = series

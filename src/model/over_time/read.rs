@@ -120,11 +120,7 @@ fn heap_now() -> Option<(Instant, Arc<HeapNow>)> {
         return Some((*at, now.clone()));
     }
     let raw = heap::raw_snapshot_blocking().ok()?;
-    let routes = routes_in_process()
-        .into_iter()
-        .map(|(route, totals)| (Arc::from(route), totals))
-        .collect();
-    let now = Arc::new(HeapNow::of(&raw.profile, routes));
+    let now = Arc::new(HeapNow::of(&raw.profile, history::routes_now()));
     *taken = Some((raw.moment.instant, now.clone()));
     Some((raw.moment.instant, now))
 }

@@ -11,6 +11,13 @@ use crate::model::heap::tasks::count_variance;
 use crate::model::heap::{SiteId, Stack};
 use crate::model::symbols::AddressFrames;
 
+/// The share of a series' intervals in which it grew, from 0 to 1: how
+/// steady a growth is (a step grows in one interval).
+pub(crate) fn steadiness(values: &[f64]) -> f64 {
+    let grew = values.windows(2).filter(|pair| pair[1] > pair[0]).count();
+    grew as f64 / (values.len() - 1) as f64
+}
+
 /// Each point's minutes since the first.
 pub(crate) fn minutes_of(points: &[Arc<HistoryPoint>]) -> Vec<f64> {
     let Some(first) = points.first() else {

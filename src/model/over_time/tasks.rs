@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::history::HistoryWindow;
-use super::series::series_by;
+use super::series::{series_by, steadiness};
 use super::trend::fit_line;
 use crate::model::heap::table::Z_INTERVAL;
 use crate::model::heap::tasks::spawn_key;
@@ -74,12 +74,7 @@ pub(crate) fn task_growth(
             if growth <= 0.0 && slope <= 0.0 {
                 return None;
             }
-            let grew = series
-                .objects
-                .windows(2)
-                .filter(|pair| pair[1] > pair[0])
-                .count();
-            let steadiness = grew as f64 / (n - 1) as f64;
+            let steadiness = steadiness(&series.objects);
             let growth_error =
                 Z_INTERVAL * (series.objects_variance[0] + series.objects_variance[n - 1]).sqrt();
             Some(TaskGrowth {

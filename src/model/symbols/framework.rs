@@ -82,17 +82,17 @@ impl Frameworks {
 
     /// What `frame` is to a run: the framework it belongs to, glue, or the
     /// app's (or another library's) own code, which ends a run.
-    fn role<'a>(&self, frame: &'a Frame) -> Role<'a> {
+    fn role(&self, frame: &Frame) -> Role {
         if frame.kind == FrameKind::Memscope {
-            return Role::Framework("memscope");
+            return Role::Framework("memscope".into());
         }
         let owner = owning_crate(&frame.function);
         if self.crates.contains(owner) {
-            Role::Framework(owner)
+            Role::Framework(owner.into())
         } else if GLUE_CRATES.contains(&owner) {
             Role::Glue
         } else if frame.kind == FrameKind::Library && is_c_symbol(&frame.function) {
-            Role::Framework(C_RUNTIME)
+            Role::Framework(C_RUNTIME.into())
         } else {
             Role::Own
         }
@@ -102,8 +102,13 @@ impl Frameworks {
     /// them: each run of framework frames (glue between them included)
     /// folded into one label, but for the run's innermost frame where the
     /// run ends the stack (what allocated, or what the thread waits in).
-    pub(crate) fn fold<'a>(&self, frames: &[&'a Frame], labels: &mut RunLabels) -> Vec<Arc<str>> {
-        let roles: Vec<Role<'a>> = frames.iter().map(|frame| self.role(frame)).collect();
+    pub(crate) fn fold(&self, frames: &[&Frame], labels: &mut RunLabels) -> Vec<Arc<str>> {
+        // Each distinct frame's role once a drawing: tens of thousands of
+        // stacks share a few thousand frames.
+        let roles: Vec<Role> = frames
+            .iter()
+            .map(|frame| labels.role_of(frame, |frame| self.role(frame)))
+            .collect();
         let mut out = Vec::with_capacity(frames.len());
         let mut start = 0;
         while start < frames.len() {
@@ -137,9 +142,9 @@ impl Frameworks {
 }
 
 /// A frame's part in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role<'a> {
-    Framework(&'a str),
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Role {
+    Framework(Arc<str>),
     Glue,
     Own,
 }
@@ -154,16 +159,32 @@ pub(crate) struct RunLabels {
     /// By key (`⟨tokio, hyper, axum, tower⟩`), the fewest and the most
     /// frames its runs had.
     made: std::collections::HashMap<Arc<str>, (usize, usize)>,
+    /// Each frame's role, by its name's address and its kind; the name is
+    /// held, so that the address stays its own.
+    roles: rustc_hash::FxHashMap<(usize, u8), (Arc<str>, Role)>,
 }
 
 impl RunLabels {
+    /// `frame`'s role, found by `find` the first time its name is seen.
+    fn role_of(&mut self, frame: &Frame, find: impl FnOnce(&Frame) -> Role) -> Role {
+        let key = (
+            Arc::as_ptr(&frame.function) as *const u8 as usize,
+            frame.kind as u8,
+        );
+        self.roles
+            .entry(key)
+            .or_insert_with(|| (frame.function.clone(), find(frame)))
+            .1
+            .clone()
+    }
+
     /// The key of a run: the frameworks in the order the stack enters
     /// them, at most four named.
-    fn label(&mut self, run: &[Role<'_>]) -> Arc<str> {
+    fn label(&mut self, run: &[Role]) -> Arc<str> {
         let mut names: Vec<&str> = Vec::new();
         for role in run {
             if let Role::Framework(name) = role
-                && !names.contains(name)
+                && !names.contains(&&**name)
             {
                 names.push(name);
             }

@@ -430,6 +430,14 @@ fn join(crate_name: &str, path: &str, short: &str) -> String {
 mod tests {
     use super::*;
 
+    /// `text` written at `path` under `dir`, for the source reader.
+    fn source_file(dir: &tempfile::TempDir, path: &str, text: &str) -> std::path::PathBuf {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
     fn index(names: &[&str]) -> LastSegmentIndex {
         LastSegmentIndex::of_names(names.iter().map(|name| (*name).to_owned()).collect())
     }
@@ -577,13 +585,11 @@ mod tests {
             "leak_scenarios::work"
         );
         let checkout = tempfile::tempdir().unwrap();
-        let main_rs = checkout.path().join("app/src/main.rs");
-        std::fs::create_dir_all(main_rs.parent().unwrap()).unwrap();
-        std::fs::write(
-            &main_rs,
+        let main_rs = source_file(
+            &checkout,
+            "app/src/main.rs",
             "async fn work() {\n    let kept = vec![1u8; 64];\n}\n",
-        )
-        .unwrap();
+        );
         assert_eq!(
             full_name(
                 "{async_fn#0}",
@@ -648,13 +654,11 @@ mod tests {
         // An async fn of a binary crate in a folder of another name, its
         // body in no symbol: the units say whose the folder is.
         let scenarios = tempfile::tempdir().unwrap();
-        let main_rs = scenarios.path().join("scenarios/src/main.rs");
-        std::fs::create_dir_all(main_rs.parent().unwrap()).unwrap();
-        std::fs::write(
-            &main_rs,
+        let main_rs = source_file(
+            &scenarios,
+            "scenarios/src/main.rs",
             "async fn work() {\n    let kept = vec![1u8; 64];\n}\n",
-        )
-        .unwrap();
+        );
         let folder = main_rs.parent().unwrap().to_str().unwrap().to_owned();
         assert_eq!(
             full_name(
@@ -672,13 +676,11 @@ mod tests {
         // A closure inlined into its own function takes that function's
         // full name, whatever its file's folder is called.
         let checkout = tempfile::tempdir().unwrap();
-        let cache_rs = checkout.path().join("examples/leaky_cache/cache.rs");
-        std::fs::create_dir_all(cache_rs.parent().unwrap()).unwrap();
-        std::fs::write(
-            &cache_rs,
+        let cache_rs = source_file(
+            &checkout,
+            "examples/leaky_cache/cache.rs",
             "pub fn store_response(body: &[u8]) -> Vec<u8> {\n    body.iter().map(|b| b + 1).collect()\n}\n",
-        )
-        .unwrap();
+        );
         let around = [(
             "jemalloc::leaky_cache::cache::store_response",
             cache_rs.to_str(),

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{click, launch, open, screenshot, text_of};
+use super::{click, demo_runtime, launch, open, screenshot, text_of};
 use crate::common::own_process::{in_own_process, profiling};
 use crate::leaky_cache::Mode;
 
@@ -15,11 +15,7 @@ fn the_demo_leak_can_be_found_by_clicking() {
     if in_own_process(&profiling(14)) {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = demo_runtime();
     let addr: SocketAddr = runtime
         .block_on(crate::leaky_cache::start(
             Mode::Leaky,

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{launch, open, screenshot, text_of};
+use super::{demo_runtime, launch, open, screenshot, text_of};
 use crate::common::own_process::{in_own_process, profiling};
 use crate::common::webdriver::Browser;
 use crate::leaky_cache::Mode;
@@ -57,11 +57,7 @@ fn what_a_person_reads_first() {
     if in_own_process(&profiling(14)) {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = demo_runtime();
     // A snapshot every half second, so that the history names the leak
     // within seconds.
     let layer = crate::leaky_cache::demo_layer().heap_history(Duration::from_millis(500), 120);

@@ -30,6 +30,16 @@ fn launch() -> Browser {
     Browser::launch(CHROMEDRIVER, CHROMIUM)
 }
 
+/// The runtime the demo's server runs on, beside the test's thread that
+/// drives the browser.
+fn demo_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn text_of(browser: &Browser, selector: &str) -> String {
     let element = browser.wait_for(selector);
     browser.text(&element)

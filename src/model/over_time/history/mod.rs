@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::recorder::{self, Recorded, Recorder, Wish};
 use crate::model::heap::{self, route_of_tag};
 use crate::model::process::tag_frame;
-use crate::record::routes_in_process;
+use crate::record::{RouteTotals, routes_in_process};
 use store::Store;
 #[cfg(test)]
 pub(crate) use store::{Sample, Taken};
@@ -96,10 +96,7 @@ fn run_recorder() {
 fn take() -> Option<Taken> {
     let started = Instant::now();
     let raw = heap::raw_snapshot_blocking().ok()?;
-    let routes = routes_in_process()
-        .into_iter()
-        .map(|(route, totals)| (Arc::from(route), totals))
-        .collect();
+    let routes = routes_now();
     let profile = &raw.profile;
     let stacks = profile
         .stacks
@@ -124,6 +121,14 @@ fn take() -> Option<Taken> {
         took: started.elapsed(),
         stacks,
     })
+}
+
+/// Every route's totals in the process now, as a snapshot keeps them.
+pub(crate) fn routes_now() -> Vec<(Arc<str>, RouteTotals)> {
+    routes_in_process()
+        .into_iter()
+        .map(|(route, totals)| (Arc::from(route), totals))
+        .collect()
 }
 
 /// Keeps `taken`, and lets the oldest go past the most snapshots asked.

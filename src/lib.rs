@@ -31,6 +31,7 @@ pub use layer::{
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use layer::{WrappedRouter, WrappedRouterFuture};
 pub use model::allocator::sampled::Sampled;
+pub use model::black_box::{BlackBox, Captured};
 pub use pages::{AccessPolicy, PeerAddr, peer_addr};
 /// jemalloc as the global allocator; memscope reads its statistics and
 /// heap profiles. See [`heap_profiling!`] to switch profiling on.

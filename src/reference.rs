@@ -11,7 +11,8 @@
 //! - [`verdict`]: "is it a leak?", the parts of the RSS, the heap history,
 //!   the time to the memory limit;
 //! - [`routes`]: what each route keeps, and work handed to other tasks;
-//! - [`fleet`]: Prometheus, Parca, Grafana Pyroscope and `go tool pprof`.
+//! - [`fleet`]: Prometheus, Parca, Grafana Pyroscope and `go tool pprof`;
+//! - [`black_box`]: captures before the OOM kill, read after the restart.
 //!
 //! Leak checks in tests are [`crate::testing`]'s; the sampling allocator
 //! over any other is [`crate::Sampled`].
@@ -36,3 +37,6 @@ pub mod routes {}
 
 #[doc = include_str!("docs/fleet.md")]
 pub mod fleet {}
+
+#[doc = include_str!("docs/black_box.md")]
+pub mod black_box {}

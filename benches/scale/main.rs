@@ -173,6 +173,7 @@ async fn measure(client: &HttpClient, addr: SocketAddr, heap: &str) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    black_box_capture(&page);
     peer().await;
     // The heap history, from now: a snapshot a second, 60 kept; the peak
     // RSS from now on.
@@ -219,6 +220,38 @@ async fn measure(client: &HttpClient, addr: SocketAddr, heap: &str) {
         "process RSS over the app's:   +{:.0} MiB now, peak +{:.0} MiB during the history (jemalloc_pprof's caches included)",
         mib(rss.saturating_sub(app_rss)),
         mib(status_bytes("VmHWM:").saturating_sub(app_rss))
+    );
+}
+
+/// A black box capture on this heap: its time against the dump and parse
+/// a heap page accounts for, its file, and the peak RSS it reaches over
+/// the RSS before it (three captures; the first warms what a capture keeps
+/// once, such as its thread's buffers, and is not counted).
+fn black_box_capture(page: &serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = memscope::BlackBox::new(dir.path());
+    recorder.capture("warm").unwrap();
+    let mut took = Vec::new();
+    let mut peaks = Vec::new();
+    let mut captured = None;
+    for _ in 0..3 {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = status_bytes("VmRSS:");
+        let capture = recorder.capture("bench").unwrap();
+        peaks.push(status_bytes("VmHWM:").saturating_sub(before));
+        took.push(capture.took);
+        captured = Some(capture);
+    }
+    took.sort();
+    let captured = captured.unwrap();
+    let (dump_ms, _) = accounts(page);
+    println!(
+        "black box capture (3):        median {:.0} ms for {} stacks ({:.2}x the heap page's dump and parse), {:.1} MiB file, peak RSS +{:.1} MiB at most",
+        ms(median(&took)),
+        captured.heap_stacks,
+        ms(median(&took)) / dump_ms,
+        mib(captured.bytes),
+        mib(peaks.iter().copied().max().unwrap_or(0))
     );
 }
 

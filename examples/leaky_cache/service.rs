@@ -347,12 +347,26 @@ pub async fn start_with(
 struct Args {
     mode: Mode,
     port: u16,
+    /// The memory limit to act out: memscope forecasts against it, and the
+    /// demo kills itself with SIGKILL when its RSS reaches it, as the
+    /// kernel's OOM killer kills a container that reaches its own.
+    limit_mib: Option<u64>,
+    /// Where memscope's black box keeps its captures.
+    black_box: Option<std::path::PathBuf>,
+    /// Whether the demo sends itself traffic, so that it leaks unattended.
+    load: bool,
 }
+
+const USAGE: &str =
+    "usage: leaky_cache [--fixed] [--port N] [--limit-mib N] [--black-box DIR] [--load]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         mode: Mode::Leaky,
         port: 3000,
+        limit_mib: None,
+        black_box: None,
+        load: false,
     };
     let mut given = std::env::args().skip(1);
     while let Some(arg) = given.next() {
@@ -364,13 +378,95 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--port needs a number from 0 to 65535, not `{value}`"))?;
             }
-            "--help" | "-h" => {
-                return Err("usage: leaky_cache [--fixed] [--port N]".to_owned());
+            "--limit-mib" => {
+                let value = given.next().ok_or("--limit-mib needs a number of MiB")?;
+                let mib: u64 = value.parse().ok().filter(|mib| *mib > 0).ok_or_else(|| {
+                    format!("--limit-mib needs a number of MiB above 0, not `{value}`")
+                })?;
+                args.limit_mib = Some(mib);
             }
-            other => return Err(format!("unknown argument `{other}`; try --help")),
+            "--black-box" => {
+                let dir = given.next().ok_or("--black-box needs a directory")?;
+                args.black_box = Some(dir.into());
+            }
+            "--load" => args.load = true,
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument `{other}`; {USAGE}")),
         }
     }
     Ok(args)
+}
+
+/// The layer as the arguments ask: the demo's, with the limit and the
+/// black box given.
+fn layer_for(args: &Args) -> memscope::DebugLayer {
+    let mut layer = demo_layer();
+    if let Some(mib) = args.limit_mib {
+        layer = layer.memory_limit(mib << 20);
+    }
+    if let Some(dir) = &args.black_box {
+        // A capture at most every 15 s rather than every minute: the demo
+        // leaks toward its limit in a minute or two.
+        let black_box =
+            memscope::BlackBox::new(dir).at_most_every(std::time::Duration::from_secs(15));
+        // A panic takes a capture too, before the process goes.
+        let on_panic = black_box.clone();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = on_panic.capture("panic");
+            previous(info);
+        }));
+        layer = layer.black_box(black_box);
+    }
+    layer
+}
+
+/// Kills the process with SIGKILL once its RSS reaches `limit` bytes, as
+/// the kernel's OOM killer kills a container at its memory limit: no
+/// destructor runs, nothing is flushed.
+fn kill_at_limit(limit: u64) {
+    std::thread::spawn(move || {
+        let page = 4096;
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let rss = std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .map_or(0, |pages| pages * page);
+            if rss >= limit {
+                eprintln!(
+                    "RSS {} MiB reached the {} MiB limit: killed, as the OOM killer would (SIGKILL)",
+                    rss >> 20,
+                    limit >> 20
+                );
+                // SAFETY: a signal to this process; it does not return.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+        }
+    });
+}
+
+/// Sends the demo at `addr` about 1,000 `/json` requests a second from a
+/// few connections, kept alive, until the process ends: a leak a minute
+/// or two from a 200 MiB limit.
+fn send_load(addr: SocketAddr) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, http_body_util::Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    for _ in 0..4 {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let uri: http::Uri = format!("http://{addr}/json").parse().expect("a valid URI");
+            let mut pace = tokio::time::interval(std::time::Duration::from_millis(4));
+            loop {
+                pace.tick().await;
+                if let Ok(response) = client.get(uri.clone()).await {
+                    let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+                }
+            }
+        });
+    }
 }
 
 #[tokio::main]
@@ -383,7 +479,7 @@ async fn main() {
         }
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let local = match start(args.mode, addr).await {
+    let local = match start_with(args.mode, addr, layer_for(&args)).await {
         Ok(local) => local,
         Err(error) => {
             eprintln!("cannot listen on {addr}: {error}");
@@ -407,6 +503,22 @@ async fn main() {
          http :{port}/_debug/              # the verdict: a leak, or not?\n  \
          http :{port}/_debug/heapdump group==size\n"
     );
+    if let Some(dir) = &args.black_box {
+        println!(
+            "  black box    {} (after a restart: http :{port}/_debug/memory/postmortem)\n",
+            dir.display()
+        );
+    }
+    if let Some(mib) = args.limit_mib {
+        println!(
+            "  limit        {mib} MiB: the demo is killed with SIGKILL when its RSS reaches it\n"
+        );
+        kill_at_limit(mib << 20);
+    }
+    if args.load {
+        println!("  load         sending itself /json requests until it ends\n");
+        send_load(local);
+    }
     // Runs until interrupted.
     std::future::pending::<()>().await;
 }

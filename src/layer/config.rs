@@ -44,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) memory_limit: Option<u64>,
     /// Crates the flamegraphs fold besides the default ones.
     pub(crate) framework_crates: Vec<String>,
+    /// Where captures go before an OOM kill, if anywhere.
+    pub(crate) black_box: Option<crate::model::black_box::BlackBox>,
     /// Whether the layer answers the pages itself; `false` once split, the
     /// pages then served by `DebugPages` on a listener of their own.
     pub(crate) answers_pages: bool,
@@ -61,6 +63,7 @@ impl Default for Config {
             keep_jemalloc_unwinder: false,
             memory_limit: None,
             framework_crates: Vec::new(),
+            black_box: None,
             answers_pages: true,
         }
     }

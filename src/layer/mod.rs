@@ -206,6 +206,22 @@ impl DebugLayer {
         self.reconfigured()
     }
 
+    /// Keeps what memory looked like before an OOM kill in `black_box`'s
+    /// directory, for the pages of the process that runs next:
+    /// `/_debug/memory/postmortem` lists the captures of earlier processes
+    /// and opens each with the pages people know (the heap by site and by
+    /// route, the verdict, the RSS in parts, the timeline, the growth
+    /// suspects, a flamegraph, pprof). Captures are taken on their own as
+    /// memory nears the limit (see [`BlackBox`](crate::BlackBox)), by
+    /// `POST /_debug/memory/postmortem/capture`, and by
+    /// [`BlackBox::capture`](crate::BlackBox::capture) from a panic or
+    /// signal hook.
+    #[must_use]
+    pub fn black_box(mut self, black_box: crate::BlackBox) -> Self {
+        self.config.black_box = Some(black_box);
+        self.reconfigured()
+    }
+
     /// Adds crates whose frames the flamegraphs fold, as they fold the
     /// async runtime's, the HTTP server's, the router's and the
     /// middleware's ([`DEFAULT_FRAMEWORK_CRATES`](Self::DEFAULT_FRAMEWORK_CRATES)):

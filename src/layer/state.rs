@@ -86,6 +86,9 @@ pub(crate) fn mount(config: &Config) -> Mount {
         }
     };
     let state = &states[index].1;
+    if let Some(black_box) = &config.black_box {
+        crate::model::black_box::watch(black_box, config.memory_limit);
+    }
     Mount {
         prefix: config.prefix.clone(),
         access: config.access.clone(),
@@ -93,5 +96,6 @@ pub(crate) fn mount(config: &Config) -> Mount {
         baseline: state.baseline.clone(),
         memory_limit: config.memory_limit,
         frameworks: Frameworks::with(&config.framework_crates),
+        black_box: config.black_box.clone(),
     }
 }

@@ -6,6 +6,7 @@
 //! (`tests/system/module_graph.rs` checks it):
 //!
 //! ```text
+//!  black_box    captures before the OOM kill, kept on disk, read after the restart
 //!  verdict      is it a leak? the RSS in parts, the time to the limit
 //!  cpu          CPU captures (memscope's sampler or pprof's)
 //!  pprof        heap profiles as pprof protobuf, and the encoder CPU captures use
@@ -35,13 +36,16 @@
 //!   pause has one owner;
 //! - the timeline and the heap history, each with its one background
 //!   thread (`over_time`): allocator figures and RSS are the process's;
-//! - memscope's stack walker, installed once (`process::unwind`).
+//! - memscope's stack walker, installed once (`process::unwind`);
+//! - the black boxes' watch, one thread for all (`black_box`): the memory
+//!   limit it watches is the process's.
 //!
 //! What belongs to a mount (the layers mounted at one prefix with the same
 //! request history, see `layer::state`) is the request log and the
 //! baseline, since a diff's bytes per request divide by that log's count.
 
 pub(crate) mod allocator;
+pub(crate) mod black_box;
 pub(crate) mod cpu;
 mod error;
 pub(crate) mod heap;

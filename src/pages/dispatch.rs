@@ -108,6 +108,18 @@ const PAGES: &[PageEntry] = &[
         handler: later!(memory::diff::new_baseline),
     },
     PageEntry {
+        path: PagePath::Page("/memory/postmortem"),
+        handler: later!(memory::postmortem::page),
+    },
+    PageEntry {
+        path: PagePath::Action("/memory/postmortem/capture"),
+        handler: later!(memory::postmortem::take),
+    },
+    PageEntry {
+        path: PagePath::Item("/memory/postmortem/"),
+        handler: later!(memory::postmortem::capture::page),
+    },
+    PageEntry {
         path: PagePath::Page("/profiles"),
         handler: later!(profiles::page),
     },

@@ -104,6 +104,7 @@ fn tag_name_uncached(tag: u32) -> Option<Arc<str>> {
     let (table, row) = tag_table(tag)?;
     match table {
         TagTable::Scopes => scope_name(row),
+        TagTable::Captured => super::tag::captured_name(row),
         TagTable::Log(id) => {
             let log = crate::sync::lock(&LIVE_LOGS)
                 .iter()
@@ -113,6 +114,33 @@ fn tag_name_uncached(tag: u32) -> Option<Arc<str>> {
             tables.routes.get(row as usize).cloned()
         }
     }
+}
+
+/// Every tag this process has given a name now, with the name and whether
+/// it is a scope's: what a black box capture keeps, so that the process
+/// that reads it after a restart can name its stacks' routes.
+pub(crate) fn known_tags() -> Vec<(u32, Arc<str>, bool)> {
+    let logs: Vec<Arc<RequestLog>> = crate::sync::lock(&LIVE_LOGS)
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    let mut known = Vec::new();
+    for log in logs {
+        let tables = log.lock();
+        for (row, route) in tables.routes.iter().enumerate() {
+            known.push((
+                super::tag::route_tag(log.id, row as u32),
+                route.clone(),
+                false,
+            ));
+        }
+    }
+    known.extend(
+        super::tag::scope_names()
+            .into_iter()
+            .map(|(tag, name)| (tag, name, true)),
+    );
+    known
 }
 
 /// The standard methods, in the method table's first rows, so that a

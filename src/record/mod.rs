@@ -27,12 +27,12 @@ mod tag;
 mod thread_counters;
 mod wrapper_counters;
 
-pub(crate) use log::{RequestLog, RequestRecord, routes_in_process, tag_name};
+pub(crate) use log::{RequestLog, RequestRecord, known_tags, routes_in_process, tag_name};
 pub(crate) use meter::RequestMeter;
 pub(crate) use route::{collapse_identifiers, route_name};
 pub(crate) use route_totals::RouteTotals;
 pub(crate) use shard::recorded_in_process;
-pub(crate) use tag::{NO_TAG, current_tag, is_scope_tag, scope_tag, with_tag};
+pub(crate) use tag::{NO_TAG, captured_route_tag, current_tag, is_scope_tag, scope_tag, with_tag};
 pub(crate) use thread_counters::thread_allocation_totals;
 pub(crate) use wrapper_counters::{
     Due, as_sampler, count_allocation, count_free, next_sample, wrapper_in_use, wrapper_totals,

@@ -106,7 +106,7 @@ fn add_to(counter: &AtomicU64, amount: u64) {
 }
 
 /// Totals for one route since start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RouteTotals {
     pub(crate) requests: u64,
     pub(crate) wall_us: u64,

@@ -26,6 +26,9 @@ pub(crate) const NO_TAG: u32 = 0;
 const ROW_BITS: u32 = 20;
 const ROW_MASK: u32 = (1 << ROW_BITS) - 1;
 const SCOPES: u32 = (1 << (32 - ROW_BITS)) - 1;
+/// The table of routes named by a black box capture of an earlier
+/// process, which the pages of this one read under tags of their own.
+const CAPTURED: u32 = SCOPES - 1;
 
 thread_local! {
     static CURRENT: Cell<u32> = const { Cell::new(NO_TAG) };
@@ -36,7 +39,7 @@ thread_local! {
 pub(crate) fn route_tag(log: u64, row: u32) -> u32 {
     // Ids past the bits a tag has for them (only tests make that many
     // logs) wrap: their rows could be read under another log's names.
-    let table = ((log + 1) % u64::from(SCOPES)) as u32;
+    let table = ((log + 1) % u64::from(CAPTURED)) as u32;
     (table << ROW_BITS) | (row & ROW_MASK)
 }
 
@@ -59,38 +62,69 @@ pub(crate) fn with_tag<R>(tag: u32, work: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The scope names, by row.
+/// Names by row: the scopes', or the routes of captures read back.
 #[derive(Default)]
-struct ScopeNames {
+struct Names {
     rows: FxHashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
 }
 
-static SCOPE_NAMES: Mutex<Option<ScopeNames>> = Mutex::new(None);
+impl Names {
+    /// The row of `name`, added if new; past [`MAX_ROUTES`] names, they
+    /// share one row.
+    fn row(&mut self, name: &str) -> u32 {
+        if let Some(&row) = self.rows.get(name) {
+            return row;
+        }
+        let name: Arc<str> = if self.names.len() < MAX_ROUTES {
+            name.into()
+        } else {
+            let other: Arc<str> = OTHER_ROUTES.into();
+            if let Some(&row) = self.rows.get(&other) {
+                return row;
+            }
+            other
+        };
+        let row = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.rows.insert(name, row);
+        row
+    }
+}
+
+static SCOPE_NAMES: Mutex<Option<Names>> = Mutex::new(None);
+static CAPTURED_NAMES: Mutex<Option<Names>> = Mutex::new(None);
 
 /// The tag of the background work named `name`: its row in the scopes'
 /// table, added if new; past [`MAX_ROUTES`] names, they share one row.
 pub(crate) fn scope_tag(name: &str) -> u32 {
-    let mut table = crate::sync::lock(&SCOPE_NAMES);
-    let table = table.get_or_insert_with(ScopeNames::default);
-    let row = match table.rows.get(name) {
-        Some(&row) => row,
-        None => {
-            let (name, row) = if table.names.len() < MAX_ROUTES {
-                (Arc::<str>::from(name), table.names.len() as u32)
-            } else {
-                let other: Arc<str> = OTHER_ROUTES.into();
-                match table.rows.get(&other) {
-                    Some(&row) => return (SCOPES << ROW_BITS) | row,
-                    None => (other, table.names.len() as u32),
-                }
-            };
-            table.names.push(name.clone());
-            table.rows.insert(name, row);
-            row
-        }
-    };
+    let row = crate::sync::lock(&SCOPE_NAMES)
+        .get_or_insert_with(Names::default)
+        .row(name);
     (SCOPES << ROW_BITS) | row
+}
+
+/// The tag under which this process names route `name` of a capture an
+/// earlier process took.
+pub(crate) fn captured_route_tag(name: &str) -> u32 {
+    let row = crate::sync::lock(&CAPTURED_NAMES)
+        .get_or_insert_with(Names::default)
+        .row(name);
+    (CAPTURED << ROW_BITS) | row
+}
+
+/// Every scope's tag and name.
+pub(crate) fn scope_names() -> Vec<(u32, Arc<str>)> {
+    crate::sync::lock(&SCOPE_NAMES)
+        .as_ref()
+        .map_or_else(Vec::new, |table| {
+            table
+                .names
+                .iter()
+                .enumerate()
+                .map(|(row, name)| ((SCOPES << ROW_BITS) | row as u32, name.clone()))
+                .collect()
+        })
 }
 
 /// Whose table a tag's row is in.
@@ -98,6 +132,8 @@ pub(crate) enum TagTable {
     /// A request log's, by the log's id.
     Log(u64),
     Scopes,
+    /// Routes of a capture of an earlier process.
+    Captured,
 }
 
 /// Where `tag` is named: its table and its row; `None` for [`NO_TAG`].
@@ -107,6 +143,7 @@ pub(crate) fn tag_table(tag: u32) -> Option<(TagTable, u32)> {
     match table {
         0 => None,
         SCOPES => Some((TagTable::Scopes, row)),
+        CAPTURED => Some((TagTable::Captured, row)),
         log => Some((TagTable::Log(u64::from(log) - 1), row)),
     }
 }
@@ -119,6 +156,15 @@ pub(crate) fn is_scope_tag(tag: u32) -> bool {
 /// The name of row `row` of the scopes' table.
 pub(crate) fn scope_name(row: u32) -> Option<Arc<str>> {
     crate::sync::lock(&SCOPE_NAMES)
+        .as_ref()?
+        .names
+        .get(row as usize)
+        .cloned()
+}
+
+/// The name of row `row` of the captured routes' table.
+pub(crate) fn captured_name(row: u32) -> Option<Arc<str>> {
+    crate::sync::lock(&CAPTURED_NAMES)
         .as_ref()?
         .names
         .get(row as usize)

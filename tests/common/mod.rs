@@ -1,6 +1,7 @@
 //! Real HTTP over loopback for the integration tests.
 #![allow(dead_code)]
 
+pub mod mounted;
 pub mod own_process;
 pub mod stack_chain;
 pub mod webdriver;

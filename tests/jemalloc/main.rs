@@ -36,6 +36,8 @@ mod scenarios {
 }
 
 #[cfg(feature = "axum")]
+mod black_box;
+#[cfg(feature = "axum")]
 mod browser;
 mod cpu;
 mod demo;

@@ -13,6 +13,9 @@ use crate::common::own_process::in_own_process;
 #[path = "../scenarios"]
 mod scenarios {
     #[cfg(feature = "axum")]
+    #[path = "black_box_capture.rs"]
+    pub(crate) mod black_box_capture;
+    #[cfg(feature = "axum")]
     #[path = "demo_leak.rs"]
     pub(crate) mod demo_leak;
     #[cfg(feature = "axum")]
@@ -47,6 +50,15 @@ async fn leak_is_found_and_the_fix_holds() {
         return;
     }
     scenarios::demo_leak::leak_is_found_and_the_fix_holds().await;
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_names_the_leak_and_its_route_when_read_back() {
+    if in_own_process(NO_CONF) {
+        return;
+    }
+    scenarios::black_box_capture::a_capture_names_the_leak_and_its_route_when_read_back().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

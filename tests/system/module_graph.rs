@@ -25,6 +25,7 @@ const ROOMS: &[(&str, &[&str])] = &[
 /// The model's folders, top layer first: each imports only those after it
 /// (and `model::error`, which every layer shares and which imports none).
 const MODEL_LAYERS: &[&str] = &[
+    "black_box",
     "verdict",
     "cpu",
     "pprof",

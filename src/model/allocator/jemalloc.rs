@@ -12,7 +12,7 @@ use tikv_jemalloc_ctl::{epoch, raw, stats};
 /// The allocator's own figures, in bytes. jemalloc gives them all; over
 /// another allocator memscope's sampling allocator knows only
 /// `allocated`, and the rest stay zero (`HeapSource::figures`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub(crate) struct AllocatorStats {
     pub(crate) allocated: u64,
     pub(crate) active: u64,

@@ -80,7 +80,7 @@ fn dump_to_temporary_file() -> io::Result<RawProfile> {
 }
 
 /// Asks jemalloc to write its heap profile to `path`.
-fn write_dump(path: &str) -> io::Result<()> {
+pub(super) fn write_dump(path: &str) -> io::Result<()> {
     let path = CString::new(path).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

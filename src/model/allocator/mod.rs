@@ -27,6 +27,7 @@
 mod jemalloc;
 mod jemalloc_dump;
 mod own_arena;
+mod profile_text;
 mod raw_profile;
 pub(crate) mod sampled;
 
@@ -36,7 +37,9 @@ mod size_classes;
 mod source;
 
 pub(crate) use jemalloc::{AllocatorStats, Unwinder, use_memscope_unwinder};
+pub(crate) use jemalloc_dump::parse_from as parse_heap_profile;
 pub(crate) use own_arena::{bind_to_own_arena, off_executor, purge_own_arena};
+pub(crate) use profile_text::write_heap_profile;
 pub(crate) use raw_profile::{Counts, RawProfile};
 #[doc(hidden)]
 pub use setup::nul_terminated_conf;

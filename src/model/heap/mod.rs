@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::model::ModelError;
 use crate::model::allocator::{AllocatorStats, HeapSource, RawProfile, SizeClass, off_executor};
 use crate::model::process::{MappedFile, heap_samples_skipped_for_stack, resident_set_size};
-use crate::model::symbols::SYMBOLIZER;
+use crate::model::symbols::{AddressFrames, SYMBOLIZER};
 
 /// When a heap dump was taken and the exact figures read with it: what a
 /// raw dump, a snapshot and a stored point of the history share.
@@ -67,6 +67,10 @@ pub(crate) struct HeapSnapshot {
     pub(crate) stacks: Vec<Stack>,
     /// The executable mappings of files when the dump was taken.
     pub(crate) mappings: Vec<MappedFile>,
+    /// The build ids of `mappings`, where the snapshot is an earlier
+    /// process's (a black box capture's); `None` for this process's,
+    /// whose loaded objects say.
+    pub(crate) mapping_build_ids: Option<Vec<Option<String>>>,
     /// What each stack allocated is kept, freed or not (jemalloc's
     /// `prof_accum`; always with the sampling allocator).
     pub(crate) accumulates: bool,
@@ -95,6 +99,7 @@ impl HeapSnapshot {
             moment,
             stacks: Vec::new(),
             mappings: Vec::new(),
+            mapping_build_ids: None,
             accumulates: false,
             paused: false,
             dump_time: Duration::ZERO,
@@ -171,6 +176,13 @@ fn dump_now() -> Result<RawSnapshot, ModelError> {
     Ok(raw)
 }
 
+/// Runs `work` holding the lock that lets one heap dump run at a time:
+/// for a dump written elsewhere than a snapshot (a black box capture's).
+pub(crate) fn with_dump_lock<T>(work: impl FnOnce() -> T) -> T {
+    let _one_at_a_time = crate::sync::lock(&LAST_SNAPSHOT);
+    work()
+}
+
 /// Takes a heap profile and leaves its addresses unresolved, for the
 /// history; waits for a dump that runs.
 pub(crate) fn raw_snapshot_blocking() -> Result<RawSnapshot, ModelError> {
@@ -198,12 +210,35 @@ pub(crate) fn snapshot_blocking() -> Result<Arc<HeapSnapshot>, ModelError> {
 pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
     let started = Instant::now();
     let frames = SYMBOLIZER.resolve_addresses(&raw.profile.addresses);
+    let mut snapshot = snapshot_of(raw.moment, raw.profile, frames, raw.accumulates);
+    snapshot.paused = raw.paused;
+    snapshot.dump_time = raw.dump_time;
+    let memscope_own_bytes = snapshot
+        .stacks
+        .iter()
+        .filter(|stack| key_of(stack, Grouping::Site).is_none())
+        .map(|stack| stack.bytes)
+        .sum();
+    snapshot.symbolize_time = started.elapsed();
+    LAST_OWN_BYTES.store(f64::to_bits(memscope_own_bytes), Ordering::Relaxed);
+    SNAPSHOT_NANOS.fetch_add(snapshot.symbolize_time.as_nanos() as u64, Ordering::Relaxed);
+    snapshot
+}
+
+/// A snapshot of `profile`'s stacks, `frames` being the frames of its
+/// addresses, in order: this process's, or a black box capture's named
+/// after the restart.
+pub(crate) fn snapshot_of(
+    moment: DumpMoment,
+    profile: RawProfile,
+    frames: Vec<AddressFrames>,
+    accumulates: bool,
+) -> HeapSnapshot {
     let table = Arc::new(AddressTable {
-        addresses: raw.profile.addresses,
+        addresses: profile.addresses,
         frames,
     });
-    let stacks = raw
-        .profile
+    let stacks = profile
         .stacks
         .into_iter()
         .map(|raw| Stack {
@@ -216,24 +251,12 @@ pub(crate) fn resolved(raw: RawSnapshot) -> HeapSnapshot {
             allocated: raw.allocated,
             tag: raw.tag,
         })
-        .collect::<Vec<Stack>>();
-    let memscope_own_bytes = stacks
-        .iter()
-        .filter(|stack| key_of(stack, Grouping::Site).is_none())
-        .map(|stack| stack.bytes)
-        .sum();
-    let symbolize_time = started.elapsed();
-    LAST_OWN_BYTES.store(f64::to_bits(memscope_own_bytes), Ordering::Relaxed);
-    SNAPSHOT_NANOS.fetch_add(symbolize_time.as_nanos() as u64, Ordering::Relaxed);
-    HeapSnapshot {
-        moment: raw.moment,
-        stacks,
-        mappings: raw.profile.mappings,
-        accumulates: raw.accumulates,
-        paused: raw.paused,
-        dump_time: raw.dump_time,
-        symbolize_time,
-    }
+        .collect();
+    let mut snapshot = HeapSnapshot::empty(moment);
+    snapshot.stacks = stacks;
+    snapshot.mappings = profile.mappings;
+    snapshot.accumulates = accumulates;
+    snapshot
 }
 
 /// Takes a heap snapshot off the async executor.

@@ -87,7 +87,9 @@ fn record(state: &mut Recorded<VecDeque<TimelinePoint>>, point: TimelinePoint) {
     state.kept.push_back(point);
 }
 
-fn sample() -> TimelinePoint {
+/// A point now, not kept: what the timeline records, and what a black box
+/// capture ends its timeline with.
+pub(crate) fn sample() -> TimelinePoint {
     let memory = MemoryReading::now();
     TimelinePoint {
         unix_ms: SystemTime::now()

@@ -81,6 +81,21 @@ impl<'a> ProfileBuilder<'a> {
         builder
     }
 
+    /// Gives the mappings the build ids `build_ids` (by mapping, in
+    /// order) where one is known: a capture of an earlier process, whose
+    /// mappings this process has not loaded.
+    pub(crate) fn with_build_ids(mut self, build_ids: &[Option<String>]) -> Self {
+        for (index, build_id) in build_ids.iter().enumerate() {
+            if let Some(build_id) = build_id {
+                let id = self.string(build_id);
+                if let Some(mapping) = self.profile.mapping.get_mut(index) {
+                    mapping.build_id = id;
+                }
+            }
+        }
+        self
+    }
+
     pub(crate) fn string(&mut self, text: &str) -> i64 {
         if let Some(&index) = self.strings.get(text) {
             return index;

@@ -150,6 +150,9 @@ fn build(snapshot: &HeapSnapshot, kind: HeapProfileKind, stacks: &[(&Stack, [f64
         ("inuse_space", "bytes"),
     ];
     let mut builder = ProfileBuilder::new(&snapshot.mappings);
+    if let Some(build_ids) = &snapshot.mapping_build_ids {
+        builder = builder.with_build_ids(build_ids);
+    }
     let sample_type = types
         .iter()
         .map(|&index| builder.value_type(NAMES[index]))

@@ -13,10 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The cgroup's memory figures, in bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CgroupMemory {
     /// 1 or 2.
     pub(crate) version: u8,
@@ -39,6 +39,13 @@ pub(crate) struct CgroupMemory {
     pub(crate) kernel: Option<u64>,
     /// Processes the kernel killed for memory in this cgroup so far.
     pub(crate) oom_kills: Option<u64>,
+    /// Times the cgroup's usage went over `memory.high` and was throttled,
+    /// and times it reached `memory.max` (v2's `memory.events`; `null` on
+    /// v1): what the black box watches to take a capture before a kill.
+    #[serde(default)]
+    pub(crate) high_events: Option<u64>,
+    #[serde(default)]
+    pub(crate) max_events: Option<u64>,
 }
 
 /// The process's cgroup's memory, where there is a memory controller to
@@ -141,6 +148,8 @@ pub(crate) fn read_v2(directory: &Path, path: &str) -> Option<CgroupMemory> {
         shmem: stat.get("shmem"),
         kernel,
         oom_kills: events.get("oom_kill"),
+        high_events: events.get("high"),
+        max_events: events.get("max"),
     })
 }
 
@@ -161,6 +170,8 @@ pub(crate) fn read_v1(directory: &Path, path: &str) -> Option<CgroupMemory> {
         shmem: stat.get("shmem"),
         kernel: number(&directory.join("memory.kmem.usage_in_bytes")),
         oom_kills: oom.get("oom_kill"),
+        high_events: None,
+        max_events: None,
     })
 }
 
@@ -236,6 +247,8 @@ mod tests {
                 shmem: Some(4 << 20),
                 kernel: Some(12 << 20),
                 oom_kills: Some(2),
+                high_events: Some(0),
+                max_events: Some(12),
             }
         );
         // No limit, and an older kernel's stat without `kernel`.

@@ -5,7 +5,7 @@
 #![allow(unsafe_code)]
 
 /// glibc's malloc, from `mallinfo2`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LibcMalloc {
     /// Bytes handed out and not freed (`uordblks`, mapped chunks included).
     pub(crate) in_use: u64,

@@ -3,8 +3,9 @@
 //! x86-64 Linux), the route tag the walker appends to a stack
 //! (`tag_frame`), its resident memory by kind (`resident`), its mappings
 //! sorted by what they hold (`mappings`: thread stacks, named maps, the
-//! binary), what the C library's malloc holds (`libc_malloc`) and its
-//! container's memory (`cgroup`). The lowest layer of the model: it
+//! binary), what the C library's malloc holds (`libc_malloc`), its
+//! container's memory (`cgroup`) and whether a directory's volume can
+//! take files (`volume`). The lowest layer of the model: it
 //! imports no other.
 
 mod age;
@@ -16,13 +17,15 @@ mod resident;
 mod tag_frame;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) mod unwind;
+mod volume;
 
 pub(crate) use age::process_age;
 pub(crate) use libc_malloc::LibcMalloc;
-pub(crate) use mappings::read as read_mappings;
+pub(crate) use mappings::{MappedParts, read as read_mappings};
 pub(crate) use objects::{MappedFile, mapped_files, parse_mapping};
 pub(crate) use resident::{ResidentByKind, resident_set_size};
 pub(crate) use tag_frame::{frame_tag, is_skipped_frame, skipped_frame, split_tag, tag_frame};
+pub(crate) use volume::write_problem;
 
 /// Heap samples since the process started whose threads had too little
 /// stack left for the walk (memscope's walker's; none elsewhere).

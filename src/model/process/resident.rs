@@ -24,7 +24,7 @@ fn status_field(status: &str, name: &str) -> Option<u64> {
 
 /// The process's resident memory by kind, from `/proc/self/status`: it
 /// adds up to the RSS.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ResidentByKind {
     /// Private anonymous memory: the heap of every allocator, thread
     /// stacks, anonymous maps.

@@ -189,6 +189,52 @@ impl Symbolizer {
             .collect()
     }
 
+    /// The frames of each of `addresses` (distinct) in `objects`, the
+    /// objects of another process (a black box capture's): read from their
+    /// files with caches of their own, which this process's addresses
+    /// never share, and given back when done. Blocking.
+    pub(crate) fn resolve_elsewhere(
+        &'static self,
+        objects: &[LoadedObject],
+        addresses: &[u64],
+    ) -> Vec<AddressFrames> {
+        let mut sorted = addresses.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut open = HashMap::new();
+        let mut strings = std::collections::HashSet::new();
+        let found: FxHashMap<u64, AddressFrames> =
+            resolve(&mut open, &mut strings, objects, &sorted)
+                .into_iter()
+                .collect();
+        for opened in open.values().flatten() {
+            opened.info.release_pages();
+        }
+        let resolved = addresses
+            .iter()
+            .map(|address| {
+                found
+                    .get(address)
+                    .cloned()
+                    .unwrap_or_else(|| unknown(*address))
+            })
+            .collect();
+        // The files were mapped for this alone: unmapped with `open`, and
+        // no longer memscope's.
+        drop(open);
+        // The cache's lock before the ranges', as `OpenObject::open` takes
+        // them.
+        let open_now: Vec<Range<u64>> = self
+            .lock()
+            .open
+            .values()
+            .flatten()
+            .map(|opened| opened.info.mapped_range())
+            .collect();
+        crate::sync::lock(&self.mapped).retain(|range| open_now.contains(range));
+        resolved
+    }
+
     /// Addresses cached now.
     pub(crate) fn cached_addresses(&self) -> usize {
         self.lock().frames.len()

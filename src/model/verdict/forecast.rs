@@ -7,7 +7,7 @@ use crate::model::over_time::trend::Trend;
 use crate::model::process::cgroup::CgroupMemory;
 
 /// Whose limit it is (`limit_source` in JSON).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LimitSource {
     /// The container's: its cgroup's `memory.max` (or v1's limit).

@@ -35,8 +35,8 @@ mod forecast;
 pub(crate) mod rss;
 
 pub(crate) use evidence::{Evidence, HistoryWatch, PartTrend, Watch, evidence};
-use forecast::{Limit, time_to_limit};
-pub(crate) use forecast::{LimitSource, TimeToLimit};
+use forecast::time_to_limit;
+pub(crate) use forecast::{Limit, LimitSource, TimeToLimit};
 
 use std::time::Duration;
 
@@ -152,7 +152,18 @@ pub(crate) fn forecast(
     builder_limit: Option<u64>,
     cgroup: Option<&CgroupMemory>,
 ) -> Option<TimeToLimit> {
-    let limits = Limit::all(builder_limit, resident_set_size(), cgroup);
+    forecast_at(evidence, builder_limit, resident_set_size(), cgroup)
+}
+
+/// As [`forecast`], from the RSS `rss` rather than now's: a black box
+/// capture's, read after the restart.
+pub(crate) fn forecast_at(
+    evidence: &Evidence,
+    builder_limit: Option<u64>,
+    rss: Option<u64>,
+    cgroup: Option<&CgroupMemory>,
+) -> Option<TimeToLimit> {
+    let limits = Limit::all(builder_limit, rss, cgroup);
     time_to_limit(&evidence.app_rss?, evidence.noise_bytes, &limits)
 }
 

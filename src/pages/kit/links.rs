@@ -76,6 +76,14 @@ const LINKS: &[PageLink] = &[
         listed: Some(("Timeline", "allocated, resident and RSS over the last hour")),
     },
     PageLink {
+        href: "/memory/postmortem",
+        nav: None,
+        listed: Some((
+            "Black box",
+            "what memory looked like before earlier processes were killed: captures taken near the memory limit, opened with these pages",
+        )),
+    },
+    PageLink {
         href: "/pprof/heap",
         nav: None,
         listed: Some((

@@ -8,7 +8,8 @@
 //!   layout with the links to every page (`links`);
 //! - the views and words two pages share: aligned text tables (`text`),
 //!   the memory chart (`chart`), template helpers (`view`), heap rows and
-//!   notes (`heap_view`), growth suspects (`suspects`), the verdict's
+//!   notes (`heap_view`), the heap table (`heap_table`), the RSS in parts
+//!   (`rss_breakdown`), growth suspects (`suspects`), the verdict's
 //!   sentences (`verdict`), heap profiling's state (`profiling`) and a CPU
 //!   capture's summary (`capture_summary`).
 //!
@@ -19,6 +20,7 @@ pub(crate) mod capture_summary;
 pub(crate) mod chart;
 mod error;
 mod format;
+pub(crate) mod heap_table;
 pub(crate) mod heap_view;
 mod links;
 mod mount;
@@ -27,6 +29,7 @@ pub(crate) mod profiling;
 mod query;
 mod request;
 mod respond;
+pub(crate) mod rss_breakdown;
 pub(crate) mod suspects;
 pub(crate) mod text;
 pub(crate) mod verdict;

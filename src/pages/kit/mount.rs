@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::access::AccessPolicy;
+use crate::model::black_box::BlackBox;
 use crate::model::heap::baseline::BaselineSlot;
 use crate::model::symbols::Frameworks;
 use crate::record::RequestLog;
@@ -23,6 +24,8 @@ pub(crate) struct Mount {
     pub(crate) memory_limit: Option<u64>,
     /// The crates the flamegraphs fold into one frame.
     pub(crate) frameworks: Frameworks,
+    /// Where captures are kept before an OOM kill, and read after it.
+    pub(crate) black_box: Option<BlackBox>,
 }
 
 impl Mount {

@@ -206,14 +206,18 @@ pub(crate) fn summary(verdict: &Verdict) -> String {
     let span = duration_text(evidence.window_seconds.round() as u64);
     match verdict.reason {
         Reason::TooEarly { history, points } => {
-            let knows_in = duration_text(evidence.knows_in_seconds.unwrap_or(1));
+            // A capture of an earlier process will know no more: it says
+            // no time.
+            let knows_in = evidence.knows_in_seconds.map_or_else(String::new, |seconds| {
+                format!("; it will know in about {}", duration_text(seconds))
+            });
             match history {
                 Some((snapshots, interval)) => format!(
-                    "Too early to tell: the heap history has {snapshots} of the {MIN_SNAPSHOTS} snapshots a verdict needs (one every {}); it will know in about {knows_in}.",
+                    "Too early to tell: the heap history has {snapshots} of the {MIN_SNAPSHOTS} snapshots a verdict needs (one every {}){knows_in}.",
                     duration_text(interval.as_secs().max(1)),
                 ),
                 None => format!(
-                    "Too early to tell: the timeline has {points} of the {MIN_TIMELINE_POINTS} points a verdict needs; it will know in about {knows_in}."
+                    "Too early to tell: the timeline has {points} of the {MIN_TIMELINE_POINTS} points a verdict needs{knows_in}."
                 ),
             }
         }

@@ -7,6 +7,7 @@
 //! most [`routes::MAX_ROUTE_LABELS`] routes as labels (the busiest), the rest added
 //! up under `(other routes)`.
 
+mod black_box;
 mod routes;
 
 use bytes::Bytes;
@@ -26,6 +27,7 @@ use crate::model::process::resident_set_size;
 use crate::model::verdict::{self, rss};
 use crate::pages::kit::{Answer, PageError, PageRequest, Query};
 use crate::record::RouteTotals;
+use black_box::register_black_box;
 use routes::{register_route_heaps, register_routes};
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -33,7 +35,10 @@ const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; cha
 
 pub(super) fn page(request: &PageRequest<'_>) -> Answer {
     Query::parse(request.raw_query(), &[])?;
-    let registry = registry(request.mount.requests.routes(), request.mount.memory_limit);
+    let mut registry = registry(request.mount.requests.routes(), request.mount.memory_limit);
+    if request.mount.black_box.is_some() {
+        register_black_box(&mut registry);
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)
         .map_err(|error| PageError::internal(format!("could not write the metrics: {error}")))?;

@@ -1,8 +1,6 @@
 //! `GET /_debug/`: jemalloc's figures, RSS, the state of heap profiling and
 //! links to every page.
 
-mod rss_breakdown;
-
 use serde::Serialize;
 
 use crate::model::allocator::{HeapSource, ProfilingState, Sampler, Unwinder};
@@ -16,12 +14,12 @@ use crate::model::symbols::SYMBOLIZER;
 use crate::model::verdict::{self, Verdict};
 use crate::pages::kit::chart::{chart_marks, memory_chart};
 use crate::pages::kit::profiling::{hint_text, sampling_summary};
+use crate::pages::kit::rss_breakdown::{GROWTH_BY_DIFFERENCE, RssBreakdownJson};
 use crate::pages::kit::suspects::{SuspectView, significant_views};
 use crate::pages::kit::text::{Align, TextTable};
 use crate::pages::kit::verdict::{TimeToLimitView, VerdictView, part_words};
 use crate::pages::kit::{Answer, Mount, Page, PageRequest, Query, html_form, page_links, respond};
 use crate::units::{count_of, human_bytes, human_bytes_signed};
-use rss_breakdown::{GROWTH_BY_DIFFERENCE, RssBreakdownJson};
 
 #[derive(Serialize)]
 pub(crate) struct Overview {
@@ -61,9 +59,47 @@ pub(crate) struct Overview {
     /// Sites whose growth across the heap history is significant, fastest
     /// first (at most three): leaks named without a baseline.
     suspects: Vec<SuspectView>,
+    /// The black box, where the layer has one: its directory, the
+    /// captures it holds, the last one's time, and why captures cannot be
+    /// written there, if they cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    black_box: Option<BlackBoxJson>,
     pages: Vec<PageLink>,
     #[serde(skip)]
     chart: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BlackBoxJson {
+    dir: String,
+    captures: usize,
+    last_capture_unix_ms: Option<u64>,
+    problem: Option<String>,
+}
+
+impl BlackBoxJson {
+    fn of(black_box: &crate::BlackBox) -> Self {
+        let status = crate::model::black_box::status(black_box);
+        Self {
+            dir: black_box.dir().display().to_string(),
+            captures: status.captures,
+            last_capture_unix_ms: status.last_taken_unix_ms,
+            problem: status.problem,
+        }
+    }
+
+    /// `Black box: 3 captures in /var/lib/app/memscope`, and its problem.
+    fn line(&self) -> String {
+        let mut line = format!(
+            "Black box: {} in {}",
+            count_of(self.captures as u64, "capture"),
+            self.dir
+        );
+        if let Some(problem) = &self.problem {
+            line.push_str(&format!(". Problem: {problem}"));
+        }
+        line
+    }
 }
 
 impl ProfilingJson {
@@ -86,8 +122,9 @@ impl ProfilingJson {
 }
 
 /// The pages the overview lists, with what each is for.
-fn listed_pages(prefix: &str) -> Vec<PageLink> {
+fn listed_pages(prefix: &str, black_box: bool) -> Vec<PageLink> {
     page_links()
+        .filter(|link| black_box || link.href != "/memory/postmortem")
         .filter_map(|link| {
             let (title, about) = link.listed?;
             Some(PageLink {
@@ -176,7 +213,8 @@ impl Overview {
             time_to_limit,
             cgroup,
             verdict,
-            pages: listed_pages(prefix),
+            pages: listed_pages(prefix, mount.black_box.is_some()),
+            black_box: mount.black_box.as_ref().map(BlackBoxJson::of),
             suspects,
             chart,
         }
@@ -343,6 +381,9 @@ impl Page for Overview {
         }
         if let Some(line) = self.cgroup_line() {
             out.push_str(&format!("{line}\n"));
+        }
+        if let Some(black_box) = &self.black_box {
+            out.push_str(&format!("{}\n", black_box.line()));
         }
         out.push('\n');
         for page in &self.pages {

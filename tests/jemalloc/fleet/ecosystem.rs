@@ -133,13 +133,22 @@ async fn promtool_passes_the_metrics() {
     };
     // A snapshot every 200 ms, so that one is taken after the requests
     // and the live heap by route has the demo's route in it.
-    let layer = crate::leaky_cache::demo_layer().heap_history(Duration::from_millis(200), 60);
+    // A black box with a capture in it, for its series.
+    let black_box_dir = tempfile::tempdir().unwrap();
+    let black_box = memscope::BlackBox::new(black_box_dir.path());
+    let layer = crate::leaky_cache::demo_layer()
+        .heap_history(Duration::from_millis(200), 60)
+        .black_box(black_box.clone());
     let addr = crate::leaky_cache::start_with(Mode::Leaky, "127.0.0.1:0".parse().unwrap(), layer)
         .await
         .unwrap();
     for _ in 0..200 {
         assert_eq!(get(addr, "/json").await.status, StatusCode::OK);
     }
+    tokio::task::spawn_blocking(move || black_box.capture("promtool"))
+        .await
+        .unwrap()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     for accept in ["*/*", "application/openmetrics-text;version=1.0.0"] {
         let metrics = crate::common::get_with(addr, "/_debug/metrics", &[("accept", accept)]).await;
@@ -192,6 +201,9 @@ async fn promtool_passes_the_metrics() {
             "memscope_threads",
             "memscope_tasks_alive",
             "memscope_route_live_heap_bytes{route=\"/json\"}",
+            "memscope_black_box_captures_total{reason=\"hook\"} 1",
+            "memscope_black_box_write_failures_total 0",
+            "memscope_black_box_last_capture_timestamp_seconds",
         ] {
             assert!(
                 metrics.body.contains(series),

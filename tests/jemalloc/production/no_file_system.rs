@@ -2,38 +2,11 @@
 //! directory that does not exist, on a read-only mount, on a full one. The
 //! dump goes to memory, and nothing is written to the directory.
 
+use crate::common::mounted::Mounted;
 use crate::common::own_process::{in_own_process, profiling};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use http::StatusCode;
-
-/// A tmpfs mounted on `path` with `options`; unmounted when dropped.
-struct Mounted(PathBuf);
-
-impl Mounted {
-    fn tmpfs(path: &Path, options: &str) -> Result<Self, String> {
-        std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(path)
-            .output()
-            .map_err(|e| format!("mount: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "mount -t tmpfs -o {options}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(Self(path.to_owned()))
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 /// Files in `dir`, none where it does not exist.
 fn files_in(dir: &Path) -> Vec<PathBuf> {

@@ -16,7 +16,7 @@
 mod store;
 mod window;
 
-pub(crate) use store::HistoryPoint;
+pub(crate) use store::{Change, HistoryPoint, StackTable};
 pub(crate) use window::HistoryWindow;
 
 use std::collections::HashMap;
@@ -27,11 +27,12 @@ use super::recorder::{self, Recorded, Recorder, Wish};
 use crate::model::heap::{self, route_of_tag};
 use crate::model::process::tag_frame;
 use crate::record::{RouteTotals, routes_in_process};
+pub(crate) use store::Sample;
 use store::Store;
 #[cfg(test)]
-pub(crate) use store::{Sample, Taken};
+pub(crate) use store::Taken;
 #[cfg(not(test))]
-use store::{Sample, Taken};
+use store::Taken;
 
 type State = Recorded<Store>;
 

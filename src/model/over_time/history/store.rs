@@ -20,14 +20,14 @@ use crate::record::RouteTotals;
 
 /// A stack's sampled counts in one snapshot: what jemalloc's dump says,
 /// scaled up only when a page reads it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sample {
     pub(crate) objects: u32,
     pub(crate) bytes: u64,
 }
 
 /// A stack whose sample changed; an `objects` count of 0 means it is gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Change {
     pub(crate) stack: u32,
     pub(crate) sample: Sample,

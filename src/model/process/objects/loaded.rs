@@ -38,6 +38,29 @@ pub(crate) struct LoadedObject {
 }
 
 impl LoadedObject {
+    /// An object another process had loaded, as its black box capture
+    /// describes it: read from `path` where a file there has `build_id`.
+    pub(crate) fn of_earlier_process(
+        path: PathBuf,
+        bias: u64,
+        segments: Vec<Segment>,
+        build_id: Vec<u8>,
+    ) -> Self {
+        Self {
+            name: path,
+            is_executable: false,
+            bias,
+            segments,
+            eh_frame_hdr: None,
+            build_id: Some(build_id),
+        }
+    }
+
+    /// Whether it is the executable, rather than a shared library.
+    pub(crate) fn is_executable(&self) -> bool {
+        self.is_executable
+    }
+
     pub(crate) fn contains(&self, address: u64) -> bool {
         self.segments
             .iter()

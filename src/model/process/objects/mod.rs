@@ -10,5 +10,7 @@ mod loaded;
 mod maps;
 
 pub(crate) use elf::{ObjectFile, build_id};
-pub(crate) use loaded::{LoadedObject, LoadedObjects, loader_generation, with_objects_held};
+pub(crate) use loaded::{
+    LoadedObject, LoadedObjects, Segment, loader_generation, with_objects_held,
+};
 pub(crate) use maps::{MappedFile, mapped_files, parse_mapping};

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::model::over_time::reading::MemoryReading;
+use crate::model::process::MappedParts;
 use crate::model::process::read_mappings;
 use crate::model::verdict::Verdict;
 use crate::model::verdict::rss::{self, Group, Part, RssPart};
@@ -13,94 +14,94 @@ use crate::pages::kit::verdict::part_about;
 use crate::units::{count_of, human_bytes, human_bytes_signed};
 
 #[derive(Serialize)]
-pub(super) struct RssBreakdownJson {
-    pub(super) rss: u64,
+pub(crate) struct RssBreakdownJson {
+    pub(crate) rss: u64,
     /// The RSS's growth over the verdict's window: its last timeline point
     /// less its first, the sum of the parts' `growth`; `null` before the
     /// timeline has two points.
-    pub(super) growth: Option<i64>,
+    pub(crate) growth: Option<i64>,
     /// How `growth` and `bytes_per_minute` are reckoned: `difference`, the
     /// window's last point less its first (and that over its minutes).
-    pub(super) growth_by: &'static str,
+    pub(crate) growth_by: &'static str,
     /// Every part, in the pages' order: `live_heap`, `memscope_heap`,
     /// `allocator_overhead`, `kept_for_reuse`, `allocator_metadata`,
     /// `thread_stacks`, `libc_malloc`, `named_maps`, `other_anonymous`,
     /// `binary`, `memscope_debug_info`, `other_files`, `shared_memory`;
     /// over another allocator than jemalloc, `beyond_live_heap` in place
     /// of the allocator's three and `other_anonymous`.
-    pub(super) parts: Vec<RssPartJson>,
+    pub(crate) parts: Vec<RssPartJson>,
     /// The parts summed: `outside_jemalloc` (thread stacks, the C
     /// library's malloc, named and other anonymous maps) and `file_backed`
     /// (the binary, memscope's debug info, other files).
-    pub(super) groups: Vec<GroupJson>,
+    pub(crate) groups: Vec<GroupJson>,
     /// The process's threads, and the stack mappings found (a thread's,
     /// its signal stack's, the main thread's).
-    pub(super) threads: u32,
-    pub(super) stack_mappings: u32,
+    pub(crate) threads: u32,
+    pub(crate) stack_mappings: u32,
     /// glibc's malloc (`mallinfo2`): bytes in use and kept free, mapped on
     /// their own, and its arenas; `null` where the C library is not glibc.
-    pub(super) libc_malloc: Option<LibcMallocJson>,
+    pub(crate) libc_malloc: Option<LibcMallocJson>,
     /// Named anonymous maps, by name, largest first.
-    pub(super) named_maps: Vec<NamedMapJson>,
+    pub(crate) named_maps: Vec<NamedMapJson>,
     /// The largest anonymous regions that are neither a thread's stack nor
     /// named, resident bytes first: the allocators' (jemalloc's extents,
     /// glibc's arenas) and whatever else maps memory.
-    pub(super) largest_anonymous_regions: Vec<RegionJson>,
+    pub(crate) largest_anonymous_regions: Vec<RegionJson>,
 }
 
 #[derive(Serialize)]
-pub(super) struct RssPartJson {
+pub(crate) struct RssPartJson {
     #[serde(flatten)]
-    pub(super) part: RssPart,
+    pub(crate) part: RssPart,
     /// The sum it is part of: `outside_jemalloc` or `file_backed` (once
     /// parts of their own, split since), where it is in one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) group: Option<Group>,
+    pub(crate) group: Option<Group>,
     /// Of the RSS, from 0 to 1.
-    pub(super) share: f64,
+    pub(crate) share: f64,
     /// Its change over the verdict's window (see `growth_by`), and that
     /// over the window's minutes; `null` before the timeline has two
     /// points.
-    pub(super) growth: Option<i64>,
-    pub(super) bytes_per_minute: Option<f64>,
+    pub(crate) growth: Option<i64>,
+    pub(crate) bytes_per_minute: Option<f64>,
     /// Where the part's source cannot be read here, what is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) unread: Option<&'static str>,
+    pub(crate) unread: Option<&'static str>,
     #[serde(skip)]
-    pub(super) about: &'static str,
+    pub(crate) about: &'static str,
 }
 
 #[derive(Serialize)]
-pub(super) struct GroupJson {
-    pub(super) group: Group,
-    pub(super) bytes: u64,
-    pub(super) growth: Option<i64>,
+pub(crate) struct GroupJson {
+    pub(crate) group: Group,
+    pub(crate) bytes: u64,
+    pub(crate) growth: Option<i64>,
 }
 
 #[derive(Serialize)]
-pub(super) struct LibcMallocJson {
-    pub(super) in_use: u64,
-    pub(super) free: u64,
-    pub(super) mapped: u64,
-    pub(super) arenas: u32,
+pub(crate) struct LibcMallocJson {
+    pub(crate) in_use: u64,
+    pub(crate) free: u64,
+    pub(crate) mapped: u64,
+    pub(crate) arenas: u32,
 }
 
 #[derive(Serialize)]
-pub(super) struct NamedMapJson {
-    pub(super) name: String,
-    pub(super) bytes: u64,
+pub(crate) struct NamedMapJson {
+    pub(crate) name: String,
+    pub(crate) bytes: u64,
 }
 
 #[derive(Serialize)]
-pub(super) struct RegionJson {
+pub(crate) struct RegionJson {
     /// `0x7f3a20000000-0x7f3a24000000`, as `/proc/self/maps` writes it.
-    pub(super) range: String,
-    pub(super) size: u64,
-    pub(super) resident: u64,
+    pub(crate) range: String,
+    pub(crate) size: u64,
+    pub(crate) resident: u64,
 }
 
 /// How the parts' growth is reckoned, in words.
-pub(super) const GROWTH_BY_DIFFERENCE: &str =
+pub(crate) const GROWTH_BY_DIFFERENCE: &str =
     "Growth is the window's last timeline point less its first: the parts' add up to the RSS's.";
 
 /// Anonymous regions listed at most.
@@ -109,10 +110,27 @@ const LISTED_REGIONS: usize = 5;
 impl RssBreakdownJson {
     /// The RSS now in parts, each with its growth over the verdict's
     /// window; `None` without procfs.
-    pub(super) fn of(verdict: &Verdict) -> Option<Self> {
-        let reading = MemoryReading::now();
-        let (rss, parts) = rss::breakdown(&reading)?;
+    pub(crate) fn of(verdict: &Verdict) -> Option<Self> {
         let mapped = read_mappings(&[], LISTED_REGIONS);
+        let readable = mapped.is_some();
+        Self::of_reading(
+            verdict,
+            &MemoryReading::now(),
+            mapped.unwrap_or_default(),
+            readable,
+        )
+    }
+
+    /// The RSS in parts as `reading` has it (a black box capture's last),
+    /// with what `mapped` lists of the mappings (`readable`: whether they
+    /// could be read).
+    pub(crate) fn of_reading(
+        verdict: &Verdict,
+        reading: &MemoryReading,
+        mapped: MappedParts,
+        readable: bool,
+    ) -> Option<Self> {
+        let (rss, parts) = rss::breakdown(reading)?;
         let window = &verdict.evidence;
         let grew = window.timeline_points >= 2;
         let parts: Vec<RssPartJson> = parts
@@ -125,7 +143,7 @@ impl RssBreakdownJson {
                     about: part_about(part.part),
                     growth: trend.map(|trend| trend.growth),
                     bytes_per_minute: trend.map(|trend| trend.bytes_per_minute),
-                    unread: unread(part.part, &reading, mapped.is_some()),
+                    unread: unread(part.part, reading, readable),
                     part,
                 }
             })
@@ -141,7 +159,6 @@ impl RssBreakdownJson {
                 }
             })
             .collect();
-        let mapped = mapped.unwrap_or_default();
         let mut named_maps: Vec<NamedMapJson> = mapped
             .named
             .into_iter()
@@ -177,14 +194,14 @@ impl RssBreakdownJson {
 }
 
 impl RssBreakdownJson {
-    pub(super) fn growth_words(&self) -> &'static str {
+    pub(crate) fn growth_words(&self) -> &'static str {
         GROWTH_BY_DIFFERENCE
     }
 
     /// What the parts outside jemalloc are made of, a line each: the
     /// threads, the C library's malloc, the named maps, the largest other
     /// regions.
-    pub(super) fn outside_lines(&self) -> Vec<String> {
+    pub(crate) fn outside_lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "Threads: {} ({} stack mappings: each thread's, its signal stack's).",
             self.threads, self.stack_mappings
@@ -248,17 +265,17 @@ fn unread(part: Part, reading: &MemoryReading, mappings_read: bool) -> Option<&'
 
 impl RssPartJson {
     /// `kept_for_reuse`, as JSON names the part.
-    pub(super) fn part_name(&self) -> &'static str {
+    pub(crate) fn part_name(&self) -> &'static str {
         self.part.part.name()
     }
 
     /// `+12.00 MiB`, or nothing before the timeline has two points.
-    pub(super) fn growth_text(&self) -> String {
+    pub(crate) fn growth_text(&self) -> String {
         self.growth.map_or_else(String::new, human_bytes_signed)
     }
 
     /// What the part is, and what of it could not be read or was cut.
-    pub(super) fn about_text(&self) -> String {
+    pub(crate) fn about_text(&self) -> String {
         let mut about = self.about.to_owned();
         if let Some(reported) = self.part.reported {
             about.push_str(&format!(

@@ -65,7 +65,9 @@ pub(super) fn judged(
         for stack in &mut profile.stacks {
             stack.tag = tags.tag(stack.tag);
         }
+        let naming = Instant::now();
         let frames = names.resolve(&profile.addresses);
+        let symbolize_time = naming.elapsed();
         let addresses = profile.addresses.clone();
         let moment = DumpMoment {
             taken_at,
@@ -77,6 +79,7 @@ pub(super) fn judged(
             skipped_for_stack: 0,
         };
         let mut snapshot = heap::snapshot_of(moment, profile, frames, summary.accumulates);
+        snapshot.symbolize_time = symbolize_time;
         snapshot.mapping_build_ids = Some(
             snapshot
                 .mappings

@@ -85,6 +85,12 @@ pub(crate) struct HeapSnapshot {
 }
 
 impl HeapSnapshot {
+    /// Whether it is an earlier process's heap (a black box capture's),
+    /// not this one's.
+    pub(crate) fn is_earlier_process(&self) -> bool {
+        self.mapping_build_ids.is_some()
+    }
+
     /// A snapshot of hand-built stacks, for the model's tests.
     #[cfg(test)]
     pub(crate) fn of_stacks(stacks: Vec<Stack>) -> Self {

@@ -84,12 +84,20 @@ pub(crate) fn estimate_notes(snapshot: &HeapSnapshot) -> Vec<String> {
     } else {
         "copying the samples"
     };
-    notes.push(format!(
-        "This profile: {} sampled stacks; {dump} took {:.1} ms, resolving addresses {:.1} ms.",
-        snapshot.stacks.len(),
-        snapshot.dump_time.as_secs_f64() * 1e3,
-        snapshot.symbolize_time.as_secs_f64() * 1e3
-    ));
+    notes.push(if snapshot.is_earlier_process() {
+        format!(
+            "This capture's profile: {} sampled stacks; naming its addresses took {:.1} ms.",
+            snapshot.stacks.len(),
+            snapshot.symbolize_time.as_secs_f64() * 1e3
+        )
+    } else {
+        format!(
+            "This profile: {} sampled stacks; {dump} took {:.1} ms, resolving addresses {:.1} ms.",
+            snapshot.stacks.len(),
+            snapshot.dump_time.as_secs_f64() * 1e3,
+            snapshot.symbolize_time.as_secs_f64() * 1e3
+        )
+    });
     if snapshot.paused {
         notes.push(
             "Sampling is paused: the profile holds only what was sampled while it ran.".to_owned(),

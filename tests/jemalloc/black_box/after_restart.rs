@@ -148,6 +148,8 @@ fn a_service_killed_at_its_limit_is_named_by_the_next_process() {
             "{}",
             page["timeline_points"]
         );
+        let notes = page["notes"].to_string();
+        assert!(notes.contains("This capture's profile"), "{notes}");
         assert!(
             page["rss_breakdown"]["parts"]
                 .as_array()

@@ -115,3 +115,47 @@ fn an_object_of_another_build_is_named_by_file_and_offset_and_says_why() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_object_at_its_old_path_with_the_same_build_is_read_there() {
+    use object::{Object, ObjectSymbol};
+    // A library this process has not loaded, with a function it exports.
+    let path = "/usr/lib/x86_64-linux-gnu/libz.so.1";
+    let Ok(bytes) = std::fs::read(path) else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED an_object_at_its_old_path_with_the_same_build_is_read_there: no {path}"
+        );
+        return;
+    };
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(
+        !maps.contains("libz.so"),
+        "the test needs a library it has not loaded"
+    );
+    let file = object::File::parse(&*bytes).unwrap();
+    let function = file
+        .dynamic_symbols()
+        .find(|symbol| symbol.name() == Ok("zlibVersion"))
+        .unwrap()
+        .address();
+    let build_id = crate::model::process::objects::build_id(path).unwrap();
+    let bias = 0x7f00_0000_0000;
+    let object = StoredObject {
+        path: path.to_owned(),
+        executable: false,
+        bias,
+        segments: vec![(bias, bias + bytes.len() as u64, true)],
+        build_id: Some(build_id),
+    };
+    let names = CaptureNames::of(std::slice::from_ref(&object));
+    // A return address two bytes into the function: its call one before.
+    let address = bias + function + 2;
+    assert!(matches!(
+        names.sources_for(&[address]).as_slice(),
+        [(_, NameSource::OldFile(_))]
+    ));
+    let frames = names.resolve(&[address]);
+    assert_eq!(&*frames[0].last().unwrap().function, "zlibVersion");
+}

@@ -92,19 +92,19 @@ pub(crate) fn oom_killed(listed: &[Listed], current: Option<&CgroupMemory>) -> V
         .enumerate()
         .map(|(at, capture)| {
             let capture = (*capture)?;
-            // The process's last capture: the newest of its pid before
+            // The process's last capture: the newest of its own before
             // `at` in the list (newest first), or this one.
             let last = captures[..=at]
                 .iter()
                 .flatten()
-                .find(|other| other.pid == capture.pid)?;
+                .find(|other| other.same_process(capture))?;
             // The next process's first capture: the oldest one newer than
-            // `last` of another pid.
+            // `last` of another process.
             let next = captures[..at]
                 .iter()
                 .flatten()
                 .filter(|other| {
-                    other.pid != capture.pid && other.taken_at_unix_ms > last.taken_at_unix_ms
+                    !other.same_process(capture) && other.taken_at_unix_ms > last.taken_at_unix_ms
                 })
                 .min_by_key(|other| other.taken_at_unix_ms);
             let (path, before) = kills(last)?;
@@ -112,6 +112,10 @@ pub(crate) fn oom_killed(listed: &[Listed], current: Option<&CgroupMemory>) -> V
                 Some(next) => kills(next),
                 None => current.and_then(|cgroup| Some((cgroup.path.clone(), cgroup.oom_kills?))),
             };
+            if next.is_none() && capture.is_this_process() {
+                // Still running: it has not ended at all.
+                return None;
+            }
             let (after_path, after) = after?;
             (after_path == path).then_some(after > before)
         })

@@ -80,6 +80,36 @@ pub(crate) struct Summary {
     pub(crate) route_tags: Vec<StoredTag>,
 }
 
+/// How far apart two readings of one process's start may be: `/proc`
+/// gives it in clock ticks after boot, and the boot time moves with the
+/// clock.
+const SAME_START_WITHIN_MS: u64 = 2_000;
+
+impl Summary {
+    /// Whether `other` was taken by the same process: the same pid and
+    /// start time (a container's processes are all pid 1, one after the
+    /// other).
+    pub(crate) fn same_process(&self, other: &Summary) -> bool {
+        self.pid == other.pid
+            && match (self.started_at_unix_ms, other.started_at_unix_ms) {
+                (Some(a), Some(b)) => a.abs_diff(b) <= SAME_START_WITHIN_MS,
+                _ => true,
+            }
+    }
+
+    /// Whether this process took it.
+    pub(crate) fn is_this_process(&self) -> bool {
+        let started = crate::model::process::process_age().map(|age| {
+            unix_ms(std::time::SystemTime::now()).saturating_sub(age.as_millis() as u64)
+        });
+        self.pid == std::process::id()
+            && match (self.started_at_unix_ms, started) {
+                (Some(a), Some(b)) => a.abs_diff(b) <= SAME_START_WITHIN_MS,
+                _ => true,
+            }
+    }
+}
+
 /// A loaded object of the process that took the capture.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredObject {

@@ -159,3 +159,15 @@ fn an_object_at_its_old_path_with_the_same_build_is_read_there() {
     let frames = names.resolve(&[address]);
     assert_eq!(&*frames[0].last().unwrap().function, "zlibVersion");
 }
+
+#[test]
+fn processes_with_one_pid_are_told_apart_by_their_start() {
+    // Two containers' processes, both pid 1: the first killed for memory.
+    let mut first = summary(1, 100_000, "/pod", 0);
+    first.started_at_unix_ms = Some(50_000);
+    let mut second = summary(1, 300_000, "/pod", 1);
+    second.started_at_unix_ms = Some(250_000);
+    assert!(!first.same_process(&second));
+    let killed = open::oom_killed(&[listed(second), listed(first)], None);
+    assert_eq!(killed, [None, Some(true)]);
+}

@@ -2,7 +2,8 @@
 //! window 1,400 pixels wide: the overview speaks with one voice, no page
 //! overflows sideways, and the live heap's flamegraph shows the app's code
 //! in the top half of the window with the frames under it in view, where
-//! every frame drawn would need a window of some 1,600 pixels. The
+//! every frame drawn would need a window of some 1,600 pixels; a black box
+//! capture's pages read the same. The
 //! screenshots (`target/tmp/first-look-*.png`) are kept for people to look
 //! at.
 
@@ -60,7 +61,10 @@ fn what_a_person_reads_first() {
     let runtime = demo_runtime();
     // A snapshot every half second, so that the history names the leak
     // within seconds.
-    let layer = crate::leaky_cache::demo_layer().heap_history(Duration::from_millis(500), 120);
+    let black_box_dir = tempfile::tempdir().unwrap();
+    let layer = crate::leaky_cache::demo_layer()
+        .heap_history(Duration::from_millis(500), 120)
+        .black_box(memscope::BlackBox::new(black_box_dir.path()));
     let addr: SocketAddr = runtime
         .block_on(crate::leaky_cache::start_with(
             Mode::Leaky,
@@ -135,6 +139,34 @@ fn what_a_person_reads_first() {
     assert!(width > 200.0, "store_response is {width} px wide");
     assert!(height <= inner_height, "the flamegraph is {height} px tall");
     screenshot(tab, "first-look-flamegraph");
+
+    // A black box capture, listed and opened as after a restart: its
+    // verdict names the leak, its flamegraph loads, nothing overflows.
+    let taken = runtime.block_on(crate::common::post(
+        addr,
+        "/_debug/memory/postmortem/capture?format=json",
+    ));
+    let id = taken.json()["id"].as_str().unwrap().to_owned();
+    open(tab, &format!("{base}/memory/postmortem"));
+    assert!(!overflows_sideways(tab), "the black box's list overflows");
+    screenshot(tab, "first-look-postmortem");
+    open(tab, &format!("{base}/memory/postmortem/{id}"));
+    assert!(!overflows_sideways(tab), "the capture's page overflows");
+    let verdict = text_of(tab, ".verdict-leak");
+    assert!(verdict.contains("store_response"), "{verdict}");
+    let loaded = tab.execute(
+        "const img = document.querySelector('img.flamegraph');
+         return new Promise(done => {
+           const check = () => img.complete ? done(img.naturalWidth) : setTimeout(check, 50);
+           check();
+         });",
+        &[],
+    );
+    assert!(
+        loaded.as_f64().unwrap_or(0.0) > 0.0,
+        "the capture's flamegraph did not load"
+    );
+    screenshot(tab, "first-look-postmortem-capture");
 
     // Every frame, as before: taller than the window.
     open(tab, &format!("{base}/heapdump/flamegraph.svg?frames=all"));

@@ -55,7 +55,7 @@ impl CaptureView {
             reason: summary.reason,
             detail: summary.detail.clone(),
             pid: summary.pid,
-            this_process: summary.pid == std::process::id(),
+            this_process: summary.is_this_process(),
             started_at: summary.started_at_unix_ms.map(rfc3339),
             executable: summary.executable.clone(),
             build_id: summary.build_id.clone(),
@@ -89,8 +89,8 @@ impl CaptureView {
     /// `killed for memory`, `not killed by the cgroup`, or nothing known.
     pub(crate) fn end_text(&self) -> &'static str {
         match self.oom_killed {
-            Some(true) => "the cgroup counted an OOM kill after it",
-            Some(false) => "the cgroup counted no OOM kill after it",
+            Some(true) => "The cgroup counted an OOM kill after it.",
+            Some(false) => "The cgroup counted no OOM kill after it.",
             None => "",
         }
     }

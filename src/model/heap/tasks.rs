@@ -41,6 +41,9 @@ pub(crate) fn spawn_site(stack: &Stack) -> Option<&Frame> {
 /// `tokio::runtime::task::core::Cell<T,S>::new`, with its generic
 /// arguments written out or not.
 fn is_task_cell(function: &str) -> bool {
+    // Named with its generic arguments where the symbol table names it
+    // (`…::Cell<T,S>::new<app::handler::{async_block_env#0}, …>`).
+    let function = enclosing_function(function);
     function.starts_with("tokio::runtime::task::core::Cell") && function.ends_with("::new")
 }
 
@@ -217,5 +220,19 @@ mod tests {
         assert_eq!(sites[0].route.as_deref(), Some("job:watch"));
         // Most of its tasks were spawned outside any request.
         assert_eq!(sites[1].route, None);
+    }
+
+    #[test]
+    fn a_task_cell_is_known_with_or_without_its_generic_arguments() {
+        assert!(is_task_cell("tokio::runtime::task::core::Cell<T,S>::new"));
+        assert!(is_task_cell(
+            "tokio::runtime::task::core::Cell<T,S>::new<app::spawn::{async_block_env#0}, \
+             alloc::sync::Arc<tokio::runtime::scheduler::multi_thread::handle::Handle, \
+             alloc::alloc::Global>>"
+        ));
+        assert!(!is_task_cell(
+            "tokio::runtime::task::core::Trailer::new_header"
+        ));
+        assert!(!is_task_cell("tokio::runtime::task::raw::RawTask::new"));
     }
 }

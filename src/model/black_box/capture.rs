@@ -79,12 +79,9 @@ fn take_uncounted(black_box: &BlackBox, reason: Reason, detail: String) -> io::R
     let _one_at_a_time = crate::sync::lock(&CAPTURING);
     let started = Instant::now();
     let dir = &black_box.dir;
-    directory::ensure(dir)?;
     // A volume that cannot take the file is not asked to: the dump would
     // be written for nothing.
-    if let Some(problem) = crate::model::process::write_problem(dir) {
-        return Err(problem);
-    }
+    directory::ready(dir)?;
     let pid = std::process::id();
     let mut taken_at = unix_ms(SystemTime::now());
     while std::fs::symlink_metadata(capture_path(dir, &new_id(taken_at, pid))).is_ok() {
@@ -131,12 +128,8 @@ fn write(file: &File, summary: &Summary, black_box: &BlackBox) -> io::Result<usi
     gzip.write_all(b"\n")?;
     drop(over_time);
     drop(window);
-    let source = HeapSource::get();
-    let stacks = if source.profiling().hint().is_none() {
-        heap::with_dump_lock(|| write_heap_profile(source, &black_box.dir, &mut gzip))?
-    } else {
-        0
-    };
+    let stacks =
+        heap::with_dump_lock(|| write_heap_profile(HeapSource::get(), &black_box.dir, &mut gzip))?;
     gzip.finish()?.flush()?;
     Ok(stacks)
 }
@@ -217,12 +210,7 @@ pub(crate) fn nearest_limit(
     Limit::all(builder_limit, rss, cgroup)
         .into_iter()
         .filter(|limit| limit.bytes > 0)
-        .max_by(|a, b| share(a).total_cmp(&share(b)))
-}
-
-/// What counts against `limit`, as a share of it.
-pub(crate) fn share(limit: &Limit) -> f64 {
-    limit.used as f64 / limit.bytes.max(1) as f64
+        .max_by(|a, b| a.share().total_cmp(&b.share()))
 }
 
 /// The objects loaded now, as a capture keeps them.

@@ -46,6 +46,16 @@ pub(crate) fn ensure(dir: &Path) -> io::Result<()> {
     })
 }
 
+/// The directory, created where it is missing, and able to take a file:
+/// not on a read-only or full volume, writable by the process.
+pub(crate) fn ready(dir: &Path) -> io::Result<()> {
+    ensure(dir)?;
+    match crate::model::process::write_problem(dir) {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
+}
+
 /// A capture being written: its file, created new under a hidden name.
 pub(crate) struct Partial {
     pub(crate) file: File,

@@ -68,7 +68,11 @@ pub(super) fn judged(
         let naming = Instant::now();
         let frames = names.resolve(&profile.addresses);
         let symbolize_time = naming.elapsed();
-        let addresses = profile.addresses.clone();
+        let named_by: Vec<(String, String)> = names
+            .sources_for(&profile.addresses)
+            .into_iter()
+            .map(|(path, source)| (path.to_owned(), source_words(source)))
+            .collect();
         let moment = DumpMoment {
             taken_at,
             instant: Instant::now(),
@@ -87,21 +91,14 @@ pub(super) fn judged(
                 .map(|mapped| build_id_of(&summary, mapped.start..mapped.end))
                 .collect(),
         );
-        (Arc::new(snapshot), addresses)
+        (Arc::new(snapshot), named_by)
     });
-    let names = match &snapshot {
-        Some((_, addresses)) => names
-            .sources_for(addresses)
-            .into_iter()
-            .map(|(path, source)| (path.to_owned(), source_words(source)))
-            .collect(),
-        None => Vec::new(),
-    };
+    let (snapshot, names) = snapshot.unzip();
     Opened {
         file_bytes: 0,
         judgement,
-        snapshot: snapshot.map(|(snapshot, _)| snapshot),
-        names,
+        snapshot,
+        names: names.unwrap_or_default(),
         summary,
     }
 }

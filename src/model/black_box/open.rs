@@ -83,10 +83,7 @@ pub(crate) fn oom_killed(listed: &[Listed], current: Option<&CgroupMemory>) -> V
         .iter()
         .map(|listed| listed.summary.as_ref().ok())
         .collect();
-    let kills = |summary: &Summary| -> Option<(String, u64)> {
-        let cgroup = summary.cgroup.as_ref()?;
-        Some((cgroup.path.clone(), cgroup.oom_kills?))
-    };
+    let kills = |cgroup: &CgroupMemory| Some((cgroup.path.clone(), cgroup.oom_kills?));
     captures
         .iter()
         .enumerate()
@@ -107,16 +104,16 @@ pub(crate) fn oom_killed(listed: &[Listed], current: Option<&CgroupMemory>) -> V
                     !other.same_process(capture) && other.taken_at_unix_ms > last.taken_at_unix_ms
                 })
                 .min_by_key(|other| other.taken_at_unix_ms);
-            let (path, before) = kills(last)?;
-            let after = match next {
-                Some(next) => kills(next),
-                None => current.and_then(|cgroup| Some((cgroup.path.clone(), cgroup.oom_kills?))),
-            };
             if next.is_none() && capture.is_this_process() {
                 // Still running: it has not ended at all.
                 return None;
             }
-            let (after_path, after) = after?;
+            let (path, before) = kills(last.cgroup.as_ref()?)?;
+            let after = match next {
+                Some(next) => next.cgroup.as_ref(),
+                None => current,
+            };
+            let (after_path, after) = kills(after?)?;
             (after_path == path).then_some(after > before)
         })
         .collect()
@@ -160,15 +157,7 @@ pub(crate) fn open(dir: &Path, id: &str) -> Result<Arc<Opened>, OpenError> {
         *used = Instant::now();
         return Ok(opened.clone());
     }
-    let mut reader = match reader(&path) {
-        Ok(reader) => reader,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(OpenError::NotFound),
-        Err(error) => {
-            return Err(OpenError::Unreadable(format!(
-                "could not be opened: {error}"
-            )));
-        }
-    };
+    let mut reader = capture_reader(&path)?;
     let mut opened = read_whole(&mut reader).map_err(OpenError::Unreadable)?;
     opened.file_bytes = std::fs::symlink_metadata(&path).map_or(0, |metadata| metadata.len());
     let opened = Arc::new(opened);
@@ -182,15 +171,7 @@ pub(crate) fn judgement(dir: &Path, id: &str) -> Result<(Summary, Judgement), Op
     if !is_id(id) {
         return Err(OpenError::NotFound);
     }
-    let mut reader = match reader(&capture_path(dir, id)) {
-        Ok(reader) => reader,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(OpenError::NotFound),
-        Err(error) => {
-            return Err(OpenError::Unreadable(format!(
-                "could not be opened: {error}"
-            )));
-        }
-    };
+    let mut reader = capture_reader(&capture_path(dir, id))?;
     let summary = read_summary(&mut reader).map_err(OpenError::Unreadable)?;
     let over_time = read_over_time(&mut reader).map_err(OpenError::Unreadable)?;
     // The rest read to its end, unparsed: gzip's check says whether the
@@ -201,6 +182,15 @@ pub(crate) fn judgement(dir: &Path, id: &str) -> Result<(Summary, Judgement), Op
     let names = CaptureNames::of(&summary.objects);
     let judgement = judge_over_time(&summary, over_time, &tags, &names);
     Ok((summary, judgement))
+}
+
+/// A capture's file to read, or why it cannot be: there is none, or it
+/// cannot be opened.
+fn capture_reader(path: &Path) -> Result<BufReader<GzDecoder<File>>, OpenError> {
+    reader(path).map_err(|error| match error.kind() {
+        io::ErrorKind::NotFound => OpenError::NotFound,
+        _ => OpenError::Unreadable(format!("could not be opened: {error}")),
+    })
 }
 
 /// The capture's file, read through gzip; never through a link.

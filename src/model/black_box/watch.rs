@@ -6,14 +6,14 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::capture::{self, nearest_limit, share};
+use super::capture::{self, nearest_limit};
 use super::directory;
 use super::reason::Reason;
 use super::settings::{BlackBox, note_layer_limit};
 use crate::model::over_time::{history, timeline};
 use crate::model::process::cgroup;
-use crate::model::process::{resident_set_size, write_problem};
-use crate::model::verdict::{LimitSource, MIN_SNAPSHOTS, MIN_TIMELINE_POINTS, time_to_limit_now};
+use crate::model::process::resident_set_size;
+use crate::model::verdict::{Limit, MIN_SNAPSHOTS, MIN_TIMELINE_POINTS, time_to_limit_now};
 use crate::units::human_bytes;
 
 /// How often the thread looks.
@@ -35,11 +35,7 @@ static WATCHED: Mutex<(Vec<Watched>, bool)> = Mutex::new((Vec::new(), false));
 pub(crate) fn watch(black_box: &BlackBox, builder_limit: Option<u64>) {
     // The directory is made now, and a problem with it told now: on the
     // overview and in `/metrics`, before a capture is due.
-    let problem = directory::ensure(&black_box.dir)
-        .err()
-        .map(|error| error.to_string())
-        .or_else(|| write_problem(&black_box.dir).map(|problem| problem.to_string()));
-    if let Some(problem) = problem {
+    if let Err(problem) = directory::ready(&black_box.dir) {
         super::reason::count_failed(format!(
             "captures cannot be written to {}: {problem}",
             black_box.dir.display()
@@ -107,8 +103,8 @@ fn verdict_can_speak() -> bool {
 /// What the triggers read.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Reading {
-    /// The nearest limit: what counts against it, the limit, whose.
-    pub(crate) limit: Option<(u64, u64, LimitSource)>,
+    /// The nearest limit, and what counts against it.
+    pub(crate) limit: Option<Limit>,
     /// The low end of the forecast's time to the limit, in seconds.
     pub(crate) forecast_low_seconds: Option<u64>,
     /// The cgroup's `high` and `max` events so far.
@@ -121,7 +117,7 @@ impl Reading {
         let cgroup = cgroup::read();
         let limit = nearest_limit(builder_limit, resident_set_size(), cgroup.as_ref());
         Self {
-            limit: limit.map(|limit| (limit.used, limit.bytes, limit.source)),
+            limit,
             forecast_low_seconds: limit
                 .filter(|_| verdict_can_speak())
                 .and_then(|_| time_to_limit_now(builder_limit, cgroup.as_ref()))
@@ -158,7 +154,7 @@ impl Triggers {
     ) -> Option<(Reason, String)> {
         let step = self.limit_step(black_box, reading);
         let mut found: Vec<(Reason, String)> = Vec::new();
-        if let (Some(step), Some((used, limit, source))) = (step, reading.limit)
+        if let (Some(step), Some(limit)) = (step, reading.limit)
             && self.captured_step.is_none_or(|captured| step > captured)
         {
             let percent = black_box.capture_at_percent + step * black_box.step_percent;
@@ -166,9 +162,9 @@ impl Triggers {
                 Reason::Limit,
                 format!(
                     "memory passed {percent} % of the {} limit ({}): {} counted against it",
-                    human_bytes(limit),
-                    limit_words(source),
-                    human_bytes(used)
+                    human_bytes(limit.bytes),
+                    limit.source.whose(),
+                    human_bytes(limit.used)
                 ),
             ));
         }
@@ -231,12 +227,7 @@ impl Triggers {
     /// The step of the limit memory is at: 0 from `capture_at_percent`, 1
     /// a step above, …; `None` below it.
     fn limit_step(&self, black_box: &BlackBox, reading: &Reading) -> Option<u32> {
-        let (used, limit, source) = reading.limit?;
-        let percent = share(&crate::model::verdict::Limit {
-            bytes: limit,
-            source,
-            used,
-        }) * 100.0;
+        let percent = reading.limit?.share() * 100.0;
         let first = f64::from(black_box.capture_at_percent);
         (percent >= first)
             .then(|| ((percent - first) / f64::from(black_box.step_percent)).floor() as u32)
@@ -267,22 +258,20 @@ fn severity(reason: Reason) -> u8 {
     }
 }
 
-fn limit_words(source: LimitSource) -> &'static str {
-    match source {
-        LimitSource::Cgroup => "the cgroup's",
-        LimitSource::Builder => "set on the layer",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::verdict::LimitSource;
 
     const MIB: u64 = 1 << 20;
 
     fn at(used_mib: u64) -> Reading {
         Reading {
-            limit: Some((used_mib * MIB, 200 * MIB, LimitSource::Builder)),
+            limit: Some(Limit {
+                bytes: 200 * MIB,
+                source: LimitSource::Builder,
+                used: used_mib * MIB,
+            }),
             ..Reading::default()
         }
     }

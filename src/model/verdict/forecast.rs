@@ -16,6 +16,16 @@ pub(crate) enum LimitSource {
     Builder,
 }
 
+impl LimitSource {
+    /// Whose limit it is, in words: `the cgroup's`, `set on the layer`.
+    pub(crate) fn whose(self) -> &'static str {
+        match self {
+            LimitSource::Cgroup => "the cgroup's",
+            LimitSource::Builder => "set on the layer",
+        }
+    }
+}
+
 /// A limit and what counts against it now.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Limit {
@@ -25,6 +35,11 @@ pub(crate) struct Limit {
 }
 
 impl Limit {
+    /// What counts against it, as a share of it.
+    pub(crate) fn share(&self) -> f64 {
+        self.used as f64 / self.bytes.max(1) as f64
+    }
+
     /// The limits that apply: the one set on the builder, against the RSS;
     /// the cgroup's, against its usage less the page cache the kernel
     /// reclaims before an OOM kill.

@@ -67,16 +67,7 @@ impl VerdictView {
 
     /// `leak`, as the page's style names it.
     pub(crate) fn kind_name(&self) -> &'static str {
-        match self.kind {
-            VerdictKind::Tasks => "tasks",
-            VerdictKind::Leak => "leak",
-            VerdictKind::Retention => "retention",
-            VerdictKind::Fragmentation => "fragmentation",
-            VerdictKind::OutsideHeap => "outside_heap",
-            VerdictKind::BeyondLiveHeap => "beyond_live_heap",
-            VerdictKind::Steady => "steady",
-            VerdictKind::TooEarly => "too_early",
-        }
+        kind_name(self.kind)
     }
 
     /// Whether a purge would give back what grew.
@@ -197,6 +188,20 @@ pub(crate) fn part_words(part: Part) -> &'static str {
         Part::MemscopeDebugInfo => "memscope's debug info",
         Part::OtherFiles => "other files' pages",
         Part::SharedMemory => "shared memory",
+    }
+}
+
+/// `leak`: a verdict's kind as its JSON and the page's style name it.
+pub(crate) fn kind_name(kind: VerdictKind) -> &'static str {
+    match kind {
+        VerdictKind::Tasks => "tasks",
+        VerdictKind::Leak => "leak",
+        VerdictKind::Retention => "retention",
+        VerdictKind::Fragmentation => "fragmentation",
+        VerdictKind::OutsideHeap => "outside_heap",
+        VerdictKind::BeyondLiveHeap => "beyond_live_heap",
+        VerdictKind::Steady => "steady",
+        VerdictKind::TooEarly => "too_early",
     }
 }
 

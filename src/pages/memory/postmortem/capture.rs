@@ -82,14 +82,12 @@ impl CapturePage {
             VerdictView::of(judgement.verdict.clone(), judgement.growth.as_ref(), prefix);
         verdict.evidence.newest_snapshot_age_seconds =
             judgement.newest_snapshot_age.map(|age| age.as_secs_f64());
-        for suspect in &mut verdict.evidence.suspects {
-            suspect.link = filter_link(prefix, id, &suspect.name);
-        }
         let mut suspects = judgement
             .growth
             .as_ref()
             .map_or_else(Vec::new, |report| significant_views(report, prefix));
-        for suspect in &mut suspects {
+        // A site links to the capture filtered to it, not to the live heap.
+        for suspect in verdict.evidence.suspects.iter_mut().chain(&mut suspects) {
             suspect.link = filter_link(prefix, id, &suspect.name);
         }
         let reading = judgement.timeline.last().map(|point| point.memory);

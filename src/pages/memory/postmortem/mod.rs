@@ -20,7 +20,7 @@ use crate::model::black_box::{self, capture_for_request};
 use crate::model::process::cgroup;
 use crate::model::verdict::VerdictKind;
 use crate::pages::kit::text::{Align, TextTable};
-use crate::pages::kit::verdict::VerdictView;
+use crate::pages::kit::verdict::{VerdictView, kind_name};
 use crate::pages::kit::{
     Answer, Format, Page, PageError, PageRequest, Query, html_form, respond, see_other,
 };
@@ -85,7 +85,7 @@ impl Page for PostmortemPage {
                 capture.reason_name().to_owned(),
                 capture.pid.to_string(),
                 capture.rss.map_or(String::new(), human_bytes),
-                kind_name(&listed.verdict.kind),
+                kind_name(listed.verdict.kind).to_owned(),
                 match capture.oom_killed {
                     Some(true) => "yes".to_owned(),
                     Some(false) => "no".to_owned(),
@@ -121,14 +121,6 @@ impl Page for PostmortemPage {
 }
 
 html_form!(PostmortemPage => "postmortem.html");
-
-/// `leak`, as the page's style names a verdict's kind.
-pub(crate) fn kind_name(kind: &VerdictKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
 
 /// Each capture's verdict as the list shows it, by file: a capture never
 /// changes, and judging one replays its heap history.

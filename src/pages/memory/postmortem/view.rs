@@ -77,10 +77,7 @@ impl CaptureView {
                 "RSS {rss}; {} of the {} limit ({})",
                 human_bytes(used),
                 human_bytes(limit),
-                match source {
-                    LimitSource::Cgroup => "the cgroup's",
-                    LimitSource::Builder => "set on the layer",
-                }
+                source.whose()
             ),
             _ => format!("RSS {rss}; no limit known"),
         }
